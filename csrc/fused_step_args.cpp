@@ -1,0 +1,97 @@
+#include "fused_step_args.h"
+
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <string>
+
+namespace modeinterp {
+namespace {
+
+bool is_supported_float(at::ScalarType t) {
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
+}
+
+void check_like_x(const at::Tensor& x, const at::Tensor& t, const char* name) {
+  TORCH_CHECK_VALUE(t.device() == x.device(), "fused_step: ", name, " is on ", t.device(),
+                    " but x is on ", x.device());
+  TORCH_CHECK_VALUE(t.sizes() == x.sizes(), "fused_step: ", name, " has shape ", t.sizes(),
+                    " but x has shape ", x.sizes());
+}
+
+void check_accumulator(const at::Tensor& x, const at::Tensor& t, const char* name) {
+  check_like_x(x, t, name);
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, "fused_step: ", name,
+                   " must be float32, got ", t.scalar_type());
+  // Updated in place, so a hidden contiguous copy would silently drop the update.
+  TORCH_CHECK_VALUE(t.is_contiguous(), "fused_step: ", name, " must be contiguous");
+}
+
+float checked_float(double v, const char* name) {
+  TORCH_CHECK_VALUE(std::isfinite(v), "fused_step: coefficient ", name, " must be finite, got ", v);
+  return static_cast<float>(v);
+}
+
+}  // namespace
+
+FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, double a, double b,
+                                   double c0, double c1, double c2, double sigma, double clip,
+                                   const std::optional<at::Tensor>& noise, int64_t seed,
+                                   int64_t step, int64_t offset,
+                                   const std::optional<at::Tensor>& mean,
+                                   const std::optional<at::Tensor>& m2, int64_t count) {
+  TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()),
+                   "fused_step: x must be float32, float16 or bfloat16, got ", x.scalar_type());
+  TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), "fused_step: out has dtype ",
+                   out.scalar_type(), " but x has dtype ", x.scalar_type());
+  check_like_x(x, out, "out");
+  TORCH_CHECK_VALUE(mean.has_value() == m2.has_value(),
+                    "fused_step: mean and m2 must be given together");
+  TORCH_CHECK_VALUE(count >= 0, "fused_step: count must be >= 0, got ", count);
+
+  FusedStepInputs in;
+  in.x = x.contiguous();
+  in.out = out.contiguous();
+  if (noise.has_value()) {
+    check_like_x(x, *noise, "noise");
+    TORCH_CHECK_TYPE(at::isFloatingType(noise->scalar_type()),
+                     "fused_step: noise must be a floating tensor, got ", noise->scalar_type());
+    in.noise = noise->to(at::kFloat).contiguous();
+  }
+  if (mean.has_value()) {
+    check_accumulator(x, *mean, "mean");
+    check_accumulator(x, *m2, "m2");
+    TORCH_CHECK_VALUE(x.numel() == 0 || mean->data_ptr() != m2->data_ptr(),
+                      "fused_step: mean and m2 must be different tensors");
+    in.mean = *mean;
+    in.m2 = *m2;
+  }
+  in.coef = StepCoef{checked_float(a, "a"),   checked_float(b, "b"),
+                     checked_float(c0, "c0"), checked_float(c1, "c1"),
+                     checked_float(c2, "c2"), checked_float(sigma, "sigma"),
+                     checked_float(clip, "clip")};
+  // seed/step/offset arrive as int64 and are read as the uint64 bit pattern: the Python
+  // wrapper maps [0, 2^64) onto it, so the full counter space stays reachable.
+  in.key = NoiseKey{static_cast<uint64_t>(seed), static_cast<uint64_t>(step)};
+  in.offset = static_cast<uint64_t>(offset);
+  in.welford_n = static_cast<float>(count + 1);
+  in.generate_noise = !noise.has_value() && in.coef.sigma != 0.0f;
+  return in;
+}
+
+at::Tensor make_x0_output(const at::Tensor& x, bool return_x0) {
+  return return_x0 ? at::empty_like(x, at::MemoryFormat::Contiguous)
+                   : at::empty({0}, x.options());
+}
+
+void check_trajectory_score_args(const at::Tensor& m2, int64_t count) {
+  TORCH_CHECK_TYPE(m2.scalar_type() == at::kFloat, "trajectory_score: m2 must be float32, got ",
+                   m2.scalar_type());
+  TORCH_CHECK_VALUE(m2.dim() >= 1, "trajectory_score: m2 must have a batch dimension");
+  TORCH_CHECK_VALUE(count >= 1, "trajectory_score: count must be >= 1 (x̂0 values in m2), got ",
+                    count);
+}
+
+}  // namespace modeinterp

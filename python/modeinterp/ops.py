@@ -1,0 +1,127 @@
+"""Thin, validating wrappers over ``torch.ops.modeinterp`` (the compiled CPU/CUDA kernels).
+
+Every function here has a plain-PyTorch twin in :mod:`modeinterp.reference` with the same
+signature and results (to float rounding). Fake (meta) kernels are registered below so the ops
+work under ``torch.compile(fullgraph=True)`` and ``torch.library.opcheck``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import torch
+
+from . import _C  # noqa: F401  (loads the library that defines torch.ops.modeinterp)
+
+_U64 = 1 << 64
+_COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
+
+
+def _counter_word(value, name: str) -> int:
+    """A seed/step/offset in [0, 2**64), passed to the int64 schema as its two's complement."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if not 0 <= value < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    return value - _U64 if value >= 1 << 63 else value
+
+
+def _coefficients(coef) -> tuple[float, ...]:
+    if hasattr(coef, "_fields") or hasattr(coef, "sigma"):
+        values = tuple(getattr(coef, f) for f in _COEF_FIELDS)
+    elif isinstance(coef, Sequence) and len(coef) == len(_COEF_FIELDS):
+        values = tuple(coef)
+    else:
+        raise TypeError("coef must be a StepCoef (a, b, c0, c1, c2, sigma, clip) or a sequence of "
+                        f"7 floats, got {type(coef).__name__}")
+    out = []
+    for field, v in zip(_COEF_FIELDS, values):
+        v = 0.0 if (field == "clip" and v is None) else v
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"coef.{field} must be a float, got {type(v).__name__}")
+        if not math.isfinite(v):
+            raise ValueError(f"coef.{field} must be finite, got {v}")
+        out.append(float(v))
+    return tuple(out)
+
+
+def _require_tensor(t, name: str, optional: bool = False) -> None:
+    if t is None and optional:
+        return
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+
+
+def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
+               count=0, return_x0=False):
+    """One fused reverse step; see DESIGN.md and :func:`modeinterp.reference.fused_step`.
+
+    Returns ``x_prev`` (x's dtype), or ``(x_prev, x0)`` with ``return_x0``. When ``mean`` and
+    ``m2`` (float32, shaped like x) are given they are updated in place with this step's x̂0,
+    ``count`` being the number of x̂0 values they already hold. Without ``noise`` the noise is
+    Philox keyed by (seed, step, offset + flat index).
+    """
+    _require_tensor(x, "x")
+    _require_tensor(out, "out")
+    _require_tensor(noise, "noise", optional=True)
+    _require_tensor(mean, "mean", optional=True)
+    _require_tensor(m2, "m2", optional=True)
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+        raise TypeError(f"count must be an int, got {type(count).__name__}")
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    a, b, c0, c1, c2, sigma, clip = _coefficients(coef)
+    seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
+                                _counter_word(offset, "offset"))
+    if offset + x.numel() > _U64:
+        raise ValueError(f"offset + x.numel() must be <= 2**64, got {offset} + {x.numel()}")
+    x_prev, x0 = torch.ops.modeinterp.fused_step.default(
+        x, out, a, b, c0, c1, c2, sigma, clip, noise, seed_w, step_w, offset_w, mean, m2,
+        int(count), bool(return_x0))
+    return (x_prev, x0) if return_x0 else x_prev
+
+
+def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
+    """The fused step's standard-normal noise stream as a float32 tensor of ``shape``."""
+    shape = torch.Size([shape] if isinstance(shape, numbers.Integral) else shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must have non-negative sizes, got {tuple(shape)}")
+    seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
+                                _counter_word(offset, "offset"))
+    if offset + shape.numel() > _U64:
+        raise ValueError(f"offset + numel must be <= 2**64, got {offset} + {shape.numel()}")
+    z = torch.empty(shape, dtype=torch.float32, device=device)
+    torch.ops.modeinterp.philox_fill_.default(z, seed_w, step_w, offset_w)
+    return z
+
+
+def trajectory_score(m2, count) -> torch.Tensor:
+    """Per-sample hallucination score: mean over non-batch dims of ``m2 / count`` (float32, (B,))."""
+    _require_tensor(m2, "m2")
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+        raise TypeError(f"count must be an int, got {type(count).__name__}")
+    if count < 1:
+        raise ValueError(f"count must be >= 1 (the number of x̂0 values in m2), got {count}")
+    return torch.ops.modeinterp.trajectory_score.default(m2, int(count))
+
+
+@torch.library.register_fake("modeinterp::fused_step")
+def _fused_step_fake(x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
+                     count, return_x0):
+    x_prev = torch.empty_like(x, memory_format=torch.contiguous_format)
+    x0 = (torch.empty_like(x, memory_format=torch.contiguous_format) if return_x0
+          else x.new_empty((0,)))
+    return x_prev, x0
+
+
+@torch.library.register_fake("modeinterp::philox_fill_")
+def _philox_fill_fake(self, seed, step, offset):
+    return None
+
+
+@torch.library.register_fake("modeinterp::trajectory_score")
+def _trajectory_score_fake(m2, count):
+    return m2.new_empty((m2.shape[0],))
