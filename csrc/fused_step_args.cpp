@@ -90,6 +90,9 @@ void check_trajectory_score_args(const at::Tensor& m2, int64_t count) {
   TORCH_CHECK_TYPE(m2.scalar_type() == at::kFloat, "trajectory_score: m2 must be float32, got ",
                    m2.scalar_type());
   TORCH_CHECK_VALUE(m2.dim() >= 1, "trajectory_score: m2 must have a batch dimension");
+  TORCH_CHECK_VALUE(m2.size(0) == 0 || m2.numel() > 0,
+                    "trajectory_score: m2 has no elements beyond the batch dimension, shape ",
+                    m2.sizes());
   TORCH_CHECK_VALUE(count >= 1, "trajectory_score: count must be >= 1 (x̂0 values in m2), got ",
                     count);
 }

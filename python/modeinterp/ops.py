@@ -69,6 +69,11 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     _require_tensor(noise, "noise", optional=True)
     _require_tensor(mean, "mean", optional=True)
     _require_tensor(m2, "m2", optional=True)
+    for name, t in (("out", out), ("noise", noise), ("mean", mean), ("m2", m2)):
+        # Checked here as well as in C++: a meta/fake tensor would route the call to the fake
+        # kernel, which must not silently accept mixed devices.
+        if t is not None and t.device != x.device:
+            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
     if isinstance(count, bool) or not isinstance(count, numbers.Integral):
         raise TypeError(f"count must be an int, got {type(count).__name__}")
     if count < 0:

@@ -1,0 +1,50 @@
+"""Shared fixtures: the devices this build supports, fresh random inputs, output poisoning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import modeinterp
+
+
+def _devices():
+    devs = ["cpu"]
+    if modeinterp.build_info()["cuda"] and torch.cuda.is_available():
+        devs.append("cuda")
+    return devs
+
+
+DEVICES = _devices()
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+# Tolerances for a kernel output against the reference (same float32 maths, same op order):
+# float32 differs only by libm rounding in the noise (a few ulp) and, on CUDA, FMA contraction;
+# float16/bfloat16 outputs may round a float32 value that differs by an ulp to the neighbouring
+# half-precision value: one ulp of the output type (eps 2^-10 and 2^-7).
+TOL = {
+    torch.float32: dict(rtol=2e-5, atol=2e-5),
+    torch.float16: dict(rtol=2e-3, atol=2e-3),
+    torch.bfloat16: dict(rtol=1.6e-2, atol=1.6e-2),
+}
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture
+def gen():
+    """A fresh, differently seeded generator per test run (inputs are random, not golden)."""
+    g = torch.Generator()
+    g.manual_seed(torch.seed() % (1 << 63))
+    return g
+
+
+def poison_allocator(numel: int, device: str) -> None:
+    """Fill and free a block of the size the op will allocate: the allocator tends to hand the
+    same NaN-filled memory back, so an element the kernel fails to write shows up as NaN."""
+    for _ in range(2):
+        t = torch.full((max(numel, 1),), float("nan"), device=device)
+        del t

@@ -1,0 +1,110 @@
+"""Bad input raises a Python exception naming the argument; nothing crashes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from modeinterp import ops
+
+COEF = (1.0, 0.5, 0.9, 0.1, 0.0, 0.3, 0.0)
+
+
+def call(device, **kw):
+    x = kw.pop("x", torch.randn(4, 6, device=device))
+    out = kw.pop("out", torch.randn(4, 6, device=device))
+    coef = kw.pop("coef", COEF)
+    return ops.fused_step(x, out, coef, **kw)
+
+
+def z(*shape, device="cpu", dtype=torch.float32):
+    return torch.zeros(*shape, device=device, dtype=dtype)
+
+
+CASES = [
+    ("out", dict(out=z(4, 5))),
+    ("noise", dict(noise=z(4, 5))),
+    ("mean", dict(mean=z(4, 5), m2=z(4, 6))),
+    ("m2", dict(mean=z(4, 6), m2=z(4, 5))),
+    ("mean", dict(mean=z(4, 6, dtype=torch.float64), m2=z(4, 6))),
+    ("m2", dict(mean=z(4, 6), m2=z(4, 6, dtype=torch.float16))),
+    ("mean and m2", dict(mean=z(4, 6))),
+    ("count", dict(count=-1)),
+    ("coef.a", dict(coef=(math.nan,) + COEF[1:])),
+    ("coef.sigma", dict(coef=COEF[:5] + (math.inf, 0.0))),
+    ("coef.clip", dict(coef=COEF[:6] + (-math.inf,))),
+    ("coef", dict(coef=(1.0, 2.0))),
+    ("seed", dict(seed=-1)),
+    ("seed", dict(seed=2**64)),
+    ("step", dict(step=-3)),
+    ("offset", dict(offset=-1)),
+    ("offset", dict(offset=2**64 - 3)),
+    ("x", dict(x=torch.zeros(4, 6, dtype=torch.int32))),
+    ("x", dict(x=z(4, 6, dtype=torch.float64), out=z(4, 6, dtype=torch.float64))),
+    ("out", dict(out=z(4, 6, dtype=torch.float16))),
+    ("x", dict(x=[1.0, 2.0])),
+    ("seed", dict(seed=1.5)),
+    ("count", dict(count=2.0)),
+]
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_fused_step_bad_input_names_argument(device, name, kw):
+    kw = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in kw.items()}
+    with pytest.raises((ValueError, TypeError, RuntimeError), match=name.replace(".", r"\.")):
+        call(device, **kw)
+
+
+def test_aliased_accumulators_rejected(device):
+    acc = z(4, 6, device=device)
+    with pytest.raises(ValueError, match="mean and m2"):
+        call(device, mean=acc, m2=acc)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device (CUDA)")
+def test_mixed_devices_rejected():
+    with pytest.raises(ValueError, match="out is on"):
+        call("cuda", out=z(4, 6))
+    with pytest.raises(ValueError, match="mean is on"):
+        call("cuda", mean=z(4, 6), m2=z(4, 6))
+
+
+def test_mixed_devices_rejected_on_meta():
+    """Without a GPU, a meta tensor stands in for "another device"."""
+    with pytest.raises((ValueError, RuntimeError), match="out"):
+        call("cpu", out=torch.empty(4, 6, device="meta"))
+
+
+def test_raw_op_is_safe_without_the_wrapper(device):
+    """torch.ops callers bypass ops.py's checks; the C++ checks must still catch bad shapes."""
+    x = torch.randn(3, 4, device=device)
+    with pytest.raises(ValueError, match="m2"):
+        torch.ops.modeinterp.fused_step(x, x, 1, 0, 1, 0, 0, 0, 0, None, 0, 0, 0,
+                                        torch.zeros(3, 4, device=device),
+                                        torch.zeros(2, device=device), 0, False)
+    with pytest.raises(ValueError, match="count"):
+        torch.ops.modeinterp.fused_step(x, x, 1, 0, 1, 0, 0, 0, 0, None, 0, 0, 0, None, None,
+                                        -2, False)
+
+
+def test_philox_normal_bad_input(device):
+    with pytest.raises(ValueError, match="seed"):
+        ops.philox_normal(4, seed=-1, step=0, device=device)
+    with pytest.raises(ValueError, match="shape"):
+        ops.philox_normal((2, -1), seed=0, step=0, device=device)
+    with pytest.raises(ValueError, match="offset"):
+        ops.philox_normal(10, seed=0, step=0, offset=2**64 - 2, device=device)
+
+
+def test_trajectory_score_bad_input(device):
+    m2 = torch.rand(3, 4, device=device)
+    with pytest.raises(ValueError, match="count"):
+        ops.trajectory_score(m2, 0)
+    with pytest.raises(TypeError, match="m2"):
+        ops.trajectory_score(m2.double(), 2)
+    with pytest.raises(ValueError, match="m2"):
+        ops.trajectory_score(torch.zeros(3, 0, device=device), 2)
+    with pytest.raises(ValueError, match="batch"):
+        ops.trajectory_score(torch.tensor(1.0, device=device), 2)
