@@ -20,11 +20,10 @@ def assert_close(got, want, rtol=RTOL):
 
 
 def alphas_cumprod(betas):
-    out, prod = [], 1.0
+    out = [1.0]
     for b in betas:
-        prod *= 1.0 - float(b)
-        out.append(prod)
-    return np.array(out)
+        out.append(out[-1] * (1.0 - float(b)))
+    return np.array(out[1:])
 
 
 # ----------------------------------------------------------------------------- beta schedules
@@ -97,21 +96,20 @@ def test_schedule_attributes_and_inputs():
     assert_close(s.alphas, [0.9, 0.8, 0.7])
     assert_close(s.alphas_cumprod, [0.9, 0.72, 0.504])
     src = np.array(betas)
-    s = Schedule(src)
-    src[0] = 0.5  # the schedule holds its own copy
+    s, src[0] = Schedule(src), 0.5  # the schedule holds its own copy
     assert s.betas[0] == 0.1
 
 
 @pytest.mark.parametrize("bad", [[], [[0.1, 0.2]], [0.1, float("nan")], [0.1, float("inf")],
                                  [0.0, 0.1], [-0.1, 0.1], [0.1, 1.5], [1.0, 0.1], [0.1, 1e-20]])
 def test_schedule_rejects_bad_betas(bad):
-    with pytest.raises(ValueError, match="betas"):
+    with pytest.raises(ValueError, match=r"^betas\b"):
         Schedule(bad)
 
 
 def test_schedule_rejects_non_numeric_and_bad_builder_args():
     for bad in (["a", "b"], [True, False], [1j]):
-        with pytest.raises(TypeError, match="betas"):
+        with pytest.raises(TypeError, match=r"^betas\b"):
             Schedule(bad)
     assert Schedule([0.5, 1.0]).alphas_cumprod[-1] == 0.0  # beta = 1 only at the end
     for call, arg in [(lambda: Schedule.linear(0), "T"), (lambda: Schedule.linear(10.0), "T"),
@@ -124,7 +122,7 @@ def test_schedule_rejects_non_numeric_and_bad_builder_args():
                       (lambda: Schedule.const(10, float("nan")), "beta"),
                       (lambda: Schedule.const(10, 1.0), "beta"),
                       (lambda: Schedule.jsd(-3), "T")]:
-        with pytest.raises((ValueError, TypeError), match=arg):
+        with pytest.raises((ValueError, TypeError), match=rf"^{arg} must"):
             call()
 
 
@@ -364,11 +362,11 @@ def test_table_api():
         assert getattr(table, name).dtype == np.float64 and len(getattr(table, name)) == 10
     assert table.alphas_cumprod_prev[-1] == 1.0
     assert table.coef(0).clip == 2.0 and Schedule.linear(10).table(clip=0).coef(0).clip == 0.0
-    with pytest.raises(IndexError, match="i"):
+    with pytest.raises(IndexError, match="step index i=10"):
         table.coef(10)
-    with pytest.raises(ValueError, match="i"):
+    with pytest.raises(ValueError, match="step index i=-11"):
         table.coef(-11)
-    with pytest.raises(TypeError, match="i"):
+    with pytest.raises(TypeError, match="step index i must"):
         table.coef(1.0)
     with pytest.raises((AttributeError, TypeError)):
         table.clip = 3.0
@@ -379,10 +377,9 @@ def test_table_api():
 def test_jsd_last_beta_one():
     sched = Schedule.jsd(100)
     assert sched.alphas_cumprod[-1] == 0.0
-    with pytest.raises(ValueError, match="jsd.*t=99"):
-        sched.table("ddpm", "eps")
-    with pytest.raises(ValueError, match="jsd"):
-        sched.table("ddim", "eps", spacing="trailing", steps=10)
+    for kw in ({"method": "ddpm"}, {"method": "ddim", "spacing": "trailing", "steps": 10}):
+        with pytest.raises(ValueError, match="jsd.*t=99"):
+            sched.table(prediction="eps", **kw)
     for method in ("ddpm", "ddim"):
         for pred in ("v", "x0"):
             table = sched.table(method, pred)
@@ -403,18 +400,16 @@ def test_underflowing_schedule_raises_naming_it():
     ({"prediction": "noise"}, "prediction", ValueError),
     ({"variance": "learned"}, "variance", ValueError),
     ({"method": "ddim", "variance": "learned"}, "variance", ValueError),
-    ({"method": "ddim", "eta": -0.1}, "eta", ValueError),
+    ({"method": "ddim", "eta": -0.1}, "eta", ValueError), ({"eta": 0.5}, "eta", ValueError),
     ({"method": "ddim", "eta": float("nan")}, "eta", ValueError),
     ({"method": "ddim", "eta": "1"}, "eta", TypeError),
     ({"method": "ddim", "eta": 5.0}, "eta", ValueError),
-    ({"method": "ddpm", "eta": 0.5}, "eta", ValueError),
     ({"steps": 0}, "steps", ValueError), ({"steps": 101}, "steps", ValueError),
     ({"steps": 10.0}, "steps", TypeError), ({"steps": True}, "steps", TypeError),
     ({"clip": -1.0}, "clip", ValueError), ({"clip": float("inf")}, "clip", ValueError),
-    ({"clip": "1"}, "clip", TypeError),
+    ({"clip": "1"}, "clip", TypeError), ({"spacing": "uniform"}, "spacing", ValueError),
     ({"use_clipped_model_output": "yes"}, "use_clipped_model_output", TypeError),
-    ({"spacing": "uniform"}, "spacing", ValueError),
 ])
 def test_table_bad_arguments(kwargs, arg, exc):
-    with pytest.raises(exc, match=arg):
+    with pytest.raises(exc, match=rf"^{arg}\b"):
         Schedule.linear(100).table(**kwargs)

@@ -1,0 +1,157 @@
+"""Sampling loops (DDPM / DDIM) that run every reverse step through the fused op and return each
+sample's hallucination score: the variance of x̂0 over a window of reverse steps, accumulated
+online (Welford) in O(batch × dims) memory instead of storing every x̂0 of every step.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from . import ops
+from .schedules import StepTable
+
+
+@dataclass
+class SampleResult:
+    """What :meth:`Sampler.sample` returns.
+
+    samples: (n, *shape) final x_0, in the sampler's dtype, on the sampling device.
+    scores: (n,) float32 — variance of x̂0 over the window (mean over dims): the hallucination score.
+    early_scores: {k: (n,) float32} — the same score after only the first k steps of the window
+        (pre-emptive detection), for each k asked for with ``early_exit``.
+    trajectory: (m, S, *shape) float32 x̂0 of the first m samples at every reverse step (on request).
+    timesteps: the S model timesteps, descending. window: (start, stop) step indices scored.
+    """
+
+    samples: torch.Tensor
+    scores: torch.Tensor
+    early_scores: dict = field(default_factory=dict)
+    trajectory: Optional[torch.Tensor] = None
+    timesteps: Optional[torch.Tensor] = None
+    window: tuple = (0, 0)
+
+
+def resolve_window(window, steps: int) -> tuple:
+    """``window=K``: the last K reverse steps; ``(start, stop)``: step indices [start, stop)."""
+    if isinstance(window, numbers.Integral) and not isinstance(window, bool):
+        if not 1 <= window <= steps:
+            raise ValueError(f"window must be in [1, {steps}] (the number of steps), got {window}")
+        return steps - int(window), steps
+    if isinstance(window, Sequence) and len(window) == 2:
+        start, stop = (int(w) for w in window)
+        if not 0 <= start < stop <= steps:
+            raise ValueError(f"window (start, stop) must satisfy 0 <= start < stop <= {steps}, "
+                             f"got {tuple(window)}")
+        return start, stop
+    raise TypeError(f"window must be an int or a (start, stop) pair, got {window!r}")
+
+
+class Sampler:
+    """Sample from a denoiser with a :class:`StepTable` and score every sample while doing so.
+
+    model: any callable ``model(x_t, t) -> prediction`` shaped like x_t, t an int64 (B,) tensor of
+        original (un-respaced) timesteps; the prediction type is the table's (eps / x0 / v).
+    table: from :meth:`Schedule.table` (DDPM or DDIM, respaced or not, clip on/off).
+    window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair.
+    """
+
+    def __init__(self, model: Callable, table: StepTable, window=10, *,
+                 dtype: torch.dtype = torch.float32):
+        if not callable(model):
+            raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
+        if not isinstance(table, StepTable):
+            raise TypeError(f"table must be a StepTable (Schedule.table(...)), got "
+                            f"{type(table).__name__}")
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise TypeError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+        self.model, self.table, self.dtype = model, table, dtype
+        self.window = resolve_window(window, len(table))
+        self.coefs = [table.coef(i) for i in range(len(table))]
+
+    def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
+               device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
+               progress: bool = True) -> SampleResult:
+        """Draw n samples of ``shape`` (per sample) with their scores.
+
+        Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
+        on batch_size or device (beyond float rounding of the model itself).
+        """
+        n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
+        device = torch.device(device)
+        dims = math.prod(shape)
+        start, stop = self.window
+        samples = torch.empty((n, *shape), dtype=self.dtype, device=device)
+        scores = torch.empty(n, dtype=torch.float32, device=device)
+        early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
+        traj = (torch.empty((trajectory, len(self.table), *shape), device=device)
+                if trajectory else None)
+        bar = tqdm(total=n * len(self.table), unit="sample-step", disable=not progress,
+                   desc=f"{self.table.method} x{len(self.table)}")
+        with torch.inference_mode():
+            for b0 in range(0, n, batch_size):
+                b1 = min(n, b0 + batch_size)
+                keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
+                x = self._run_batch(b1 - b0, shape, seed, b0 * dims, device,
+                                    early_scores, scores, b0, keep,
+                                    traj[b0:b0 + keep] if keep else None, bar)
+                samples[b0:b1] = x
+        bar.close()
+        return SampleResult(samples, scores, early_scores, traj,
+                            torch.tensor(self.table.timesteps.copy()), (start, stop))
+
+    def _run_batch(self, size, shape, seed, offset, device, early_scores, scores, b0, keep,
+                   traj, bar):
+        start, stop = self.window
+        T = self.table.num_train_timesteps
+        x = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
+        x = x.to(self.dtype)
+        mean = torch.zeros((size, *shape), dtype=torch.float32, device=device)
+        m2 = torch.zeros_like(mean)
+        for i, coef in enumerate(self.coefs):
+            t = int(self.table.timesteps[i])
+            out = self.model(x, torch.full((size,), t, dtype=torch.int64, device=device))
+            if out.shape != x.shape:
+                raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
+                                   f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
+            in_window = start <= i < stop
+            result = ops.fused_step(x, out.to(self.dtype), coef, seed=seed, step=t,
+                                    offset=offset, mean=mean if in_window else None,
+                                    m2=m2 if in_window else None,
+                                    count=i - start if in_window else 0,
+                                    return_x0=traj is not None)
+            if traj is not None:
+                x, x0 = result
+                traj[:, i] = x0[:keep].float()
+            else:
+                x = result
+            if in_window and (i - start + 1) in early_scores:
+                k = i - start + 1
+                early_scores[k][b0:b0 + size] = ops.trajectory_score(m2, k)
+            bar.update(size)
+        scores[b0:b0 + size] = ops.trajectory_score(m2, stop - start)
+        return x
+
+    def _check(self, n, shape, batch_size, trajectory, early_exit):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+        if not shape or any(s < 1 for s in shape):
+            raise ValueError(f"shape must be a non-empty tuple of positive sizes, got {shape}")
+        batch_size = n if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not 0 <= trajectory <= n:
+            raise ValueError(f"trajectory must be in [0, n={n}], got {trajectory}")
+        start, stop = self.window
+        early = sorted({int(k) for k in early_exit})
+        if any(not 1 <= k <= stop - start for k in early):
+            raise ValueError(f"early_exit values must be in [1, {stop - start}] (window steps), "
+                             f"got {list(early_exit)}")
+        return int(n), shape, int(batch_size), early

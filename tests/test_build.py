@@ -1,0 +1,79 @@
+"""Packaging: build_info, the torch-version guard, and a wheel that installs into a fresh venv."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+import torch
+
+import modeinterp
+from modeinterp._version_check import check_torch_version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_build_info():
+    info = modeinterp.build_info()
+    assert info["version"] == modeinterp.__version__
+    assert info["torch_version"].split("+")[0].split(".")[:2] == \
+        torch.__version__.split("+")[0].split(".")[:2]
+    assert isinstance(info["cuda"], bool) and isinstance(info["cuda_archs"], list)
+    if info["cuda"]:
+        assert {"80", "90"} <= set(info["cuda_archs"]) or info["cuda_archs"]
+
+
+def test_other_torch_minor_is_refused_with_both_versions():
+    from modeinterp import _build_config
+
+    with pytest.raises(ImportError) as err:
+        check_torch_version("1.0.0")
+    msg = str(err.value)
+    assert _build_config.TORCH_VERSION in msg and "1.0.0" in msg
+    check_torch_version(_build_config.TORCH_VERSION.split("+")[0])  # same major.minor: fine
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+@pytest.mark.parametrize("cu", sorted((ROOT / "csrc" / "cuda").glob("*.cu")), ids=lambda p: p.name)
+def test_cuda_kernels_compile_without_torch_headers(cu, tmp_path):
+    """The .cu files include no torch headers, so nvcc alone compiles them (sm_80 and sm_90)."""
+    cmd = ["nvcc", "-std=c++17", "-O3", "-c", str(cu), "-I", str(ROOT / "csrc" / "include"),
+           "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90",
+           "-o", str(tmp_path / (cu.stem + ".o"))]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_wheel_installs_into_fresh_venv_and_imports(tmp_path):
+    """`pip wheel` → a fresh venv that sees only torch's site dir (not this checkout or its
+    editable install) → import, build_info, one op."""
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation",
+                    "--no-deps", "-w", str(wheels), str(ROOT)], check=True,
+                   env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"})
+    (wheel,) = wheels.glob("modeinterp-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    site = Path(subprocess.check_output(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    # torch (and numpy etc.) come from the current interpreter's site-packages via a .pth path
+    # entry: .pth files inside that directory (like an editable modeinterp's) are not run.
+    (site / "outer.pth").write_text(str(Path(torch.__file__).parents[1]) + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
+                    "--no-deps", "--no-index", str(wheel)], check=True,
+                   env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"})
+    probe = ("import modeinterp, torch; from modeinterp import ops; "
+             "print(modeinterp.__file__); print(modeinterp.build_info()['version']); "
+             "print(float(ops.trajectory_score(torch.ones(2, 3), 2)[0]))")
+    out = subprocess.check_output([py, "-c", probe], cwd=tmp_path, text=True).split()
+    assert out[0].startswith(str(env_dir)), out
+    assert out[1] == modeinterp.__version__ and float(out[2]) == 0.5
+    assert sysconfig.get_paths()["purelib"] != str(site)
