@@ -1,0 +1,107 @@
+"""Side-by-side timing report of the fused step vs eager PyTorch (vs torch.compile on CUDA).
+
+    python benchmarks/report.py --device cpu            # README's CPU table
+    python benchmarks/report.py --device cuda           # README's GPU table (names the card)
+
+Each variant is timed in the same run with torch.utils.benchmark (which synchronises CUDA),
+median of repeated blocks. Effective bandwidth counts the fused step's minimal traffic in float32:
+x, out read; x_prev written; mean, m2 read and written = 28 bytes/element. On CUDA it is compared
+with a measured device-to-device copy (bytes read + written) of the same card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as tb
+
+sys.path.insert(0, str(Path(__file__).parent))
+from baselines import eager_randn_step  # noqa: E402
+
+import modeinterp  # noqa: E402
+from modeinterp import ops, reference  # noqa: E402
+
+COEF = (1.02, -0.2, 0.9, 0.05, 0.0, 0.1, 1.0)
+BYTES_PER_ELEMENT = 28
+
+
+def median_seconds(fn, min_run_time: float) -> float:
+    return tb.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(
+        min_run_time=min_run_time).median
+
+
+def copy_bandwidth(device: str) -> float:
+    src = torch.randn(1 << 28, device=device)  # 1 GiB
+    dst = torch.empty_like(src)
+    t = median_seconds(lambda: dst.copy_(src), 0.5)
+    return 2 * src.numel() * 4 / t
+
+
+def variants(x, out, mean, m2, device):
+    gen = torch.Generator(device=device).manual_seed(0)
+    fused = lambda: ops.fused_step(x, out, COEF, seed=1, step=5, mean=mean, m2=m2, count=3)
+    ref = lambda: reference.fused_step(x, out, COEF, seed=1, step=5, mean=mean, m2=m2, count=3)
+    randn = lambda: eager_randn_step(x, out, COEF, mean, m2, 3, gen)
+    found = {"fused (modeinterp)": fused, "eager reference (Philox in torch)": ref,
+             "eager torch.randn": randn}
+    if device == "cuda":
+        compiled_ref = torch.compile(reference.fused_step)
+        found["torch.compile reference"] = lambda: compiled_ref(
+            x, out, COEF, seed=1, step=5, mean=mean, m2=m2, count=3)
+        compiled_randn = torch.compile(eager_randn_step)
+        found["torch.compile torch.randn"] = lambda: compiled_randn(x, out, COEF, mean, m2, 3,
+                                                                     None)
+    return found
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--sizes", default=None,
+                   help="comma-separated element counts (default: cpu 2M,3.1M; cuda 20k,2M,3M,"
+                        "25M,32M)")
+    p.add_argument("--min-run-time", type=float, default=1.0)
+    p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    args = p.parse_args(argv)
+    cuda = args.device.startswith("cuda")
+    default = "20000,2000000,3145728,25000000,32000000" if cuda else "2000000,3145728"
+    sizes = [int(float(s)) for s in (args.sizes or default).split(",")]
+    card = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    copy_bw = copy_bandwidth(args.device) if cuda else None
+    rows = []
+    for n in sizes:
+        x, out = torch.randn(n, device=args.device), torch.randn(n, device=args.device)
+        mean, m2 = torch.zeros(n, device=args.device), torch.zeros(n, device=args.device)
+        times = {}
+        for name, fn in variants(x, out, mean, m2, args.device).items():
+            fn()  # warm-up (and compilation)
+            times[name] = median_seconds(fn, args.min_run_time)
+        fused = times["fused (modeinterp)"]
+        for name, t in times.items():
+            gbs = BYTES_PER_ELEMENT * n / t / 1e9
+            rows.append({"elements": n, "variant": name, "ms": t * 1e3, "GB/s": gbs,
+                         "speedup_of_fused": t / fused,
+                         "pct_copy_bw": 100 * gbs * 1e9 / copy_bw if copy_bw else None})
+    print(f"device: {card}; torch {torch.__version__}; modeinterp {modeinterp.__version__}")
+    if copy_bw:
+        print(f"device-to-device copy bandwidth (read+write): {copy_bw / 1e9:.0f} GB/s")
+    print("| elements | variant | time (ms) | eff. GB/s | fused is x faster |"
+          + (" % of copy BW |" if copy_bw else ""))
+    print("|---:|---|---:|---:|---:|" + ("---:|" if copy_bw else ""))
+    for r in rows:
+        line = (f"| {r['elements']:,} | {r['variant']} | {r['ms']:.3f} | {r['GB/s']:.1f} | "
+                f"{r['speedup_of_fused']:.2f} |")
+        if copy_bw:
+            line += f" {r['pct_copy_bw']:.0f}% |"
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps({"device": card, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
