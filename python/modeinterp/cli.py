@@ -16,6 +16,97 @@ def _demo(args) -> int:
     return 0
 
 
+def _config(args):
+    from .experiments import config_for
+
+    return config_for(args.dataset, quick=getattr(args, "quick", False), toml_path=args.config,
+                      n_train=args.n_train, train_steps=args.train_steps,
+                      n_samples=args.n_samples, seed=args.seed, steps=args.steps,
+                      window=args.window)
+
+
+def _out_dir(args) -> str:
+    return args.out or f"runs/{args.dataset}{'-quick' if getattr(args, 'quick', False) else ''}"
+
+
+def _reproduce(args) -> int:
+    from .experiments import reproduce
+    from .experiments.report import markdown
+
+    cfg = _config(args)
+    metrics = reproduce(cfg, _out_dir(args), device=args.device, progress=not args.no_progress)
+    print(markdown(metrics, {}).split("## Figures")[0])
+    print(f"artefacts in {_out_dir(args)}/ (report.md, report.html, metrics.json, *.png)")
+    return 0
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from .experiments.reproduce import train_model
+
+    out = Path(_out_dir(args))
+    out.mkdir(parents=True, exist_ok=True)
+    _, history = train_model(_config(args), out, args.device, not args.no_progress)
+    print(f"trained: final loss {history[-50:].mean():.4f}; checkpoint {out / 'model.pt'}")
+    return 0
+
+
+def _sample(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from .checkpoint import load_model
+    from .experiments.reproduce import sample_and_score
+
+    out = Path(_out_dir(args))
+    model = load_model(out / "model.pt", map_location=args.device)
+    result = sample_and_score(model, _config(args), args.device, not args.no_progress)
+    torch.save({"samples": result.samples.cpu(), "scores": result.scores.cpu(),
+                "early_scores": {k: v.cpu() for k, v in result.early_scores.items()}},
+               out / "samples.pt")
+    print(f"wrote {len(result.scores)} samples and scores to {out / 'samples.pt'}")
+    return 0
+
+
+def _detect(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from .data import get_dataset
+    from .experiments.reproduce import label_and_evaluate
+    from .sampler import SampleResult
+
+    out = Path(_out_dir(args))
+    saved = torch.load(out / "samples.pt", weights_only=True)
+    result = SampleResult(saved["samples"], saved["scores"], saved["early_scores"])
+    _, labels, _, summary, report, n_bad = label_and_evaluate(get_dataset(args.dataset), result)
+    print(f"{summary['n']} finite samples ({n_bad} non-finite): {summary['n_hallucinated']} "
+          f"hallucinated ({summary['rate']:.2%}), {summary['n_between_neighbours']} between "
+          f"nearest-neighbour modes, {summary['n_elsewhere']} elsewhere")
+    print(report if report else "detection needs both hallucinated and in-support samples")
+    return 0
+
+
+def _add_experiment_args(p, quick: bool = True) -> None:
+    p.add_argument("dataset", choices=["gaussian1d", "gaussian2d", "gaussian2d-diamond"])
+    if quick:
+        p.add_argument("--quick", action="store_true",
+                       help="small config: <= 5 minutes on 2 CPU cores")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--out", default=None, help="output directory (default runs/<dataset>[-quick])")
+    p.add_argument("--config", default=None, help="TOML file with ReproduceConfig keys")
+    p.add_argument("--n-train", type=int, default=None)
+    p.add_argument("--train-steps", type=int, default=None)
+    p.add_argument("--n-samples", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="DDIM with this many steps")
+    p.add_argument("--window", type=int, default=None, help="score window (last K steps)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modeinterp",
@@ -32,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the result as JSON")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_demo)
+
+    for name, func, help_ in [
+            ("reproduce", _reproduce, "train (or resume), sample with scores, label with the "
+                                      "oracle, evaluate detection, write report + figures"),
+            ("train", _train, "train (or resume) the toy model into OUT/model.pt"),
+            ("sample", _sample, "sample OUT/model.pt with scores into OUT/samples.pt"),
+            ("detect", _detect, "evaluate detection on OUT/samples.pt with the oracle")]:
+        p = sub.add_parser(name, help=help_)
+        _add_experiment_args(p)
+        p.set_defaults(func=func)
     return parser
 
 

@@ -1,0 +1,177 @@
+"""Pictures of detection quality: score histograms, ROC curves, early-exit AUROC, ablations."""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import detect
+from ._common import COLOURS, bool_labels, new_figure, save, title_of, to_numpy
+
+__all__ = ["plot_score_histograms", "plot_roc", "plot_early_exit", "ablation_plot"]
+
+
+def plot_score_histograms(scores, labels, path, *, threshold=None, retained: float = 0.96,
+                          bins: int = 50, density: bool = False, title=None):
+    """Log-x histograms of the score for in-support vs hallucinated samples, with a threshold line.
+
+    threshold: where to draw the line; None -> :func:`modeinterp.detect.threshold_at_retained`
+    (``retained`` of in-support kept) when both classes are present, else no line. Scores <= 0
+    (log axis) are drawn at the smallest positive score. density: normalise each class
+    separately (hallucinations are usually rare). Returns the saved Path.
+    """
+    s = detect._check_scores(scores)
+    y = bool_labels(labels, s.size)
+    if s.size == 0:
+        raise ValueError("scores must not be empty")
+    if threshold is None and 0 < y.sum() < y.size:
+        threshold = detect.threshold_at_retained(s, y, retained)
+    pos = s[s > 0]
+    floor = pos.min() if pos.size else 1e-12
+    sc = np.maximum(s, floor)
+    hi = sc.max() if sc.max() > floor else floor * 10
+    edges = np.geomspace(floor, hi, int(bins) + 1)
+    fig, axes = new_figure(size=(7.0, 4.5))
+    ax = axes[0, 0]
+    for mask, name, colour in ((~y, "in support", COLOURS["in"]),
+                               (y, "hallucination", COLOURS["hal"])):
+        if mask.any():
+            ax.hist(sc[mask], bins=edges, color=colour, alpha=0.6, density=density,
+                    label=f"{name} (n={mask.sum()})")
+    if threshold is not None:
+        thr = float(threshold)
+        label = f"threshold {thr:.3g}"
+        if 0 < y.sum() < y.size:
+            removed, kept = detect.rates(s, y, thr)
+            label += f" (removes {removed:.1f}%, keeps {kept:.1f}%)"
+        ax.axvline(max(thr, floor), color="black", ls="--", lw=1.2, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("score: Var(x̂0) over the window (log)")
+    ax.set_ylabel("density" if density else "count")
+    ax.legend(fontsize=8)
+    title_of(ax, title)
+    return save(fig, path)
+
+
+def _curves(scores, labels):
+    """{name: (scores, labels)} from the three accepted forms (see :func:`plot_roc`)."""
+    if not isinstance(scores, Mapping):
+        return {"score": (scores, labels)}
+    if not scores:
+        raise ValueError("scores must not be an empty dict")
+    out = {}
+    for name, value in scores.items():
+        if labels is None:
+            if not (isinstance(value, (tuple, list)) and len(value) == 2):
+                raise ValueError(f"scores[{name!r}] must be a (scores, labels) pair when labels "
+                                 "is None")
+            out[str(name)] = tuple(value)
+        else:
+            out[str(name)] = (value, labels)
+    return out
+
+
+def plot_roc(scores, labels=None, path=None, *, title=None):
+    """ROC curve(s), hallucination = positive class, AUROC in the legend.
+
+    scores: (n,) scores with ``labels`` (n,) bool; or a dict {name: (scores, labels)} (labels
+    None) or {name: scores} sharing ``labels`` (e.g. ``SampleResult.early_scores``) to overlay
+    several curves. Returns the saved Path.
+    """
+    curves = _curves(scores, labels)
+    fig, axes = new_figure(size=(5.0, 5.0))
+    ax = axes[0, 0]
+    for name, (s, y) in curves.items():
+        fpr, tpr, _ = detect.roc(s, y)
+        ax.plot(fpr, tpr, lw=1.5, label=f"{name} (AUROC {detect.auroc(s, y):.3f})")
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate (in-support removed)")
+    ax.set_ylabel("true positive rate (hallucinations removed)")
+    ax.legend(fontsize=8, loc="lower right")
+    title_of(ax, title)
+    return save(fig, path)
+
+
+def plot_early_exit(ks, aurocs, path, *, title=None, full=None):
+    """AUROC of the score computed from only the first k steps of the window, against k.
+
+    ks: the k values; aurocs: matching AUROCs, or {name: AUROCs} for several series.
+    full: optional AUROC of the full-window score, drawn as a dashed line. Returns the Path.
+    """
+    k = to_numpy(ks, "ks").reshape(-1)
+    series = aurocs if isinstance(aurocs, Mapping) else {"AUROC": aurocs}
+    fig, axes = new_figure(size=(6.0, 4.0))
+    ax = axes[0, 0]
+    for name, values in series.items():
+        v = to_numpy(values, "aurocs").reshape(-1)
+        if v.shape != k.shape:
+            raise ValueError(f"aurocs has {v.size} values but ks has {k.size}: they must match")
+        order = np.argsort(k)
+        ax.plot(k[order], v[order], marker="o", label=str(name))
+    if full is not None:
+        ax.axhline(float(full), color="black", ls="--", lw=1, label=f"full window ({full:.3f})")
+    ax.set_xlabel("k: steps of the window used (early exit)")
+    ax.set_ylabel("AUROC")
+    ax.legend(fontsize=8)
+    title_of(ax, title)
+    return save(fig, path)
+
+
+def _rows(table_rows):
+    if isinstance(table_rows, Mapping):  # columns -> rows
+        cols = {key: list(v) for key, v in table_rows.items()}
+        lengths = {len(v) for v in cols.values()}
+        if len(lengths) > 1:
+            raise ValueError("table_rows given as columns must have columns of one length")
+        n = lengths.pop() if lengths else 0
+        return [{key: v[i] for key, v in cols.items()} for i in range(n)]
+    rows = list(table_rows)
+    if not all(isinstance(r, Mapping) for r in rows):
+        raise TypeError("table_rows must be a list of dicts (or a dict of columns)")
+    return rows
+
+
+def ablation_plot(table_rows, x_key, y_key, path, *, group_key=None, yerr_key=None, title=None,
+                  xlabel=None, ylabel=None, logx: bool = False, logy: bool = False):
+    """Line plot of ``y_key`` against ``x_key`` over sweep rows (e.g. hallucination rate vs
+    training-set size / mode separation / sampling steps), one line per ``group_key`` value.
+
+    table_rows: list of dicts (or a dict of equal-length columns). yerr_key: optional column
+    of error bars. Rows are sorted by x within each group. Returns the saved Path.
+    """
+    rows = _rows(table_rows)
+    if not rows:
+        raise ValueError("table_rows must not be empty")
+    for key, name in ((x_key, "x_key"), (y_key, "y_key"), (group_key, "group_key"),
+                      (yerr_key, "yerr_key")):
+        if key is not None and any(key not in r for r in rows):
+            raise ValueError(f"{name}={key!r} is not a key of every row")
+    groups = {}
+    for r in rows:
+        groups.setdefault(r[group_key] if group_key is not None else None, []).append(r)
+    fig, axes = new_figure(size=(6.0, 4.0))
+    ax = axes[0, 0]
+    for g, rs in groups.items():
+        if all(isinstance(r[x_key], numbers.Real) for r in rs):
+            rs = sorted(rs, key=lambda r: r[x_key])
+        xs = [r[x_key] for r in rs]
+        ys = np.array([float(r[y_key]) for r in rs])
+        label = None if g is None else f"{group_key}={g}"
+        if yerr_key is not None:
+            ax.errorbar(xs, ys, yerr=[float(r[yerr_key]) for r in rs], marker="o", capsize=3,
+                        label=label)
+        else:
+            ax.plot(xs, ys, marker="o", label=label)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel or str(x_key))
+    ax.set_ylabel(ylabel or str(y_key))
+    if group_key is not None:
+        ax.legend(fontsize=8)
+    title_of(ax, title)
+    return save(fig, path)

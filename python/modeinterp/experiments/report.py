@@ -1,0 +1,106 @@
+"""report.md and a self-contained report.html (figures inlined as base64 PNG)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:.1f}%"
+
+
+def markdown(metrics: dict, figs: dict) -> str:
+    cfg, oracle, det = metrics["config"], metrics["oracle"], metrics["detection"]
+    lines = [
+        f"# modeinterp reproduce {cfg['dataset']}",
+        "",
+        f"Device: {metrics['device_name']}. Trained {cfg['train_steps']} steps on "
+        f"{cfg['n_train']:,} samples in {metrics['timings']['train_s']:.1f} s; sampled "
+        f"{cfg['n_samples']:,} ({cfg['method'] if cfg['steps'] else 'ddpm'}, "
+        f"{cfg['steps'] or cfg['T']} steps) in {metrics['timings']['sample_s']:.1f} s "
+        f"({metrics['samples_per_s']:,.0f} samples/s), score window {cfg['window']} steps.",
+        "",
+        "## Mode interpolation (oracle)",
+        "",
+        "| samples | hallucinated | rate | between nearest-neighbour modes | elsewhere | non-finite |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {oracle['n']:,} | {oracle['n_hallucinated']:,} | {oracle['rate']:.2%} | "
+        f"{oracle['n_between_neighbours']:,} | {oracle['n_elsewhere']:,} | "
+        f"{metrics['n_non_finite']} |",
+        "",
+    ]
+    if det:
+        lines += [
+            "## Detection by x̂0 variance",
+            "",
+            "| | AUROC | hallucinations removed | in-support retained |",
+            "|---|---:|---:|---:|",
+            f"| this run, threshold keeping ≥ 96% in-support | {det['auroc']:.4f} | "
+            f"{_pct(det['removed_at_retained'])} | {_pct(det['retained_pct'])} |",
+            f"| this run, threshold removing ≥ 95% | | {_pct(det['removed_pct'])} | "
+            f"{_pct(det['retained_at_removed'])} |",
+            f"| paper (Aithal et al. 2024) | | > 95% | ~96% |",
+            "",
+        ]
+    else:
+        lines += ["Detection not evaluated: the oracle found only one class of samples.", ""]
+    if metrics["early_exit"]:
+        lines += ["## Pre-emptive detection: deciding after the first k window steps", "",
+                  "| k | AUROC |", "|---:|---:|"]
+        lines += [f"| {r['window_steps']} | {r['auroc']:.4f} |" for r in metrics["early_exit"]]
+        lines.append("")
+    lines += ["## Figures", ""]
+    lines += [f"![{name}]({Path(p).name})" for name, p in figs.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _inline_images(md_html: str, figs: dict) -> str:
+    for name, p in figs.items():
+        data = base64.b64encode(Path(p).read_bytes()).decode()
+        md_html = md_html.replace(f'src="{Path(p).name}"', f'src="data:image/png;base64,{data}"')
+    return md_html
+
+
+def to_html(md: str, figs: dict) -> str:
+    """A small Markdown subset (headings, tables, images, paragraphs) to standalone HTML."""
+    body, table = [], []
+
+    def flush_table():
+        if table:
+            rows = [r for r in table if not set(r.replace("|", "").strip()) <= set("-: ")]
+            cells = [[html.escape(c.strip()) for c in r.strip("|").split("|")] for r in rows]
+            head = "".join(f"<th>{c}</th>" for c in cells[0])
+            rest = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
+                           for r in cells[1:])
+            body.append(f"<table><tr>{head}</tr>{rest}</table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](")
+            body.append(f'<figure><img src="{src.rstrip(")")}" alt="{html.escape(alt)}">'
+                        f"<figcaption>{html.escape(alt)}</figcaption></figure>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    flush_table()
+    style = ("body{font-family:sans-serif;max-width:980px;margin:2em auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px}"
+             "img{max-width:100%}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>modeinterp report</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+    return _inline_images(page, figs)
+
+
+def write_reports(metrics: dict, figs: dict, out: Path) -> None:
+    md = markdown(metrics, figs)
+    (out / "report.md").write_text(md)
+    (out / "report.html").write_text(to_html(md, figs))

@@ -1,0 +1,67 @@
+"""The reproduce pipeline end to end on a micro config (CPU, seconds), and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from modeinterp.cli import main
+from modeinterp.experiments import config_for, reproduce
+
+MICRO = dict(n_train=512, train_steps=30, n_samples=300, trajectory=8)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dataset", ["gaussian1d", "gaussian2d-diamond"])
+def test_reproduce_writes_every_artefact(tmp_path, dataset):
+    cfg = config_for(dataset, quick=True, **MICRO)
+    metrics = reproduce(cfg, tmp_path, progress=False)
+    for name in ("report.md", "report.html", "metrics.json", "model.pt", "samples.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["oracle"]["n"] + saved["n_non_finite"] == MICRO["n_samples"]
+    assert saved["config"]["dataset"] == dataset
+    html = (tmp_path / "report.html").read_text()
+    assert "data:image/png;base64," in html and "src=\"samples.png\"" not in html
+    if metrics["detection"] is not None:
+        for name in ("roc.png", "score_histograms.png", "early_exit.png"):
+            assert (tmp_path / name).stat().st_size > 0, name
+    if dataset == "gaussian1d":
+        assert (tmp_path / "learned_vs_true_score.png").stat().st_size > 0
+
+
+def test_reproduce_resumes_training(tmp_path):
+    cfg = config_for("gaussian1d", quick=True, **MICRO)
+    reproduce(cfg, tmp_path, progress=False)
+    before = torch.load(tmp_path / "model.pt", weights_only=True)
+    reproduce(cfg, tmp_path, progress=False)  # finished checkpoint: no further training
+    after = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert after["step"] == before["step"] == MICRO["train_steps"]
+    for k, v in before["model"].items():
+        assert torch.equal(v, after["model"][k]), k
+
+
+def test_cli_train_sample_detect(tmp_path, capsys):
+    common = ["gaussian1d", "--out", str(tmp_path), "--n-train", "512", "--train-steps", "20",
+              "--n-samples", "200", "--no-progress"]
+    assert main(["train", *common]) == 0
+    assert main(["sample", *common]) == 0
+    assert (tmp_path / "samples.pt").exists()
+    assert main(["detect", *common]) == 0
+    assert "hallucinat" in capsys.readouterr().out
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("n_train = 100\nbogus = 1\n")
+    with pytest.raises(ValueError, match="bogus"):
+        config_for("gaussian2d", toml_path=toml)
