@@ -42,6 +42,16 @@ def gen():
     return g
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny matmuls (the toy MLP): one thread is much faster on a small shared machine than
+    several, and immune to oversubscription."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def poison_allocator(numel: int, device: str) -> None:
     """Fill and free a block of the size the op will allocate: the allocator tends to hand the
     same NaN-filled memory back, so an element the kernel fails to write shows up as NaN."""

@@ -7,13 +7,7 @@ import torch
 from modeinterp.models import MODELS, MLPDenoiser, build_model, timestep_embedding
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny matmuls: one thread is much faster (and immune to oversubscription) than several.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def n_params(model):

@@ -10,15 +10,10 @@ import torch
 from modeinterp.cli import main
 from modeinterp.experiments import config_for, reproduce
 
-MICRO = dict(n_train=512, train_steps=30, n_samples=300, trajectory=8)
+MICRO = dict(n_train=512, train_steps=30, batch_size=256, ema=0.5, n_samples=300, trajectory=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("dataset", ["gaussian1d", "gaussian2d-diamond"])
@@ -65,3 +60,17 @@ def test_config_rejects_unknown_keys(tmp_path):
     toml.write_text("n_train = 100\nbogus = 1\n")
     with pytest.raises(ValueError, match="bogus"):
         config_for("gaussian2d", toml_path=toml)
+
+
+@pytest.mark.parametrize("sweep,values", [("train-size", "256,512"), ("separation", "0.5,2.0"),
+                                          ("steps", "5,none")])
+def test_ablation_cli_writes_table_and_plot(tmp_path, sweep, values):
+    out = tmp_path / sweep
+    toml = tmp_path / "micro.toml"
+    toml.write_text("batch_size = 256\nema = 0.5\n")
+    assert main(["ablate", sweep, "gaussian1d", "--quick", "--out", str(out), "--values", values,
+                 "--train-steps", "20", "--n-samples", "200", "--config", str(toml),
+                 "--no-progress"]) == 0
+    rows = json.loads((out / "ablation.json").read_text())["rows"]
+    assert len(rows) == (3 if sweep == "steps" else 2)
+    assert (out / "ablation.png").stat().st_size > 0 and (out / "ablation.md").exists()

@@ -10,13 +10,7 @@ from modeinterp.models import MLPDenoiser
 from modeinterp.train import Trainer, diffusion_batch, load_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny matmuls: one thread is much faster (and immune to oversubscription) than several.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class StandInSchedule:

@@ -75,18 +75,31 @@ def _detect(args) -> int:
 
     import torch
 
-    from .data import get_dataset
-    from .experiments.reproduce import label_and_evaluate
+    from .experiments.reproduce import dataset_of, label_and_evaluate
     from .sampler import SampleResult
 
     out = Path(_out_dir(args))
     saved = torch.load(out / "samples.pt", weights_only=True)
     result = SampleResult(saved["samples"], saved["scores"], saved["early_scores"])
-    _, labels, _, summary, report, n_bad = label_and_evaluate(get_dataset(args.dataset), result)
+    _, labels, _, summary, report, n_bad = label_and_evaluate(dataset_of(_config(args)), result)
     print(f"{summary['n']} finite samples ({n_bad} non-finite): {summary['n_hallucinated']} "
           f"hallucinated ({summary['rate']:.2%}), {summary['n_between_neighbours']} between "
           f"nearest-neighbour modes, {summary['n_elsewhere']} elsewhere")
     print(report if report else "detection needs both hallucinated and in-support samples")
+    return 0
+
+
+def _ablate(args) -> int:
+    from .experiments.ablations import run_ablation
+
+    cfg = _config(args)
+    values = [None if v == "none" else (float(v) if "." in v else int(v))
+              for v in args.values.split(",")] if args.values else None
+    out = args.out or f"runs/ablate-{args.sweep}-{args.dataset}"
+    rows = run_ablation(args.sweep, cfg, out, values, device=args.device,
+                        progress=not args.no_progress)
+    print(open(f"{out}/ablation.md").read())
+    print(f"table and plot in {out}/ (ablation.md, ablation.json, ablation.png); {len(rows)} rows")
     return 0
 
 
@@ -133,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         _add_experiment_args(p)
         p.set_defaults(func=func)
+
+    ablate = sub.add_parser("ablate", help="sweep training-set size, mode separation (1-D) or "
+                                           "sampling steps (DDPM vs DDIM): table + plot")
+    ablate.add_argument("sweep", choices=["train-size", "separation", "steps"])
+    _add_experiment_args(ablate)
+    ablate.add_argument("--values", default=None,
+                        help="comma-separated values to sweep (steps: 'none' = all T, DDPM)")
+    ablate.set_defaults(func=_ablate)
     return parser
 
 

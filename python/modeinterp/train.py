@@ -44,6 +44,7 @@ __all__ = ["Trainer", "load_model", "diffusion_batch", "PREDICTIONS"]
 
 PREDICTIONS = ("eps", "x0", "v")
 ADAM_BETAS = (0.9, 0.999)
+LR_SCHEDULES = ("constant", "cosine")
 _FLUSH_EVERY = 50  # steps between host syncs of the loss values (progress-bar refresh)
 
 
@@ -99,13 +100,17 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, data, schedule=None, *, lr: float = 1e-3,
                  batch_size: int = 10_000, steps: int = 3000, ema: float | None = None,
                  seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
-                 checkpoint_every: int = 1000, prediction: str = "eps"):
+                 checkpoint_every: int = 1000, prediction: str = "eps",
+                 lr_schedule: str = "constant"):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if (isinstance(lr, bool) or not isinstance(lr, numbers.Real)
                 or not math.isfinite(lr) or lr <= 0):
             raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
         self.lr = float(lr)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        self.lr_schedule = lr_schedule
         self.batch_size = _positive_int("batch_size", batch_size)
         self.steps = _positive_int("steps", steps, 0)
         self.checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
@@ -187,7 +192,8 @@ class Trainer:
             "model_class": type(model).__name__,
             "model": cfg() if callable(cfg) else None,
             "trainer": {
-                "lr": self.lr, "batch_size": self.batch_size, "ema": self.ema,
+                "lr": self.lr, "lr_schedule": self.lr_schedule,
+                "batch_size": self.batch_size, "ema": self.ema,
                 "seed": self.seed, "prediction": self.prediction,
                 "optimizer": f"Adam(betas={ADAM_BETAS})", "sampling": "epoch-permutation",
                 "data_shape": list(self.data.shape),
@@ -195,6 +201,14 @@ class Trainer:
                 "schedule_T": int(self.schedule.T), "schedule_sha256": _sha256(self._ac),
             },
         }
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimizer step ``step``: constant (the paper), or a cosine decay from
+        lr to lr/100 over ``steps`` (sharper modes in a short CPU run)."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        frac = min(step / max(self.steps, 1), 1.0)
+        return self.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
     # -- one step -------------------------------------------------------------------------
     def _next_indices(self) -> torch.Tensor:
@@ -219,6 +233,8 @@ class Trainer:
         x_t, target = diffusion_batch(x0, eps, self._sqrt_ac[t], self._sqrt_1m_ac[t],
                                       self.prediction)
         loss = F.mse_loss(self.model(x_t, t), target)
+        for group in self.optimizer.param_groups:  # a function of the step: resume-safe
+            group["lr"] = self.lr_at(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

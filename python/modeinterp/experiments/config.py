@@ -25,6 +25,7 @@ class ReproduceConfig:
     train_steps: int = 3000
     batch_size: int = 10_000
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     ema: float | None = None
     share_blocks: bool = False
     T: int = 1000
@@ -39,12 +40,15 @@ class ReproduceConfig:
     trajectory: int = 64
     seed: int = 0
     score_ts: tuple = field(default=(0, 10, 50, 200))
+    means: tuple | None = None  # gaussian1d only: the mode means (default (1, 2, 3))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-QUICK = dict(n_train=20_000, train_steps=1500, batch_size=2_000, n_samples=4_000,
+# Measured on 2 CPU cores: ~2 min of training, ~20 s of sampling. Smaller batches and more steps
+# than the paper, plus EMA, give sharper modes per CPU-second than 3000 steps of 10k.
+QUICK = dict(n_train=20_000, train_steps=6000, batch_size=1_000, ema=0.995, n_samples=4_000,
              sample_batch=4_000, trajectory=32)
 
 
@@ -62,6 +66,8 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, **overrides) -
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
-    for key in ("early_exit", "score_ts"):
+    for key in ("early_exit", "score_ts", "means"):
+        if values.get(key) is None and key == "means":
+            continue
         values[key] = tuple(values.get(key, getattr(ReproduceConfig, key, ())) or ())
     return ReproduceConfig(**values)

@@ -25,13 +25,22 @@ def _schedule(cfg: ReproduceConfig) -> Schedule:
     return Schedule.linear(cfg.T, cfg.beta_start, cfg.beta_end)
 
 
+def dataset_of(cfg: ReproduceConfig):
+    if cfg.means is not None:
+        if cfg.dataset != "gaussian1d":
+            raise ValueError(f"means only applies to gaussian1d, not {cfg.dataset!r}")
+        return get_dataset(cfg.dataset, means=tuple(cfg.means))
+    return get_dataset(cfg.dataset)
+
+
 def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
     """Train the paper's MLP, resuming from ``out/model.pt`` after a kill."""
-    data = get_dataset(cfg.dataset)
+    data = dataset_of(cfg)
     torch.manual_seed(cfg.seed)  # the model's initial weights
     model = MLPDenoiser(data.dim, share_blocks=cfg.share_blocks, T=cfg.T)
     trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), _schedule(cfg),
-                      lr=cfg.lr, batch_size=cfg.batch_size, steps=cfg.train_steps, ema=cfg.ema,
+                      lr=cfg.lr, lr_schedule=cfg.lr_schedule, batch_size=cfg.batch_size,
+                      steps=cfg.train_steps, ema=cfg.ema,
                       seed=cfg.seed, device=device, checkpoint=out / "model.pt",
                       checkpoint_every=max(1, min(500, cfg.train_steps)))
     history = trainer.fit(resume=True, progress=progress)
@@ -41,15 +50,18 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
     schedule = _schedule(cfg)
     table = schedule.table(method=cfg.method if cfg.steps else "ddpm", steps=cfg.steps)
-    sampler = Sampler(model, table, window=cfg.window)
-    early = tuple(k for k in cfg.early_exit if k < cfg.window)
-    return sampler.sample(cfg.n_samples, (get_dataset(cfg.dataset).dim,), seed=cfg.seed + 1,
+    window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
+    sampler = Sampler(model, table, window=window)
+    early = tuple(k for k in cfg.early_exit if k < window)
+    return sampler.sample(cfg.n_samples, (dataset_of(cfg).dim,), seed=cfg.seed + 1,
                           batch_size=cfg.sample_batch, device=device,
                           trajectory=min(cfg.trajectory, cfg.n_samples), early_exit=early,
                           progress=progress)
 
 
 def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> dict:
+    if len(labels) == 0:  # every sample diverged: nothing to draw
+        return {}
     samples = result.samples.float().cpu().numpy()
     scores = result.scores.cpu().numpy()
     figs = {"samples": analysis.plot_samples(
@@ -64,10 +76,12 @@ def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> di
                        for k, s in sorted(result.early_scores.items())})
         figs["roc"] = analysis.plot_roc(curves, path=out / "roc.png")
     if result.trajectory is not None:
-        m = result.trajectory.shape[0]
+        # Early x̂0 are huge (1/√ᾱ_T ~ 1e22 with the paper's schedule): show the last 100 steps.
+        m, last = result.trajectory.shape[0], min(100, result.trajectory.shape[1])
         figs["trajectories"] = analysis.plot_trajectories(
-            result.trajectory.cpu().numpy(), labels[:m], result.timesteps.numpy(),
-            out / "trajectories.png", window=cfg.window)
+            result.trajectory[:, -last:].cpu().numpy(), labels[:m],
+            result.timesteps[-last:].numpy(), out / "trajectories.png",
+            window=min(cfg.window, last))
     if data.dim == 1:
         analysis.learned_vs_true_score(model, data, _schedule(cfg), ts=cfg.score_ts,
                                        path=out / "learned_vs_true_score.png")
@@ -118,7 +132,7 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     """Run the whole toy experiment into directory ``out``; returns the metrics dict."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = get_dataset(cfg.dataset)
+    data = dataset_of(cfg)
     timings = {}
     t0 = time.perf_counter()
     model, history = train_model(cfg, out, device, progress)

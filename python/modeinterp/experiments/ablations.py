@@ -1,0 +1,83 @@
+"""Ablation sweeps of the paper's toy findings, each a table (markdown + JSON) and a plot of the
+hallucination rate: training-set size and mode separation (1-D: hallucinations fall as either
+grows), and the number of sampling steps with DDPM vs DDIM (one trained model, many samplers)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .. import analysis
+from .config import ReproduceConfig
+from .reproduce import dataset_of, label_and_evaluate, sample_and_score, train_model
+
+SWEEPS = {
+    "train-size": ("n_train", (500, 2_000, 10_000, 50_000)),
+    "separation": ("separation", (0.5, 1.0, 1.5, 2.0)),
+    "steps": ("steps", (10, 25, 50, 100, 250, None)),
+}
+
+
+def _row(data, result, **extra) -> dict:
+    _, labels, _, summary, report, n_bad = label_and_evaluate(data, result)
+    return {**extra, "n": summary["n"], "n_non_finite": n_bad,
+            "hallucinated": summary["n_hallucinated"], "rate": summary["rate"],
+            "between_neighbours": summary["n_between_neighbours"],
+            "elsewhere": summary["n_elsewhere"], "auroc": report.auroc if report else None}
+
+
+def _variant(cfg: ReproduceConfig, sweep: str, value) -> ReproduceConfig:
+    if sweep == "separation":
+        if cfg.dataset != "gaussian1d":
+            raise ValueError("the separation sweep applies to gaussian1d")
+        return dataclasses.replace(cfg, means=(1.0, 1.0 + value, 1.0 + 2 * value))
+    return dataclasses.replace(cfg, n_train=value)
+
+
+def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str = "cpu",
+                 progress: bool = True) -> list:
+    """Run one sweep into ``out/`` (each trained model under its own folder, so a killed sweep
+    resumes where it stopped); returns the rows also written to ablation.json / ablation.md."""
+    if sweep not in SWEEPS:
+        raise ValueError(f"sweep must be one of {sorted(SWEEPS)}, got {sweep!r}")
+    key, default = SWEEPS[sweep]
+    values = tuple(values) if values else default
+    out = Path(out)
+    rows = []
+    if sweep == "steps":  # one model, every sampler
+        model, _ = train_model(cfg, out / "model", device, progress)
+        for steps in values:
+            for method in (("ddpm",) if steps is None else ("ddim", "ddpm")):
+                run = dataclasses.replace(cfg, steps=steps, method=method)
+                if steps is not None and method == "ddpm" and steps == cfg.T:
+                    continue
+                result = sample_and_score(model, run, device, progress)
+                rows.append(_row(dataset_of(run), result, steps=steps or cfg.T, method=method))
+    else:
+        for value in values:
+            run = _variant(cfg, sweep, value)
+            folder = out / f"{key}={value}"
+            folder.mkdir(parents=True, exist_ok=True)
+            model, _ = train_model(run, folder, device, progress)
+            result = sample_and_score(model, run, device, progress)
+            rows.append(_row(dataset_of(run), result, **{key: value}))
+    _write(sweep, key, rows, cfg, out)
+    return rows
+
+
+def _write(sweep, key, rows, cfg, out: Path) -> None:
+    (out / "ablation.json").write_text(json.dumps({"sweep": sweep, "config": cfg.to_dict(),
+                                                   "rows": rows}, indent=1))
+    cols = list(rows[0])
+    lines = [f"# Ablation: {sweep} ({cfg.dataset})", "", "| " + " | ".join(cols) + " |",
+             "|" + "---:|" * len(cols)]
+    for r in rows:
+        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    (out / "ablation.md").write_text("\n".join(lines) + "\n")
+    x_key = "steps" if sweep == "steps" else key
+    analysis.ablation_plot(rows, x_key, "rate", out / "ablation.png",
+                           group_key="method" if sweep == "steps" else None,
+                           logx=sweep in ("train-size", "steps"),
+                           ylabel="hallucination rate", title=f"{cfg.dataset}: {sweep}")
