@@ -22,7 +22,8 @@ class MixtureDenoiser(torch.nn.Module):
 
     def __init__(self, modes, std: float, alphas_cumprod, weights=None):
         super().__init__()
-        modes = torch.tensor(np.array(modes, dtype=np.float64))
+        modes = torch.as_tensor(np.asarray(modes.cpu() if torch.is_tensor(modes) else modes,
+                                           dtype=np.float64)).clone()
         if modes.dim() != 2 or modes.shape[0] < 1:
             raise ValueError(f"modes must be a (K, d) array, got shape {tuple(modes.shape)}")
         if not std > 0:
