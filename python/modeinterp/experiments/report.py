@@ -46,6 +46,11 @@ def markdown(metrics: dict, figs: dict) -> str:
         ]
     else:
         lines += ["Detection not evaluated: the oracle found only one class of samples.", ""]
+    lf = metrics.get("label_free_filter")
+    if lf:
+        lines += ["## Label-free filtering (the paper's rule: draw N + 2.5%, keep the N lowest)",
+                  "", f"Kept {lf['n_kept']:,} of {lf['n_drawn']:,}: hallucination rate "
+                  f"{lf['rate_before']:.2%} → {lf['rate_after']:.2%}.", ""]
     if metrics["early_exit"]:
         lines += ["## Pre-emptive detection: deciding after the first k window steps", "",
                   "| k | AUROC |", "|---:|---:|"]

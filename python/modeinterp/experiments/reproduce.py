@@ -128,6 +128,17 @@ def label_and_evaluate(data, result):
             int((~finite).sum()))
 
 
+def label_free_filter(scores: np.ndarray, labels: np.ndarray, frac: float = 0.025) -> dict:
+    """The paper's label-free rule applied to this run: read the n samples as N + 2.5% and keep
+    the N with the lowest scores; hallucination rate before and after."""
+    n_keep = len(scores)
+    while detect.oversample(n_keep, frac) > len(scores):
+        n_keep -= 1
+    kept = detect.filter_lowest(scores, n_keep)
+    return {"frac": frac, "n_drawn": int(len(scores)), "n_kept": int(n_keep),
+            "rate_before": float(labels.mean()), "rate_after": float(labels[kept].mean())}
+
+
 def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = True) -> dict:
     """Run the whole toy experiment into directory ``out``; returns the metrics dict."""
     out = Path(out)
@@ -150,6 +161,8 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         "oracle": {k: v for k, v in summary.items() if k not in ("pairs",)},
         "detection": report.to_dict() if report else None,
         "early_exit": _early_exit_rows(result, labels, cfg),
+        "label_free_filter": label_free_filter(result.scores.cpu().numpy(), labels)
+        if len(labels) else None,
         "paper": {"removed_pct": 95.0, "retained_pct": 96.0},
     }
     figs = _figures(cfg, data, model, result, labels, regions, report, out)
