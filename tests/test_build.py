@@ -50,6 +50,36 @@ def test_cuda_kernels_compile_without_torch_headers(cu, tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+def _cuda_include():
+    """The CUDA toolkit's include directory (nvcc may be a wrapper script outside the toolkit)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        return None
+    candidates = [Path(nvcc).resolve().parents[1] / "include", Path("/usr/local/cuda/include"),
+                  *sorted(Path("/usr/local").glob("cuda-*/include"), reverse=True)]
+    return next((p for p in candidates if (p / "cuda_runtime.h").exists()), None)
+
+
+@pytest.mark.skipif(_cuda_include() is None, reason="no CUDA toolkit headers")
+@pytest.mark.parametrize("glue", sorted((ROOT / "csrc" / "cuda").glob("*_cuda.cpp")),
+                         ids=lambda p: p.name)
+def test_cuda_glue_compiles_against_torch_headers(glue, tmp_path):
+    """The torch side of the CUDA ops type-checks here even when torch is a CPU build: CPU
+    wheels ship the c10/cuda headers but not the one CMake generates, which we stand in for."""
+    if not (Path(torch.__file__).parent / "include" / "c10" / "cuda").is_dir():
+        pytest.skip("this torch ships no c10/cuda headers")
+    stub = tmp_path / "c10" / "cuda" / "impl"
+    stub.mkdir(parents=True)
+    (stub / "cuda_cmake_macros.h").write_text("#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n")
+    inc = Path(torch.__file__).parent / "include"
+    cmd = [os.environ.get("CXX", "g++"), "-std=c++20", "-fsyntax-only", "-w",
+           "-DTORCH_ASSERT_ONLY_METHOD_OPERATORS", "-I", str(tmp_path), "-I", str(ROOT / "csrc" / "include"),
+           "-I", str(inc), "-I", str(inc / "torch" / "csrc" / "api" / "include"),
+           "-I", str(_cuda_include()), str(glue)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_wheel_installs_into_fresh_venv_and_imports(tmp_path):
     """`pip wheel` → a fresh venv that sees only torch's site dir (not this checkout or its
