@@ -107,3 +107,13 @@ def test_wheel_installs_into_fresh_venv_and_imports(tmp_path):
     assert out[0].startswith(str(env_dir)), out
     assert out[1] == modeinterp.__version__ and float(out[2]) == 0.5
     assert sysconfig.get_paths()["purelib"] != str(site)
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None or torch.version.cuda is not None,
+                    reason="needs cmake and a CPU-only torch")
+def test_cuda_on_without_cuda_torch_fails_at_configure(tmp_path):
+    done = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tmp_path), "-DMODEINTERP_CUDA=ON",
+                           f"-DPython_EXECUTABLE={sys.executable}"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "MODEINTERP_CUDA=ON needs a CUDA build of torch" in " ".join(done.stderr.split())
