@@ -1,29 +1,16 @@
-"""Tests for modeinterp.schedules: beta schedules, respacing and the per-step coefficient tables.
-
-Every table is checked by applying its StepCoef exactly as DESIGN.md's fused step does (float64
-numpy) and comparing with a direct, independent implementation of the DDPM posterior (DDPM paper
-eq. 6–7) or DDIM eq. 12.  diffusers is used for extra cross-checks only when it is importable.
+"""Tests for modeinterp.schedules: beta schedules against their formulas, respacing, the
+StepTable API and bad arguments (coefficient maths: test_step_tables.py). diffusers is used for
+extra cross-checks only when it is importable.
 """
 import math
 
 import numpy as np
 import pytest
 
-from modeinterp.schedules import Schedule, StepCoef, StepTable, respace_timesteps
+from schedule_oracles import assert_close
 
-RTOL = 1e-12
+from modeinterp.schedules import Schedule, StepCoef, respace_timesteps
 
-
-def assert_close(got, want, rtol=RTOL):
-    scale = max(1.0, float(np.max(np.abs(want))))
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
-
-
-def alphas_cumprod(betas):
-    out = [1.0]
-    for b in betas:
-        out.append(out[-1] * (1.0 - float(b)))
-    return np.array(out[1:])
 
 
 # ----------------------------------------------------------------------------- beta schedules

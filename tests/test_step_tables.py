@@ -5,26 +5,13 @@ Every table is checked by applying its StepCoef exactly as DESIGN.md's fused ste
 numpy) and comparing with a direct, independent implementation of the DDPM posterior (DDPM paper
 eq. 6–7) or DDIM eq. 12.  diffusers is used for extra cross-checks only when it is importable.
 """
-import math
-
 import numpy as np
 import pytest
 
-from modeinterp.schedules import Schedule, StepCoef, StepTable, respace_timesteps
+from schedule_oracles import alphas_cumprod, assert_close
 
-RTOL = 1e-12
+from modeinterp.schedules import Schedule, StepCoef, StepTable
 
-
-def assert_close(got, want, rtol=RTOL):
-    scale = max(1.0, float(np.max(np.abs(want))))
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
-
-
-def alphas_cumprod(betas):
-    out = [1.0]
-    for b in betas:
-        out.append(out[-1] * (1.0 - float(b)))
-    return np.array(out[1:])
 
 
 # ----------------------------------------------------------------------------- coefficient helpers
