@@ -30,8 +30,9 @@ BYTES_PER_ELEMENT = 28
 
 
 def median_seconds(fn, min_run_time: float) -> float:
-    return tb.Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(
-        min_run_time=min_run_time).median
+    # torch.utils.benchmark runs with one thread unless told otherwise.
+    return tb.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
+                    ).blocked_autorange(min_run_time=min_run_time).median
 
 
 def copy_bandwidth(device: str) -> float:
