@@ -1,7 +1,6 @@
 """Tests of modeinterp.reference, the plain-PyTorch oracle of the kernels (CPU only, fast)."""
 import ast
 import math
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import scipy.stats
 import torch
 
 from modeinterp import reference as ref
+from modeinterp.schedules import StepCoef
 
 M32 = 0xFFFFFFFF
 
@@ -165,14 +165,7 @@ def test_normal_bad_shape():
 
 
 # ----------------------------------------------------------------------------- fused step
-class Coef(NamedTuple):  # stand-in for modeinterp.schedules.StepCoef (duck-typed)
-    a: float
-    b: float
-    c0: float
-    c1: float
-    c2: float
-    sigma: float
-    clip: float
+Coef = StepCoef  # the reference duck-types it; tuples are tested separately
 
 
 def rand_coef(rng, clip):
