@@ -14,6 +14,7 @@ from typing import Sequence
 import torch
 
 from . import _C  # noqa: F401  (loads the library that defines torch.ops.modeinterp)
+from . import reference
 
 _U64 = 1 << 64
 _COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
@@ -21,11 +22,7 @@ _COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
 
 def _counter_word(value, name: str) -> int:
     """A seed/step/offset in [0, 2**64), passed to the int64 schema as its two's complement."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if not 0 <= value < _U64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    value = reference._u64(value, name)  # same checks and messages as the reference
     return value - _U64 if value >= 1 << 63 else value
 
 
@@ -91,9 +88,7 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
 
 def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
     """The fused step's standard-normal noise stream as a float32 tensor of ``shape``."""
-    shape = torch.Size([shape] if isinstance(shape, numbers.Integral) else shape)
-    if any(s < 0 for s in shape):
-        raise ValueError(f"shape must have non-negative sizes, got {tuple(shape)}")
+    shape = torch.Size(reference._shape(shape))
     seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
                                 _counter_word(offset, "offset"))
     if offset + shape.numel() > _U64:
