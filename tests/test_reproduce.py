@@ -74,3 +74,26 @@ def test_ablation_cli_writes_table_and_plot(tmp_path, sweep, values):
     rows = json.loads((out / "ablation.json").read_text())["rows"]
     assert len(rows) == (3 if sweep == "steps" else 2)
     assert (out / "ablation.png").stat().st_size > 0 and (out / "ablation.md").exists()
+
+
+def test_train_size_sweep_keeps_epochs_or_steps_fixed(tmp_path):
+    from modeinterp.experiments.ablations import _variant, run_ablation
+
+    cfg = config_for("gaussian1d", quick=True, n_train=1000, train_steps=40)
+    assert _variant(cfg, "train-size", 250, "epochs").train_steps == 10
+    assert _variant(cfg, "train-size", 4000, "epochs").train_steps == 160
+    assert _variant(cfg, "train-size", 4000, "steps").train_steps == 40
+    assert _variant(cfg, "train-size", 4000, "steps").n_train == 4000
+    with pytest.raises(ValueError, match="budget"):
+        run_ablation("train-size", cfg, tmp_path, budget="compute")
+
+
+def test_ablation_cli_fixed_steps_budget(tmp_path):
+    out = tmp_path / "abl"
+    assert main(["ablate", "train-size", "gaussian1d", "--quick", "--out", str(out), "--values",
+                 "256,512", "--train-steps", "10", "--n-samples", "100", "--budget", "steps",
+                 "--no-progress"]) == 0
+    saved = json.loads((out / "ablation.json").read_text())
+    assert saved["budget"] == "steps"
+    assert [r["train_steps"] for r in saved["rows"]] == [10, 10]
+    assert "fixed steps" in (out / "ablation.md").read_text()

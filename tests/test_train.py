@@ -150,6 +150,38 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, how):
         assert torch.equal(a["model"][k], b["model"][k])
 
 
+def test_focused_cosine_run_resumes_bitwise_and_rejects_other_focus(tmp_path):
+    opts = dict(focus_below=30, focus_prob=0.8, lr_schedule="cosine")
+    full = make(tmp_path, "full.pt", **opts)
+    full.fit(progress=False)
+    make(tmp_path, **opts).fit(progress=False, stop_after=47)
+    resumed = make(tmp_path, model_seed=5, **opts)
+    resumed.fit(progress=False)
+    assert_same_run(resumed, full)
+    with pytest.raises(ValueError, match="focus_below"):
+        make(tmp_path, focus_below=40).fit(progress=False)
+    with pytest.raises(ValueError, match="focus_below"):
+        make(tmp_path).fit(progress=False)  # uniform t is another config
+
+
+def test_focused_timesteps_follow_the_mixture():
+    T, F, p, n = 1000, 30, 0.75, 200_000
+    tr = Trainer(small_model(), two_modes(20), StandInSchedule(T), batch_size=4, steps=1,
+                 focus_below=F, focus_prob=p)
+    t = tr._draw_timesteps(n).numpy()
+    assert t.min() >= 0 and t.max() == T - 1
+    below = p + (1 - p) * F / T  # P(t < F)
+    assert abs((t < F).mean() - below) < 5 * np.sqrt(below * (1 - below) / n)
+    # above F the draws are uniform: each timestep equally likely
+    counts = np.bincount(t[t >= F] - F, minlength=T - F)
+    expected = n * (1 - p) / T
+    assert abs(counts.mean() - expected) < 0.05 * expected
+    # uniform by default: the paper's draw, unchanged
+    plain = Trainer(small_model(), two_modes(20), StandInSchedule(T), batch_size=4, steps=1)
+    assert plain.focus_below is None
+    assert (plain._draw_timesteps(n).numpy() < F).mean() < 2 * F / T
+
+
 def test_resume_extends_a_finished_run(tmp_path):
     full = make(tmp_path, "full.pt", steps=60)
     full.fit(progress=False)
@@ -266,6 +298,11 @@ def test_load_model_without_ema_gives_raw_weights(tmp_path):
     (dict(checkpoint_every=0), "checkpoint_every"),
     (dict(seed=-1), "seed"),
     (dict(schedule=StandInSchedule(T=500)), "schedule"),  # model.T is 1000
+    (dict(focus_below=0), "focus_below"),
+    (dict(focus_below=1001), "focus_below"),
+    (dict(focus_below=2.5), "focus_below"),
+    (dict(focus_below=30, focus_prob=1.5), "focus_prob"),
+    (dict(focus_prob=-0.1), "focus_prob"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     args = dict(data=two_modes(20), schedule=StandInSchedule())

@@ -97,7 +97,7 @@ def _ablate(args) -> int:
               for v in args.values.split(",")] if args.values else None
     out = args.out or f"runs/ablate-{args.sweep}-{args.dataset}"
     rows = run_ablation(args.sweep, cfg, out, values, device=args.device,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, budget=args.budget)
     print(open(f"{out}/ablation.md").read())
     print(f"table and plot in {out}/ (ablation.md, ablation.json, ablation.png); {len(rows)} rows")
     return 0
@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiment_args(ablate)
     ablate.add_argument("--values", default=None,
                         help="comma-separated values to sweep (steps: 'none' = all T, DDPM)")
+    ablate.add_argument("--budget", choices=["epochs", "steps"], default="epochs",
+                        help="train-size sweep: keep the config's epochs (default, the paper's "
+                             "protocol: more data, more steps) or its optimizer steps fixed")
     ablate.set_defaults(func=_ablate)
     return parser
 

@@ -48,7 +48,7 @@ def plot_samples(samples, labels_or_regions, modes, path, title=None, *, train=N
     tr = None if train is None else points(train, "train")
     if tr is not None and tr.shape[1] != d:
         raise ValueError(f"train must have {d} columns like samples, got shape {tr.shape}")
-    fig, axes = new_figure(size=(7.0, 4.5) if d == 1 else (5.5, 5.5))
+    fig, axes = new_figure(size=(7.0, 4.5) if d == 1 else (5.5, 6.5))
     ax = axes[0, 0]
     if d == 1:
         everything = [x[:, 0]] + ([tr[:, 0]] if tr is not None else []) \
@@ -82,7 +82,10 @@ def plot_samples(samples, labels_or_regions, modes, path, title=None, *, train=N
         ax.set_aspect("equal", adjustable="datalim")
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₂")
-    ax.legend(fontsize=8, loc="best")
+    if d == 1:
+        ax.legend(fontsize=8, loc="best")
+    else:  # below the axes: on a grid of modes every corner holds data
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     title_of(ax, title)
     return save(fig, path)
 

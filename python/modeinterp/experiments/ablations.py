@@ -1,6 +1,10 @@
 """Ablation sweeps of the paper's toy findings, each a table (markdown + JSON) and a plot of the
 hallucination rate: training-set size and mode separation (1-D: hallucinations fall as either
-grows), and the number of sampling steps with DDPM vs DDIM (one trained model, many samplers)."""
+grows), and the number of sampling steps with DDPM vs DDIM (one trained model, many samplers).
+
+Training-set size keeps either the number of **epochs** of the base config fixed (the paper's
+protocol: its code trains a fixed number of epochs, so a larger set also means more optimizer
+steps) or the number of optimizer **steps** (isolates the data from the compute)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from .. import analysis
 from .config import ReproduceConfig
 from .reproduce import dataset_of, label_and_evaluate, sample_and_score, train_model
 
+BUDGETS = ("epochs", "steps")
 SWEEPS = {
     "train-size": ("n_train", (500, 2_000, 10_000, 50_000)),
     "separation": ("separation", (0.5, 1.0, 1.5, 2.0)),
@@ -27,20 +32,28 @@ def _row(data, result, **extra) -> dict:
             "elsewhere": summary["n_elsewhere"], "auroc": report.auroc if report else None}
 
 
-def _variant(cfg: ReproduceConfig, sweep: str, value) -> ReproduceConfig:
+def _variant(cfg: ReproduceConfig, sweep: str, value, budget: str) -> ReproduceConfig:
     if sweep == "separation":
         if cfg.dataset != "gaussian1d":
             raise ValueError("the separation sweep applies to gaussian1d")
         return dataclasses.replace(cfg, means=(1.0, 1.0 + value, 1.0 + 2 * value))
-    return dataclasses.replace(cfg, n_train=value)
+    steps = cfg.train_steps
+    if budget == "epochs":  # as many passes over the data as the base config makes
+        steps = max(1, round(cfg.train_steps * value / cfg.n_train))
+    return dataclasses.replace(cfg, n_train=value, train_steps=steps)
 
 
 def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str = "cpu",
-                 progress: bool = True) -> list:
+                 progress: bool = True, budget: str = "epochs") -> list:
     """Run one sweep into ``out/`` (each trained model under its own folder, so a killed sweep
-    resumes where it stopped); returns the rows also written to ablation.json / ablation.md."""
+    resumes where it stopped); returns the rows also written to ablation.json / ablation.md.
+
+    budget: for the train-size sweep, keep the base config's "epochs" (default, the paper's
+    protocol) or its optimizer "steps" fixed (module docstring)."""
     if sweep not in SWEEPS:
         raise ValueError(f"sweep must be one of {sorted(SWEEPS)}, got {sweep!r}")
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
     key, default = SWEEPS[sweep]
     values = tuple(values) if values else default
     out = Path(out)
@@ -56,21 +69,23 @@ def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str
                 rows.append(_row(dataset_of(run), result, steps=steps or cfg.T, method=method))
     else:
         for value in values:
-            run = _variant(cfg, sweep, value)
-            folder = out / f"{key}={value}"
+            run = _variant(cfg, sweep, value, budget)
+            folder = out / f"{key}={value}-{run.train_steps}steps"
             folder.mkdir(parents=True, exist_ok=True)
             model, _ = train_model(run, folder, device, progress)
             result = sample_and_score(model, run, device, progress)
-            rows.append(_row(dataset_of(run), result, **{key: value}))
-    _write(sweep, key, rows, cfg, out)
+            rows.append(_row(dataset_of(run), result, **{key: value},
+                             train_steps=run.train_steps))
+    _write(sweep, key, rows, cfg, out, budget if sweep == "train-size" else None)
     return rows
 
 
-def _write(sweep, key, rows, cfg, out: Path) -> None:
+def _write(sweep, key, rows, cfg, out: Path, budget) -> None:
     (out / "ablation.json").write_text(json.dumps({"sweep": sweep, "config": cfg.to_dict(),
-                                                   "rows": rows}, indent=1))
+                                                   "budget": budget, "rows": rows}, indent=1))
     cols = list(rows[0])
-    lines = [f"# Ablation: {sweep} ({cfg.dataset})", "", "| " + " | ".join(cols) + " |",
+    title = f"# Ablation: {sweep} ({cfg.dataset}{f', fixed {budget}' if budget else ''})"
+    lines = [title, "", "| " + " | ".join(cols) + " |",
              "|" + "---:|" * len(cols)]
     for r in rows:
         cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()]
@@ -80,4 +95,5 @@ def _write(sweep, key, rows, cfg, out: Path) -> None:
     analysis.ablation_plot(rows, x_key, "rate", out / "ablation.png",
                            group_key="method" if sweep == "steps" else None,
                            logx=sweep in ("train-size", "steps"),
-                           ylabel="hallucination rate", title=f"{cfg.dataset}: {sweep}")
+                           ylabel="hallucination rate",
+                           title=f"{cfg.dataset}: {sweep}{f' (fixed {budget})' if budget else ''}")

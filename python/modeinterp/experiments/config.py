@@ -26,6 +26,8 @@ class ReproduceConfig:
     batch_size: int = 10_000
     lr: float = 1e-3
     lr_schedule: str = "constant"
+    focus_below: int | None = None  # None: t uniform (the paper); else see Trainer
+    focus_prob: float = 0.9
     ema: float | None = None
     share_blocks: bool = False
     T: int = 1000
@@ -36,7 +38,7 @@ class ReproduceConfig:
     method: str = "ddpm"
     steps: int | None = None  # None: all T steps (DDPM); else DDIM with this many steps
     window: int = 10
-    early_exit: tuple = (1, 2, 3, 5, 7)
+    early_exit: tuple = (2, 3, 5, 7)  # one step has no variance yet
     trajectory: int = 64
     seed: int = 0
     score_ts: tuple = field(default=(0, 10, 50, 200))
@@ -46,10 +48,13 @@ class ReproduceConfig:
         return dataclasses.asdict(self)
 
 
-# Measured on 2 CPU cores: ~2 min of training, ~20 s of sampling. Smaller batches and more steps
-# than the paper, plus EMA, give sharper modes per CPU-second than 3000 steps of 10k.
-QUICK = dict(n_train=20_000, train_steps=6000, batch_size=1_000, ema=0.995, n_samples=4_000,
-             sample_batch=4_000, trajectory=32)
+# Measured on 2 CPU cores: ~3 min of training, ~45 s of sampling. What buys sharp modes per
+# CPU-second (each measured on gaussian2d): 90% of the timesteps drawn below t = 30, where the
+# modes are still resolved (hallucination rate 79% -> 1%, AUROC 0.72 -> 0.93 at 6000 steps);
+# batches of 1k rather than 10k; a cosine lr decay and EMA 0.995.
+QUICK = dict(n_train=20_000, train_steps=8000, batch_size=1_000, lr_schedule="cosine",
+             focus_below=30, focus_prob=0.9, ema=0.995, n_samples=8_000, sample_batch=4_000,
+             trajectory=32)
 
 
 def config_for(dataset: str, quick: bool = False, toml_path=None, **overrides) -> ReproduceConfig:

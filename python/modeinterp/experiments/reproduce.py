@@ -39,7 +39,8 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
     torch.manual_seed(cfg.seed)  # the model's initial weights
     model = MLPDenoiser(data.dim, share_blocks=cfg.share_blocks, T=cfg.T)
     trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), _schedule(cfg),
-                      lr=cfg.lr, lr_schedule=cfg.lr_schedule, batch_size=cfg.batch_size,
+                      lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
+                      focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
                       steps=cfg.train_steps, ema=cfg.ema,
                       seed=cfg.seed, device=device, checkpoint=out / "model.pt",
                       checkpoint_every=max(1, min(500, cfg.train_steps)))
