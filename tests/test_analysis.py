@@ -132,6 +132,8 @@ def test_plot_trajectories_synthetic(shape, tmp_path):
         analysis.plot_trajectories(traj, labels, ts[:-1], tmp_path / "bad.png")
     with pytest.raises(ValueError, match="window"):
         analysis.plot_trajectories(traj, labels, ts, tmp_path / "bad.png", window=S + 1)
+    with pytest.raises(ValueError, match="no samples"):
+        analysis.plot_trajectories(traj[:0], labels[:0], ts, tmp_path / "bad.png")
 
 
 def test_plot_trajectories_from_sampler(ds, tmp_path):

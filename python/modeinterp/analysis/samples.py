@@ -114,6 +114,8 @@ def plot_trajectories(trajectory, labels, timesteps, path, *, window=10, n_each:
     if tr.ndim < 2:
         raise ValueError(f"trajectory must have shape (m, S, *shape), got {tr.shape}")
     m, S = tr.shape[:2]
+    if m == 0 or S == 0:
+        raise ValueError(f"trajectory holds no samples or no steps: shape {tr.shape}")
     tr = tr.reshape(m, S, -1)
     d = tr.shape[2]
     if d not in (1, 2):

@@ -76,7 +76,7 @@ def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> di
         curves.update({f"first {k} steps": (s.cpu().numpy(), labels)
                        for k, s in sorted(result.early_scores.items())})
         figs["roc"] = analysis.plot_roc(curves, path=out / "roc.png")
-    if result.trajectory is not None:
+    if result.trajectory is not None and len(result.trajectory):  # none left if all diverged
         # Early x̂0 are huge (1/√ᾱ_T ~ 1e22 with the paper's schedule): show the last 100 steps.
         m, last = result.trajectory.shape[0], min(100, result.trajectory.shape[1])
         figs["trajectories"] = analysis.plot_trajectories(
