@@ -2,6 +2,8 @@
 # One call on a lent GPU (see the device tool): build with CUDA, run the CUDA tests, print the
 # GPU benchmark table, then the full-size 2-D reproduction. Everything lands under ${OUT:-out}/.
 # Sized for ~10 minutes on an H100; pass SKIP_REPRODUCE=1 to stop after the benchmarks.
+# The 2-D run trains for at most TRAIN_S seconds (default 300) towards the paper's 100k steps, then
+# samples and reports with the checkpoint it reached (a later call resumes it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -16,6 +18,12 @@ python3 -m pytest -q tests/test_ops.py tests/test_philox_ops.py tests/test_ops_e
   | tee "$OUT/cuda_tests.txt" | tail -5
 python3 benchmarks/report.py --device cuda --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.md"
 if [ -z "${SKIP_REPRODUCE:-}" ]; then
-  python3 -m modeinterp.cli reproduce gaussian2d --device cuda --no-progress --out "$OUT/full2d" \
-    2>&1 | tee "$OUT/full2d.txt" | tail -30
+  full="$OUT/full2d"
+  timeout "${TRAIN_S:-300}" python3 -m modeinterp.cli train gaussian2d --device cuda \
+    --no-progress --out "$full" 2>&1 | tail -3
+  steps=$(python3 -c "from modeinterp.checkpoint import read_checkpoint as r; \
+print(r('$full/model.pt')['step'])")
+  echo "trained $steps of the paper's 100000 steps" | tee "$OUT/full2d_steps.txt"
+  python3 -m modeinterp.cli reproduce gaussian2d --device cuda --no-progress --out "$full" \
+    --train-steps "$steps" 2>&1 | tee "$OUT/full2d.txt" | tail -30
 fi

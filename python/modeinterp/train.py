@@ -95,8 +95,9 @@ class Trainer:
         schedule: any object with ``.T`` and ``.alphas_cumprod`` (length-T float64 array);
             default ``Schedule.linear(1000, 1e-3, 0.2)`` (the paper's toy setting).
         lr: Adam learning rate (betas 0.9, 0.999). batch_size: samples per step.
-        steps: total optimizer steps of the run (default 3000 = the paper's 300 epochs of
-            10 batches of 10,000 over 100,000 samples).
+        steps: total optimizer steps of the run (default 3000 = 300 epochs of 10 batches of
+            10,000 over 100,000 samples, ``train_toy.py``'s default; the paper's ``run.sh``
+            trains 10,000 epochs, i.e. 100,000 steps, as ``ReproduceConfig`` does).
         ema: EMA decay in (0, 1), or None for no EMA.
         seed: seeds the data-order and noise generators.
         device: where model, data and the noise generator live.

@@ -15,14 +15,16 @@ except ImportError:  # Python 3.10
 class ReproduceConfig:
     """Every knob of ``modeinterp reproduce``; defaults are the paper's toy setup.
 
-    Training: DDPM ε-prediction, T = 1000, linear β 1e-3…0.2, Adam 1e-3, batch 10k.
+    Training: DDPM ε-prediction, T = 1000, linear β 1e-3…0.2, Adam 1e-3, batch 10k, 100k steps
+    (the paper's ``run.sh``: 10,000 epochs of 10 batches over 100k samples; ``train_toy.py``'s
+    own default of 300 epochs would be 3000 steps).
     Sampling: DDPM fixed-large variance over all T steps, score = x̂0 variance over the last
     ``window`` reverse steps (the paper's choice, 10).
     """
 
     dataset: str = "gaussian2d"
     n_train: int = 100_000
-    train_steps: int = 3000
+    train_steps: int = 100_000
     batch_size: int = 10_000
     lr: float = 1e-3
     lr_schedule: str = "constant"
