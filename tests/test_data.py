@@ -90,6 +90,30 @@ def test_neighbour_pairs_are_the_nearest_pairs(layout, diagonal):
         assert dmin.item() == pytest.approx(2 / NORM)
 
 
+@pytest.mark.parametrize("layout", ["square", "diamond"])
+def test_second_pairs_are_diagonals_of_the_square_and_long_axes_of_the_diamond(layout):
+    g = GaussianGrid(layout)
+    m = g.modes * NORM  # raw units
+    pairs = g.second_pairs
+    delta = m[pairs[:, 1]] - m[pairs[:, 0]]
+    if layout == "square":  # 2·(±1, ±1): 2 diagonals per cell, 16 cells
+        assert pairs.shape == (32, 2)
+        _close(delta.abs(), torch.full_like(delta, 2.0))
+    else:  # (±2, 0) or (0, ±2) raw: along the long axes
+        assert pairs.shape == (32, 2)
+        assert ((delta.abs() < 1e-9).sum(1) == 1).all()
+        _close(delta.norm(dim=1), torch.full((32,), 2.0, dtype=torch.float64))
+    # each second-nearest midpoint is a hallucination counted there, not between neighbours
+    mid = (g.modes[pairs[:, 0]] + g.modes[pairs[:, 1]]) / 2
+    s = g.summary(mid)
+    assert s["n_elsewhere"] == s["n_between_second_neighbours"] == 32
+    assert s["n_between_neighbours"] == 0
+    # nearest-neighbour midpoints are not counted as second-nearest
+    nn = g.neighbour_pairs
+    s = g.summary((g.modes[nn[:, 0]] + g.modes[nn[:, 1]]) / 2)
+    assert s["n_between_neighbours"] == 40 and s["n_between_second_neighbours"] == 0
+
+
 def test_gaussian1d_pairs_follow_sorted_means():
     ds = Gaussian1D(means=(5, 1, 4, 2))
     assert [sorted(ds.modes[p].ravel().tolist()) for p in ds.neighbour_pairs.tolist()] == [

@@ -30,6 +30,11 @@ points reachable by linearly interpolating an in-support sample of a with one of
 interpolation. Every other hallucination is ELSEWHERE (e.g. the centre of a grid cell, the
 midpoint of a *diagonal* pair on the square grid, or beyond the outermost mode). In 1-D ρ = 0, so
 any point strictly between two consecutive means (and outside both support intervals) is between.
+
+``summary`` also counts the ELSEWHERE points that lie in the same kind of stadium around a pair of
+*second*-nearest modes (``second_pairs``: every pair at the second-smallest mode distance) — the
+diagonals of the square grid, the long (axis-aligned) directions of the diamond. The paper's
+finding is that interpolation follows nearest neighbours only, so this count should stay near 0.
 """
 from __future__ import annotations
 
@@ -60,6 +65,22 @@ def default_k_sigma(dim: int, tail: float = TAIL_PROB) -> float:
     from scipy.stats import chi
 
     return float(chi.isf(tail, dim))
+
+
+def _second_nearest_pairs(modes: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
+    """(Q, 2) pairs i < j whose distance is the second-smallest distinct mode distance."""
+    K = modes.shape[0]
+    if K < 3:
+        return torch.zeros((0, 2), dtype=torch.int64)
+    i, j = torch.triu_indices(K, K, offset=1)
+    dist = (modes[i] - modes[j]).norm(dim=1)
+    levels = [float(dist.min())]
+    rest = dist[dist > levels[0] * (1 + rtol)]
+    if rest.numel() == 0:
+        return torch.zeros((0, 2), dtype=torch.int64)
+    second = float(rest.min())
+    keep = (dist - second).abs() <= second * rtol
+    return torch.stack([i[keep], j[keep]], dim=1)
 
 
 class Region(enum.IntEnum):
@@ -99,6 +120,7 @@ class MixtureDataset:
                               or (pairs[:, 0] == pairs[:, 1]).any()):
             raise ValueError("pairs must index two distinct modes")
         self._pairs = pairs
+        self._second_pairs = _second_nearest_pairs(modes)
 
     # ---------------------------------------------------------------- properties
     @property
@@ -130,6 +152,11 @@ class MixtureDataset:
     def neighbour_pairs(self) -> torch.Tensor:
         """(P, 2) int64 indices of nearest-neighbour mode pairs."""
         return self._pairs.clone()
+
+    @property
+    def second_pairs(self) -> torch.Tensor:
+        """(Q, 2) int64 indices of the mode pairs at the second-smallest distance."""
+        return self._second_pairs.clone()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, K={self.num_modes}, d={self.dim}, "
@@ -210,14 +237,15 @@ class MixtureDataset:
         """
         return self._nearest_segment(self._points(x))
 
-    def _nearest_segment(self, x):
+    def _nearest_segment(self, x, pairs=None):
+        pairs = self._pairs if pairs is None else pairs
         n = x.shape[0]
         pair = torch.full((n,), -1, dtype=torch.int64, device=x.device)
         perp = torch.full((n,), math.inf, dtype=torch.float64, device=x.device)
-        if self._pairs.numel() == 0 or n == 0:
+        if pairs.numel() == 0 or n == 0:
             return pair, perp
-        a = self._modes[self._pairs[:, 0]].to(x.device)  # (P, d)
-        ab = self._modes[self._pairs[:, 1]].to(x.device) - a
+        a = self._modes[pairs[:, 0]].to(x.device)  # (P, d)
+        ab = self._modes[pairs[:, 1]].to(x.device) - a
         len2 = (ab * ab).sum(-1)  # (P,)
         start = 0
         for chunk in x.split(_CHUNK):
@@ -265,10 +293,16 @@ class MixtureDataset:
         """JSON-friendly counts for a batch of (e.g. generated) points.
 
         Keys: n, n_in_support, n_hallucinated, rate (= n_hallucinated / n, 0.0 when n = 0),
-        n_between_neighbours, n_elsewhere, per_mode (in-support points per mode, length K),
+        n_between_neighbours, n_elsewhere, n_between_second_neighbours (the ELSEWHERE points
+        inside a ``second_pairs`` stadium), per_mode (in-support points per mode, length K),
         per_pair (between-neighbour points per ``neighbour_pairs`` row), pairs, k_sigma, tube_sigma.
         """
         labels, mode_idx, pair, k, tube = self._classify(x, k, tube)
+        elsewhere = (labels == int(Region.ELSEWHERE)).nonzero().squeeze(1)
+        n_second = 0
+        if elsewhere.numel():
+            _, perp = self._nearest_segment(self._points(x)[elsewhere], self._second_pairs)
+            n_second = int((perp <= tube * self._std).sum())
         n = int(labels.numel())
         ins = labels == int(Region.IN_SUPPORT)
         n_between = int((labels == int(Region.BETWEEN_NEIGHBOURS)).sum())
@@ -285,6 +319,7 @@ class MixtureDataset:
             "rate": n_h / n if n else 0.0,
             "n_between_neighbours": n_between,
             "n_elsewhere": n_else,
+            "n_between_second_neighbours": n_second,
             "per_mode": per_mode.tolist(),
             "per_pair": per_pair.tolist(),
             "pairs": self._pairs.tolist(),
