@@ -166,9 +166,10 @@ def test_focused_cosine_run_resumes_bitwise_and_rejects_other_focus(tmp_path):
 
 def test_focused_timesteps_follow_the_mixture():
     T, F, p, n = 1000, 30, 0.75, 200_000
+    gen = torch.Generator().manual_seed(0)
     tr = Trainer(small_model(), two_modes(20), StandInSchedule(T), batch_size=4, steps=1,
                  focus_below=F, focus_prob=p)
-    t = tr._draw_timesteps(n).numpy()
+    t = tr.timesteps(n, gen, "cpu").numpy()
     assert t.min() >= 0 and t.max() == T - 1
     below = p + (1 - p) * F / T  # P(t < F)
     assert abs((t < F).mean() - below) < 5 * np.sqrt(below * (1 - below) / n)
@@ -178,8 +179,8 @@ def test_focused_timesteps_follow_the_mixture():
     assert abs(counts.mean() - expected) < 0.05 * expected
     # uniform by default: the paper's draw, unchanged
     plain = Trainer(small_model(), two_modes(20), StandInSchedule(T), batch_size=4, steps=1)
-    assert plain.focus_below is None
-    assert (plain._draw_timesteps(n).numpy() < F).mean() < 2 * F / T
+    assert plain.timesteps.focus_below is None
+    assert (plain.timesteps(n, gen, "cpu").numpy() < F).mean() < 2 * F / T
 
 
 def test_resume_extends_a_finished_run(tmp_path):

@@ -9,13 +9,7 @@ Each step (the paper's toy setup; official code ``ddpm_torch/toy``):
     Adam step, then EMA update ``ema ← decay·ema + (1-decay)·param`` when ``ema`` is set
     (EMA starts as a copy of the initial weights; no warm-up).
 
-Focused timesteps (``focus_below=F``, ``focus_prob=p``): each t is drawn from Uniform{0, …, F-1}
-with probability p and from Uniform{0, …, T-1} otherwise. This only reweights the loss over t
-(as importance-sampled timesteps in Improved DDPM or EDM's noise-level distribution): the
-minimiser at each t is unchanged, but more of the gradient steps go where the data is still
-visible. With the paper's β up to 0.2 over T = 1000, ᾱ_t < 2e-3 for t > 250, so three quarters of
-uniformly drawn timesteps only teach ε ≈ x_t; the sharpness of the modes (and so the number of
-samples left between them) is decided at small t. Off by default (the paper's uniform t).
+Focused timesteps (``focus_below``, ``focus_prob``): see :class:`TimestepSampler`.
 
 Data stream: the concatenation of independent random permutations of the N samples ("epoch
 permutation", without replacement within an epoch); step k takes rows ``k·B … k·B+B-1`` of that
@@ -47,31 +41,13 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoint import FORMAT, config_diff, load_model, read_checkpoint, save_atomic
+from .training_batch import PREDICTIONS, TimestepSampler, diffusion_batch
 
 __all__ = ["Trainer", "load_model", "diffusion_batch", "PREDICTIONS"]
 
-PREDICTIONS = ("eps", "x0", "v")
 ADAM_BETAS = (0.9, 0.999)
 LR_SCHEDULES = ("constant", "cosine")
 _FLUSH_EVERY = 50  # steps between host syncs of the loss values (progress-bar refresh)
-
-
-def diffusion_batch(x0: torch.Tensor, eps: torch.Tensor, sqrt_ac: torch.Tensor,
-                    sqrt_1m_ac: torch.Tensor, prediction: str):
-    """``(x_t, target)`` for clean ``x0`` (B, d), noise ``eps`` and per-sample √ᾱ_t, √(1-ᾱ_t)
-    of shape (B,)."""
-    a = sqrt_ac.reshape(-1, *([1] * (x0.dim() - 1)))
-    s = sqrt_1m_ac.reshape(-1, *([1] * (x0.dim() - 1)))
-    x_t = a * x0 + s * eps
-    if prediction == "eps":
-        target = eps
-    elif prediction == "x0":
-        target = x0
-    elif prediction == "v":
-        target = a * eps - s * x0
-    else:
-        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-    return x_t, target
 
 
 def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -106,7 +82,7 @@ class Trainer:
         prediction: model target, "eps", "x0" or "v".
         lr_schedule: "constant" (the paper) or "cosine" (see :meth:`lr_at`).
         focus_below: None (uniform t, the paper) or F in [1, T]: draw t < F with probability
-            ``focus_prob`` (module docstring, "Focused timesteps").
+            ``focus_prob`` (:class:`TimestepSampler`).
         focus_prob: in [0, 1]; only used with ``focus_below``.
     """
 
@@ -141,7 +117,7 @@ class Trainer:
 
         self.data = self._check_data(data, model)
         self.schedule = self._check_schedule(schedule, model)
-        self.focus_below, self.focus_prob = self._check_focus(focus_below, focus_prob)
+        self.timesteps = TimestepSampler(int(self.schedule.T), focus_below, focus_prob)
         ac = np.asarray(self.schedule.alphas_cumprod, dtype=np.float64)
         self._ac = ac
         self._sqrt_ac = torch.from_numpy(np.sqrt(ac)).float().to(self.device)
@@ -201,19 +177,6 @@ class Trainer:
             raise ValueError(f"schedule has T={T} but model.T is {model_T}")
         return schedule
 
-    def _check_focus(self, focus_below, focus_prob):
-        if (isinstance(focus_prob, bool) or not isinstance(focus_prob, numbers.Real)
-                or not 0.0 <= focus_prob <= 1.0):
-            raise ValueError(f"focus_prob must be a number in [0, 1], got {focus_prob!r}")
-        if focus_below is None:
-            return None, float(focus_prob)
-        T = int(self.schedule.T)
-        if (isinstance(focus_below, bool) or not isinstance(focus_below, numbers.Integral)
-                or not 1 <= focus_below <= T):
-            raise ValueError(f"focus_below must be None or an int in [1, T={T}], got "
-                             f"{focus_below!r}")
-        return int(focus_below), float(focus_prob)
-
     def _make_config(self, model) -> dict:
         cfg = getattr(model, "config", None)
         return {
@@ -223,8 +186,7 @@ class Trainer:
                 "lr": self.lr, "lr_schedule": self.lr_schedule,
                 "batch_size": self.batch_size, "ema": self.ema,
                 "seed": self.seed, "prediction": self.prediction,
-                "focus_below": self.focus_below,
-                "focus_prob": self.focus_prob if self.focus_below is not None else None,
+                **self.timesteps.config(),
                 "optimizer": f"Adam(betas={ADAM_BETAS})", "sampling": "epoch-permutation",
                 "data_shape": list(self.data.shape),
                 "data_sha256": _sha256(self.data.cpu().numpy()),
@@ -254,19 +216,10 @@ class Trainer:
             need -= take
         return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
-    def _draw_timesteps(self, n: int) -> torch.Tensor:
-        gen, dev = self._noise_gen, self.device
-        t = torch.randint(0, int(self.schedule.T), (n,), generator=gen, device=dev)
-        if self.focus_below is None:
-            return t
-        low = torch.randint(0, self.focus_below, (n,), generator=gen, device=dev)
-        pick = torch.rand(n, generator=gen, device=dev) < self.focus_prob
-        return torch.where(pick, low, t)
-
     def _train_step(self) -> torch.Tensor:
         idx = self._next_indices().to(self.device)
         x0 = self.data.index_select(0, idx)
-        t = self._draw_timesteps(x0.shape[0])
+        t = self.timesteps(x0.shape[0], self._noise_gen, self.device)
         eps = torch.randn(x0.shape, generator=self._noise_gen, device=self.device)
         x_t, target = diffusion_batch(x0, eps, self._sqrt_ac[t], self._sqrt_1m_ac[t],
                                       self.prediction)
