@@ -74,8 +74,7 @@ def _second_nearest_pairs(modes: torch.Tensor, rtol: float = 1e-6) -> torch.Tens
         return torch.zeros((0, 2), dtype=torch.int64)
     i, j = torch.triu_indices(K, K, offset=1)
     dist = (modes[i] - modes[j]).norm(dim=1)
-    levels = [float(dist.min())]
-    rest = dist[dist > levels[0] * (1 + rtol)]
+    rest = dist[dist > float(dist.min()) * (1 + rtol)]
     if rest.numel() == 0:
         return torch.zeros((0, 2), dtype=torch.int64)
     second = float(rest.min())
@@ -297,11 +296,12 @@ class MixtureDataset:
         inside a ``second_pairs`` stadium), per_mode (in-support points per mode, length K),
         per_pair (between-neighbour points per ``neighbour_pairs`` row), pairs, k_sigma, tube_sigma.
         """
+        x = self._points(x)
         labels, mode_idx, pair, k, tube = self._classify(x, k, tube)
         elsewhere = (labels == int(Region.ELSEWHERE)).nonzero().squeeze(1)
         n_second = 0
         if elsewhere.numel():
-            _, perp = self._nearest_segment(self._points(x)[elsewhere], self._second_pairs)
+            _, perp = self._nearest_segment(x[elsewhere], self._second_pairs)
             n_second = int((perp <= tube * self._std).sum())
         n = int(labels.numel())
         ins = labels == int(Region.IN_SUPPORT)
