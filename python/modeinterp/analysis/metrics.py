@@ -18,8 +18,9 @@ def plot_score_histograms(scores, labels, path, *, threshold=None, retained: flo
 
     threshold: where to draw the line; None -> :func:`modeinterp.detect.threshold_at_retained`
     (``retained`` of in-support kept) when both classes are present, else no line. Scores <= 0
-    (log axis) are drawn at the smallest positive score. density: normalise each class
-    separately (hallucinations are usually rare). Returns the saved Path.
+    (log axis) are drawn at the smallest positive score. density: draw each class as the fraction
+    of that class per bin (hallucinations are usually rare), else raw counts. Returns the saved
+    Path.
     """
     s = detect._check_scores(scores)
     y = bool_labels(labels, s.size)
@@ -37,7 +38,8 @@ def plot_score_histograms(scores, labels, path, *, threshold=None, retained: flo
     for mask, name, colour in ((~y, "in support", COLOURS["in"]),
                                (y, "hallucination", COLOURS["hal"])):
         if mask.any():
-            ax.hist(sc[mask], bins=edges, color=colour, alpha=0.6, density=density,
+            weights = np.full(int(mask.sum()), 1.0 / mask.sum()) if density else None
+            ax.hist(sc[mask], bins=edges, color=colour, alpha=0.6, weights=weights,
                     label=f"{name} (n={mask.sum()})")
     if threshold is not None:
         thr = float(threshold)
@@ -48,7 +50,7 @@ def plot_score_histograms(scores, labels, path, *, threshold=None, retained: flo
         ax.axvline(max(thr, floor), color="black", ls="--", lw=1.2, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("score: Var(x̂0) over the window (log)")
-    ax.set_ylabel("density" if density else "count")
+    ax.set_ylabel("fraction of the class per bin" if density else "count")
     ax.legend(fontsize=8)
     title_of(ax, title)
     return save(fig, path)

@@ -71,7 +71,8 @@ def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> di
         train=data.sample(min(cfg.n_train, 5000), seed=cfg.seed).numpy())}
     if labels.any() and not labels.all():
         figs["score_histograms"] = analysis.plot_score_histograms(
-            scores, labels, out / "score_histograms.png", threshold=report.threshold)
+            scores, labels, out / "score_histograms.png", threshold=report.threshold,
+            density=True)
         curves = {f"full window ({cfg.window} steps)": (scores, labels)}
         curves.update({f"first {k} steps": (s.cpu().numpy(), labels)
                        for k, s in sorted(result.early_scores.items())})
