@@ -55,6 +55,13 @@ def test_cli_train_sample_detect(tmp_path, capsys):
     assert "hallucinat" in capsys.readouterr().out
 
 
+def test_quick_config_exists_for_every_dataset_and_names_unknown_ones():
+    for name in ("gaussian1d", "gaussian2d", "gaussian2d-diamond"):
+        assert config_for(name, quick=True).dataset == name
+    with pytest.raises(ValueError, match="swissroll"):
+        config_for("swissroll", quick=True)
+
+
 def test_config_rejects_unknown_keys(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text("n_train = 100\nbogus = 1\n")
