@@ -27,8 +27,7 @@ fi
 
 missing=$("$PY" - <<'PY'
 import importlib.util
-need = {"scikit_build_core": "scikit-build-core>=0.10", "pybind11": "pybind11",
-        "ninja": "ninja", "numpy": "numpy", "scipy": "scipy", "tqdm": "tqdm",
+need = {"scikit_build_core": "scikit-build-core>=0.10", "cmake": "cmake>=3.26", "ninja": "ninja", "numpy": "numpy", "scipy": "scipy", "tqdm": "tqdm",
         "matplotlib": "matplotlib", "sklearn": "scikit-learn", "pytest": "pytest",
         "pytest_benchmark": "pytest-benchmark", "hypothesis": "hypothesis"}
 print(" ".join(req for mod, req in need.items() if importlib.util.find_spec(mod) is None))
@@ -38,9 +37,6 @@ if [ -n "$missing" ]; then
   echo "setup: installing $missing"
   # shellcheck disable=SC2086
   "$PY" -m pip install -q $missing
-fi
-if ! command -v cmake >/dev/null 2>&1; then
-  "$PY" -m pip install -q cmake
 fi
 
 echo "setup: building modeinterp (incremental after the first build)"

@@ -25,8 +25,8 @@ def test_build_info():
     assert info["torch_version"].split("+")[0].split(".")[:2] == \
         torch.__version__.split("+")[0].split(".")[:2]
     assert isinstance(info["cuda"], bool) and isinstance(info["cuda_archs"], list)
-    if info["cuda"]:
-        assert {"80", "90"} <= set(info["cuda_archs"]) or info["cuda_archs"]
+    assert bool(info["cuda_archs"]) == info["cuda"] == (info["cuda_version"] is not None)
+    assert all(code.startswith(("sm_", "compute_")) for code in info["cuda_archs"])
 
 
 def test_other_torch_minor_is_refused_with_both_versions():
@@ -109,11 +109,38 @@ def test_wheel_installs_into_fresh_venv_and_imports(tmp_path):
     assert sysconfig.get_paths()["purelib"] != str(site)
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None or torch.version.cuda is not None,
-                    reason="needs cmake and a CPU-only torch")
-def test_cuda_on_without_cuda_torch_fails_at_configure(tmp_path):
-    done = subprocess.run(["cmake", "-S", str(ROOT), "-B", str(tmp_path), "-DMODEINTERP_CUDA=ON",
-                           f"-DPython_EXECUTABLE={sys.executable}"],
+def _cmake():
+    """The cmake a build would use: the `cmake` package's, else PATH's if it is >= 3.26."""
+    try:
+        import cmake
+
+        return str(Path(cmake.CMAKE_BIN_DIR) / "cmake")
+    except ImportError:
+        found = shutil.which("cmake")
+        if found is None:
+            return None
+        version = subprocess.run([found, "--version"], capture_output=True, text=True).stdout.split()
+        major, minor = (int(p) for p in version[2].split(".")[:2])
+        return found if (major, minor) >= (3, 26) else None
+
+
+def _configure(tmp_path, *defines):
+    return subprocess.run([_cmake(), "-S", str(ROOT), "-B", str(tmp_path),
+                           f"-DPython_EXECUTABLE={sys.executable}", *defines],
                           capture_output=True, text=True)
+
+
+@pytest.mark.skipif(_cmake() is None or torch.version.cuda is not None,
+                    reason="needs cmake >= 3.26 and a CPU-only torch")
+def test_cuda_on_without_cuda_torch_fails_at_configure(tmp_path):
+    done = _configure(tmp_path, "-DMODEINTERP_CUDA=ON")
     assert done.returncode != 0
     assert "MODEINTERP_CUDA=ON needs a CUDA build of torch" in " ".join(done.stderr.split())
+
+
+@pytest.mark.skipif(_cmake() is None, reason="needs cmake >= 3.26")
+def test_cmake_cuda_architectures_is_refused_with_our_setting_named(tmp_path):
+    """torch's CMake would silently replace it; we say which setting to use instead."""
+    done = _configure(tmp_path, "-DCMAKE_CUDA_ARCHITECTURES=90")
+    assert done.returncode != 0
+    assert "set MODEINTERP_CUDA_ARCHS instead" in " ".join(done.stderr.split())

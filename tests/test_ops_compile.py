@@ -8,6 +8,8 @@ import torch
 
 from modeinterp import ops
 
+ops.load()  # these tests call torch.ops.modeinterp directly
+
 COEF = (1.1, -0.3, 0.8, 0.15, 0.05, 0.4, 1.0)
 
 

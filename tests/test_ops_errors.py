@@ -9,6 +9,8 @@ import torch
 
 from modeinterp import ops
 
+ops.load()  # these tests call torch.ops.modeinterp directly
+
 COEF = (1.0, 0.5, 0.9, 0.1, 0.0, 0.3, 0.0)
 
 

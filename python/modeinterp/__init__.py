@@ -1,25 +1,31 @@
 """modeinterp: hallucination scores for diffusion models, computed while sampling.
 
-Importing the package imports torch, checks that the compiled extension was built against the
-same torch major.minor, then loads ``modeinterp._C``, which registers ``torch.ops.modeinterp``.
+Importing the package does not load the compiled extension: schedules, the plain-torch reference,
+data, detection and analysis work without it. The first op call (``modeinterp.ops``, or a
+``Sampler``) loads ``modeinterp._C``, which registers ``torch.ops.modeinterp``, after checking that
+it was built against this torch's major.minor (``modeinterp._extension``).
 """
 
 from __future__ import annotations
 
-import torch
+from . import ops, reference, schedules
+from .schedules import Schedule, StepCoef, StepTable
 
-from ._version_check import check_torch_version
-
-check_torch_version(torch.__version__)
-
-from . import _C  # noqa: E402  (must follow the version check)
-from . import ops, reference, schedules  # noqa: E402
-from .schedules import Schedule, StepCoef, StepTable  # noqa: E402
+_BUILD_FIELDS = {"version": "VERSION", "variant": "VARIANT", "torch_version": "TORCH_VERSION",
+                 "cuda": "WITH_CUDA", "cuda_version": "CUDA_VERSION", "cuda_archs": "CUDA_ARCHS",
+                 "compiler": "COMPILER", "build_type": "BUILD_TYPE"}
 
 
 def build_info() -> dict:
-    """How the extension was built: version, torch it was built against, CUDA on/off, arches."""
-    return dict(_C.build_info())
+    """How the extension was built: version and wheel variant, the torch it was built against,
+    CUDA kernels on/off with the CUDA version and the code compiled (``sm_90``, ``compute_90``),
+    compiler and build type. Reads the build's record; does not load the extension."""
+    from ._extension import build_config
+
+    cfg = build_config()
+    info = {key: getattr(cfg, attr) for key, attr in _BUILD_FIELDS.items()}
+    info["cuda_archs"] = list(info["cuda_archs"])
+    return info
 
 
 def __getattr__(name: str):
@@ -28,9 +34,13 @@ def __getattr__(name: str):
         from . import sampler
 
         return getattr(sampler, name)
+    if name == "__version__":
+        try:
+            return build_info()["version"]
+        except ImportError:
+            return "0+unbuilt"
     raise AttributeError(f"module 'modeinterp' has no attribute {name!r}")
 
 
-__version__ = _C.build_info()["version"]
 __all__ = ["Sampler", "SampleResult", "Schedule", "StepCoef", "StepTable", "build_info", "ops",
            "reference", "schedules"]

@@ -13,18 +13,19 @@ def _major_minor(version: str) -> str:
 
 
 def check_torch_version(running: str) -> None:
-    try:
-        from . import _build_config
-    except ImportError as exc:  # a source checkout that was never built
-        raise ImportError(
-            "modeinterp's compiled extension is not built. Install with "
-            "`pip install --no-build-isolation .` (or run scripts/setup.sh)."
-        ) from exc
-    built = _build_config.TORCH_VERSION
+    from ._extension import build_config
+    from ._variant import install_command, variant_label
+
+    cfg = build_config()
+    built = cfg.TORCH_VERSION
     if _major_minor(built) != _major_minor(running):
+        import torch
+
+        need = variant_label(running, torch.version.cuda, getattr(torch.version, "hip", None))
         raise ImportError(
             f"modeinterp was built against torch {built} but torch {running} is installed; "
-            f"the extension only loads under torch {_major_minor(built)}.x. Rebuild it with "
+            f"the extension only loads under torch {_major_minor(built)}.x. Install the {need} "
+            f"variant: {install_command(cfg.VERSION.split('+')[0], need)}; or rebuild it with "
             "`pip install --no-build-isolation --force-reinstall --no-deps .` under this torch, "
             f"or install torch {_major_minor(built)}.*."
         )

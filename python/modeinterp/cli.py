@@ -16,6 +16,14 @@ def _demo(args) -> int:
     return 0
 
 
+def _info(args) -> int:
+    from .diagnose import diagnose, format_report, verdict
+
+    facts = diagnose()
+    print(json.dumps(facts, indent=2) if args.json else format_report(facts))
+    return 0 if verdict(facts)[0] else 1
+
+
 def _config(args):
     from .experiments import config_for
 
@@ -125,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="modeinterp",
         description="Hallucination scores for diffusion models, computed while sampling.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="what is installed, whether its CPU/CUDA kernels work "
+                                       "here, and which wheel variant to install on a mismatch")
+    info.add_argument("--json", action="store_true", help="print the facts as JSON")
+    info.set_defaults(func=_info)
 
     demo = sub.add_parser("demo", help="sample a toy mixture with the fused sampler; print "
                                        "samples/s and a score summary")

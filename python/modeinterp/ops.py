@@ -1,8 +1,10 @@
 """Thin, validating wrappers over ``torch.ops.modeinterp`` (the compiled CPU/CUDA kernels).
 
 Every function here has a plain-PyTorch twin in :mod:`modeinterp.reference` with the same
-signature and results (to float rounding). Fake (meta) kernels are registered below so the ops
-work under ``torch.compile(fullgraph=True)`` and ``torch.library.opcheck``.
+signature and results (to float rounding). The first call loads the compiled extension
+(:mod:`modeinterp._extension`), which also registers the fake kernels (:mod:`modeinterp._fakes`)
+that make the ops work under ``torch.compile(fullgraph=True)`` and ``torch.library.opcheck``.
+Code that calls ``torch.ops.modeinterp.*`` directly calls :func:`load` first.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Sequence
 
 import torch
 
-from . import _C  # noqa: F401  (loads the library that defines torch.ops.modeinterp)
 from . import reference
+from ._extension import load
 
 _U64 = 1 << 64
 _COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
@@ -54,13 +56,14 @@ def _require_tensor(t, name: str, optional: bool = False) -> None:
 
 def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
                count=0, return_x0=False):
-    """One fused reverse step; see DESIGN.md and :func:`modeinterp.reference.fused_step`.
+    """One fused reverse step; see docs/design.md and :func:`modeinterp.reference.fused_step`.
 
     Returns ``x_prev`` (x's dtype), or ``(x_prev, x0)`` with ``return_x0``. When ``mean`` and
     ``m2`` (float32, shaped like x) are given they are updated in place with this step's x̂0,
     ``count`` being the number of x̂0 values they already hold. Without ``noise`` the noise is
     Philox keyed by (seed, step, offset + flat index).
     """
+    load()
     _require_tensor(x, "x")
     _require_tensor(out, "out")
     _require_tensor(noise, "noise", optional=True)
@@ -88,6 +91,7 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
 
 def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
     """The fused step's standard-normal noise stream as a float32 tensor of ``shape``."""
+    load()
     shape = torch.Size(reference._shape(shape))
     seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
                                 _counter_word(offset, "offset"))
@@ -100,28 +104,10 @@ def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
 
 def trajectory_score(m2, count) -> torch.Tensor:
     """Per-sample hallucination score: mean over non-batch dims of ``m2 / count`` (float32, (B,))."""
+    load()
     _require_tensor(m2, "m2")
     if isinstance(count, bool) or not isinstance(count, numbers.Integral):
         raise TypeError(f"count must be an int, got {type(count).__name__}")
     if count < 1:
         raise ValueError(f"count must be >= 1 (the number of x̂0 values in m2), got {count}")
     return torch.ops.modeinterp.trajectory_score.default(m2, int(count))
-
-
-@torch.library.register_fake("modeinterp::fused_step")
-def _fused_step_fake(x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
-                     count, return_x0):
-    x_prev = torch.empty_like(x, memory_format=torch.contiguous_format)
-    x0 = (torch.empty_like(x, memory_format=torch.contiguous_format) if return_x0
-          else x.new_empty((0,)))
-    return x_prev, x0
-
-
-@torch.library.register_fake("modeinterp::philox_fill_")
-def _philox_fill_fake(self, seed, step, offset):
-    return None
-
-
-@torch.library.register_fake("modeinterp::trajectory_score")
-def _trajectory_score_fake(m2, count):
-    return m2.new_empty((m2.shape[0],))

@@ -1,0 +1,56 @@
+"""Loading the compiled ops, once, on first use.
+
+``import modeinterp`` and its pure-Python parts (schedules, reference, data, detect, analysis) do not
+need the compiled extension. The first op call (modeinterp.ops) loads it: check that it was built
+against this torch's major.minor, import ``modeinterp._C`` (which registers torch.ops.modeinterp)
+and register the fake kernels. A failure names what was built, what is running, and which wheel
+variant to install instead.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._version_check import check_torch_version
+
+_loaded = False
+
+
+def build_config():
+    """The generated ``_build_config`` module, or an ImportError saying how to build."""
+    try:
+        from . import _build_config
+    except ImportError as exc:  # a source checkout that was never built
+        raise ImportError(
+            "modeinterp's compiled extension is not built. Install a wheel (README, Install) or "
+            "build from source with `pip install --no-build-isolation .` (or scripts/setup.sh)."
+        ) from exc
+    return _build_config
+
+
+def _load_failure(exc: ImportError) -> ImportError:
+    from ._variant import install_command, running_variant
+
+    cfg = build_config()
+    base = cfg.VERSION.split("+")[0]
+    need = running_variant()
+    return ImportError(
+        f"modeinterp {cfg.VERSION} (variant {cfg.VARIANT}, built against torch "
+        f"{cfg.TORCH_VERSION}) cannot load its compiled ops under torch {torch.__version__} "
+        f"(CUDA {torch.version.cuda}): {exc}. This torch needs the {need} variant: "
+        f"{install_command(base, need)}")
+
+
+def load() -> None:
+    """Load the compiled ops (idempotent; cheap after the first call)."""
+    global _loaded
+    if _loaded:
+        return
+    check_torch_version(torch.__version__)
+    try:
+        from . import _C  # noqa: F401  (registers torch.ops.modeinterp)
+    except ImportError as exc:
+        raise _load_failure(exc) from exc
+    from . import _fakes  # noqa: F401  (fake kernels need the schemas _C registers)
+
+    _loaded = True

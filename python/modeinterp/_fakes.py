@@ -1,0 +1,28 @@
+"""Fake (meta) kernels of the compiled ops, for torch.compile and torch.library.opcheck.
+
+Imported by :func:`modeinterp._extension.load` once ``_C`` has defined the schemas (registering a
+fake kernel needs the op to exist).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+@torch.library.register_fake("modeinterp::fused_step")
+def _fused_step_fake(x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
+                     count, return_x0):
+    x_prev = torch.empty_like(x, memory_format=torch.contiguous_format)
+    x0 = (torch.empty_like(x, memory_format=torch.contiguous_format) if return_x0
+          else x.new_empty((0,)))
+    return x_prev, x0
+
+
+@torch.library.register_fake("modeinterp::philox_fill_")
+def _philox_fill_fake(self, seed, step, offset):
+    return None
+
+
+@torch.library.register_fake("modeinterp::trajectory_score")
+def _trajectory_score_fake(m2, count):
+    return m2.new_empty((m2.shape[0],))
