@@ -10,9 +10,11 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 export PIP_ROOT_USER_ACTION=ignore PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import cmake, scikit_build_core; print('cmake', cmake.__version__)"  # the image has them
 python3 -m pip install -q --no-build-isolation --no-deps -e . -C cmake.define.MODEINTERP_CUDA=ON \
-  -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90 2>&1 | tail -5
-python3 -c "import modeinterp; print(modeinterp.build_info())" | tee "$OUT/build_info.txt"
+  -C cmake.define.MODEINTERP_CUDA_ARCHS=9.0 2>&1 | tail -5
+python3 -m modeinterp.cli info 2>&1 | tee "$OUT/info.txt"  # runs one fused step on the GPU vs CPU
+python3 -m pytest -q tests/test_build_cuda.py 2>&1 | tail -2
 python3 -m pytest -q tests/test_ops.py tests/test_philox_ops.py tests/test_ops_errors.py \
   tests/test_ops_compile.py tests/test_sampler.py -k "cuda or graph or mixed" 2>&1 \
   | tee "$OUT/cuda_tests.txt" | tail -5

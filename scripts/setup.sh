@@ -27,7 +27,8 @@ fi
 
 missing=$("$PY" - <<'PY'
 import importlib.util
-need = {"scikit_build_core": "scikit-build-core>=0.10", "cmake": "cmake>=3.26", "ninja": "ninja", "numpy": "numpy", "scipy": "scipy", "tqdm": "tqdm",
+need = {"scikit_build_core": "scikit-build-core>=0.10", "cmake": "cmake>=3.26", "ninja": "ninja",
+        "numpy": "numpy", "scipy": "scipy", "tqdm": "tqdm",
         "matplotlib": "matplotlib", "sklearn": "scikit-learn", "pytest": "pytest",
         "pytest_benchmark": "pytest-benchmark", "hypothesis": "hypothesis"}
 print(" ".join(req for mod, req in need.items() if importlib.util.find_spec(mod) is None))

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
 import modeinterp
+
+if os.environ.get("MODEINTERP_TEST_INSTALLED"):
+    # scripts/ci_wheels.sh: the suite must exercise the installed wheel, not this source tree.
+    _source = Path(__file__).resolve().parents[1] / "python"
+    if _source in Path(modeinterp.__file__).resolve().parents:
+        raise RuntimeError(f"MODEINTERP_TEST_INSTALLED is set but modeinterp was imported from the "
+                           f"source tree ({modeinterp.__file__}), not from an installed wheel")
+
+
+def pytest_report_header(config):
+    info = modeinterp.build_info()
+    return f"modeinterp {info['version']} from {Path(modeinterp.__file__).parent}"
 
 
 def _devices():

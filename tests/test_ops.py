@@ -25,7 +25,7 @@ def inputs(shape, dtype, device, gen):
 
 
 def float64_step(x, out, coef, z):
-    """The DESIGN formula in float64 numpy from the (already rounded) inputs."""
+    """The docs/design.md formula in float64 numpy from the (already rounded) inputs."""
     a, b, c0, c1, c2, s, clip = coef
     x, out, z = (t.detach().double().cpu().numpy() for t in (x, out, z))
     x0 = a * x + b * out

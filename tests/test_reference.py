@@ -38,7 +38,7 @@ def py_philox(ctr, key):
 
 
 def np_box_muller(r, r2):
-    """The DESIGN/normal.h float32 op order, in numpy float32."""
+    """The design.md / normal.h float32 op order, in numpy float32."""
     f = np.float32
     u1 = (np.asarray(r, dtype=np.float64).astype(f) + f(1.0)) * f(2.0 ** -32)
     u2 = np.asarray(r2, dtype=np.float64).astype(f) * f(2.0 ** -32)

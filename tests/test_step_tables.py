@@ -1,7 +1,7 @@
 """Coefficient tables: every StepTable applied as the fused step, against the DDPM posterior and
 DDIM eq. 12 written from the papers.
 
-Every table is checked by applying its StepCoef exactly as DESIGN.md's fused step does (float64
+Every table is checked by applying its StepCoef exactly as docs/design.md's fused step does (float64
 numpy) and comparing with a direct, independent implementation of the DDPM posterior (DDPM paper
 eq. 6–7) or DDIM eq. 12.  diffusers is used for extra cross-checks only when it is importable.
 """
@@ -16,7 +16,7 @@ from modeinterp.schedules import Schedule, StepCoef, StepTable
 
 # ----------------------------------------------------------------------------- coefficient helpers
 def fused(coef, x, out, z):
-    """DESIGN.md's fused step in float64; coef is a StepCoef or an (S, 7) array (one row a step,
+    """docs/design.md's fused step in float64; coef is a StepCoef or an (S, 7) array (one row a step,
     broadcast against (S, n) inputs)."""
     a, b, c0, c1, c2, sigma, clip = (np.asarray(v)[..., None] for v in np.moveaxis(
         np.asarray(coef, dtype=np.float64), -1, 0))

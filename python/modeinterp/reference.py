@@ -1,6 +1,6 @@
 """Plain-PyTorch twin of the modeinterp kernels: the test oracle and the benchmark baseline.
 
-Everything here follows DESIGN.md ("The fused step", "In-kernel noise: counter-based Philox")
+Everything here follows docs/design.md ("The fused reverse step", "The noise stream")
 literally, op by op, in float32, so that the C++/CUDA kernels can be checked against it.  It must
 not depend on the compiled extension (modeinterp._C) or on modeinterp.ops: only torch/math/numpy.
 """
@@ -171,7 +171,7 @@ def _check_like(t, name, x, dtypes):
 
 def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
                count=0, return_x0=False):
-    """One reverse step (DESIGN.md "The fused step"), float32 maths, x_prev in x's dtype.
+    """One reverse step (docs/design.md, "The fused reverse step"), float32 maths, x_prev in x's dtype.
 
     mean/m2 (float32, like x) are updated in place by Welford on the (clipped) x0 prediction."""
     if not isinstance(x, torch.Tensor):

@@ -3,7 +3,7 @@
 ``Schedule`` holds a training beta schedule β_0..β_{T−1} and its ᾱ_t = ∏_{s≤t}(1 − β_s);
 ``Schedule.table(...)`` turns it into a :class:`StepTable` of per-step :class:`StepCoef` for the
 fused reverse step (DDPM or DDIM, eps / x0 / v prediction, optional respacing and clipping).
-The maths is DESIGN.md "Coefficients"; the constructors follow diffusers' DDPMScheduler
+The maths is docs/design.md ("Per-step coefficients"); the constructors follow diffusers' DDPMScheduler
 ``beta_schedule`` names and the official DDPM / improved-diffusion code.
 
 Allowed betas: every β in (0, 1), except that the *last* one may be exactly 1 (the "jsd"

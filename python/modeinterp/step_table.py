@@ -1,7 +1,7 @@
 """Per-step coefficient tables for the fused reverse step (float64, numpy only).
 
-The maths is DESIGN.md "Coefficients".  For every reverse step i (0 = the first, noisiest step) the
-fused kernel computes
+The maths is docs/design.md ("Per-step coefficients").  For every reverse step i (0 = the first,
+noisiest step) the fused kernel computes
 
     x̂0     = a·x + b·out
     x̂0     = clamp(x̂0, −clip, clip)          only if clip > 0

@@ -1,4 +1,4 @@
-// The noise stream of DESIGN.md: element g (global flat index) takes lane g mod 4 of the Philox
+// The noise stream of docs/design.md: element g (global flat index) takes lane g mod 4 of the Philox
 // block j = g div 4, keyed by the seed, with the reverse step in the high counter words.
 // Box–Muller runs in float32 in a fixed order of operations that modeinterp.reference repeats,
 // so CPU, CUDA and the reference differ only by libm rounding.

@@ -1,4 +1,4 @@
-// The per-element maths of the fused reverse step (DESIGN.md "The fused step"), shared by the
+// The per-element maths of the fused reverse step (docs/design.md), shared by the
 // CPU and CUDA kernels so both compute the same float32 expression in the same order.
 #pragma once
 
