@@ -2,6 +2,7 @@
 
     python benchmarks/report.py --device cpu            # README's CPU table
     python benchmarks/report.py --device cuda           # README's GPU table (names the card)
+    python benchmarks/report.py --diffusers             # + scored vs stock diffusers scheduler
 
 Each variant is timed in the same run with torch.utils.benchmark (which synchronises CUDA),
 median of repeated blocks. Effective bandwidth counts the fused step's minimal traffic in float32:
@@ -67,6 +68,9 @@ def main(argv=None) -> int:
                         "25M,32M)")
     p.add_argument("--min-run-time", type=float, default=1.0)
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    p.add_argument("--diffusers", action="store_true",
+                   help="also time a 10-step run of the scored diffusers scheduler vs the stock "
+                        "one, with and without an eager Welford update (needs diffusers)")
     args = p.parse_args(argv)
     cuda = args.device.startswith("cuda")
     default = "20000,2000000,3145728,25000000,32000000" if cuda else "2000000,3145728"
@@ -99,9 +103,34 @@ def main(argv=None) -> int:
         if copy_bw:
             line += f" {r['pct_copy_bw']:.0f}% |"
         print(line)
+    report = {"device": card, "rows": rows}
+    if args.diffusers:
+        report["diffusers"] = diffusers_table(args.device, args.min_run_time)
     if args.json:
-        args.json.write_text(json.dumps({"device": card, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def diffusers_table(device: str, min_run_time: float) -> list:
+    """Scored vs stock diffusers scheduler steps, same run (see benchmarks/diffusers_runs.py)."""
+    from diffusers_runs import SHAPES, STEPS, make_runs
+
+    rows = []
+    print(f"\n{STEPS}-step scheduler run, time per step (model excluded):")
+    print("| batch | variant | ms / step | scored is x faster |")
+    print("|---|---|---:|---:|")
+    for label, shape in SHAPES.items():
+        runs = make_runs(shape, device)
+        times = {}
+        for name, fn in runs.items():
+            fn()  # warm-up
+            times[name] = median_seconds(fn, min_run_time) / STEPS
+        for name, t in times.items():
+            ratio = t / times["scored (modeinterp)"]
+            rows.append({"batch": label, "variant": name, "ms_per_step": t * 1e3,
+                         "speedup_of_scored": ratio})
+            print(f"| {label} | {name} | {t * 1e3:.3f} | {ratio:.2f} |")
+    return rows
 
 
 if __name__ == "__main__":

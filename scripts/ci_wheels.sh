@@ -35,7 +35,7 @@ variant=$("$PY" tools/build/torch_variant.py)
 "$PY" -m venv "$WORK/venv-cpu"
 cpu="$WORK/venv-cpu/bin/python"
 "$cpu" -m pip install -q "torch==$("$PY" -c 'import torch; print(torch.__version__)')"
-"$cpu" -m pip install -q "modeinterp[test]==$base+$variant" --extra-index-url "file://$DIST/simple/$variant"
+"$cpu" -m pip install -q "modeinterp[test,diffusers]==$base+$variant" --extra-index-url "file://$DIST/simple/$variant"
 stamp "installed modeinterp $base+$variant from the index into a fresh venv"
 "$WORK/venv-cpu/bin/modeinterp" info
 # The whole suite but the test that builds a wheel from source (this stage is that test, for real).

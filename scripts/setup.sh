@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything modeinterp needs and build it, idempotently:
 #  - keeps an installed torch >= 2.4 (a GPU box keeps its CUDA torch), else installs torch==2.13.0;
-#  - installs the build and test requirements that are missing;
+#  - installs the build and test requirements that are missing (with the [diffusers] extra);
 #  - builds the extension against that torch (no build isolation, see README) as an editable
 #    install; the build directory persists, so a second run only re-links what changed.
 set -euo pipefail
@@ -30,7 +30,8 @@ import importlib.util
 need = {"scikit_build_core": "scikit-build-core>=0.10", "cmake": "cmake>=3.26", "ninja": "ninja",
         "numpy": "numpy", "scipy": "scipy", "tqdm": "tqdm",
         "matplotlib": "matplotlib", "sklearn": "scikit-learn", "pytest": "pytest",
-        "pytest_benchmark": "pytest-benchmark", "hypothesis": "hypothesis"}
+        "pytest_benchmark": "pytest-benchmark", "hypothesis": "hypothesis",
+        "diffusers": "diffusers>=0.30", "PIL": "Pillow>=9"}  # the [diffusers] extra: tested too
 print(" ".join(req for mod, req in need.items() if importlib.util.find_spec(mod) is None))
 PY
 )

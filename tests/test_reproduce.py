@@ -104,3 +104,16 @@ def test_ablation_cli_fixed_steps_budget(tmp_path):
     assert saved["budget"] == "steps"
     assert [r["train_steps"] for r in saved["rows"]] == [10, 10]
     assert "fixed steps" in (out / "ablation.md").read_text()
+
+
+def test_steps_means_ddim_and_the_report_names_the_window_that_ran(tmp_path):
+    """`--steps S` samples with DDIM (as documented) unless a method is set; a run shorter than
+    the configured window scores all its steps, and the report says so."""
+    assert config_for("gaussian1d", steps=5).sampling_method == "ddim"
+    assert config_for("gaussian1d", steps=5, method="ddpm").sampling_method == "ddpm"
+    assert config_for("gaussian1d").sampling_method == "ddpm"
+    cfg = config_for("gaussian1d", quick=True, **{**MICRO, "train_steps": 5}, steps=6, window=10)
+    metrics = reproduce(cfg, tmp_path, progress=False)
+    assert metrics["sampling"] == {"method": "ddim", "steps": 6, "window": 6}
+    assert "(ddim, 6 steps)" in (tmp_path / "report.md").read_text()
+    assert "score window 6 steps" in (tmp_path / "report.md").read_text()

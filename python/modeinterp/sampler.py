@@ -8,13 +8,16 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from . import ops
+from .sampling.window import WindowScore, resolve_early_exit, resolve_window
 from .schedules import StepTable
+
+__all__ = ["SampleResult", "Sampler", "resolve_window"]
 
 
 @dataclass
@@ -35,21 +38,6 @@ class SampleResult:
     trajectory: Optional[torch.Tensor] = None
     timesteps: Optional[torch.Tensor] = None
     window: tuple = (0, 0)
-
-
-def resolve_window(window, steps: int) -> tuple:
-    """``window=K``: the last K reverse steps; ``(start, stop)``: step indices [start, stop)."""
-    if isinstance(window, numbers.Integral) and not isinstance(window, bool):
-        if not 1 <= window <= steps:
-            raise ValueError(f"window must be in [1, {steps}] (the number of steps), got {window}")
-        return steps - int(window), steps
-    if isinstance(window, Sequence) and len(window) == 2:
-        start, stop = (int(w) for w in window)
-        if not 0 <= start < stop <= steps:
-            raise ValueError(f"window (start, stop) must satisfy 0 <= start < stop <= {steps}, "
-                             f"got {tuple(window)}")
-        return start, stop
-    raise TypeError(f"window must be an int or a (start, stop) pair, got {window!r}")
 
 
 class Sampler:
@@ -76,13 +64,22 @@ class Sampler:
 
     def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
                device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
-               progress: bool = True) -> SampleResult:
+               progress: bool = True, model_kwargs: Optional[Mapping] = None,
+               callback: Optional[Callable[[dict], None]] = None) -> SampleResult:
         """Draw n samples of ``shape`` (per sample) with their scores.
 
         Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
         on batch_size or device (beyond float rounding of the model itself).
+        ``model_kwargs`` go to every model call (``model(x_t, t, **model_kwargs)``: class labels,
+        conditioning). ``callback(info)`` runs after every reverse step of every batch with
+        ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
         """
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
+        if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
+            raise TypeError(f"model_kwargs must be a mapping, got {type(model_kwargs).__name__}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
         device = torch.device(device)
         dims = math.prod(shape)
         start, stop = self.window
@@ -107,34 +104,30 @@ class Sampler:
 
     def _run_batch(self, size, shape, seed, offset, device, early_scores, scores, b0, keep,
                    traj, bar):
-        start, stop = self.window
         T = self.table.num_train_timesteps
         x = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
         x = x.to(self.dtype)
-        mean = torch.zeros((size, *shape), dtype=torch.float32, device=device)
-        m2 = torch.zeros_like(mean)
+        window = WindowScore(self.window, list(early_scores))
+        want_x0 = traj is not None or self._callback is not None
         for i, coef in enumerate(self.coefs):
             t = int(self.table.timesteps[i])
-            out = self.model(x, torch.full((size,), t, dtype=torch.int64, device=device))
+            out = self.model(x, torch.full((size,), t, dtype=torch.int64, device=device),
+                             **self._model_kwargs)
             if out.shape != x.shape:
                 raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
                                    f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
-            in_window = start <= i < stop
-            result = ops.fused_step(x, out.to(self.dtype), coef, seed=seed, step=t,
-                                    offset=offset, mean=mean if in_window else None,
-                                    m2=m2 if in_window else None,
-                                    count=i - start if in_window else 0,
-                                    return_x0=traj is not None)
+            result = ops.fused_step(x, out.to(self.dtype), coef, seed=seed, step=t, offset=offset,
+                                    return_x0=want_x0, **window.welford_args(i, x))
+            window.step_done(i)
+            x, x0 = result if want_x0 else (result, None)
             if traj is not None:
-                x, x0 = result
                 traj[:, i] = x0[:keep].float()
-            else:
-                x = result
-            if in_window and (i - start + 1) in early_scores:
-                k = i - start + 1
-                early_scores[k][b0:b0 + size] = ops.trajectory_score(m2, k)
+            if self._callback is not None:
+                self._callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
             bar.update(size)
-        scores[b0:b0 + size] = ops.trajectory_score(m2, stop - start)
+        for k, value in window.early_scores.items():
+            early_scores[k][b0:b0 + size] = value
+        scores[b0:b0 + size] = window.scores
         return x
 
     def _check(self, n, shape, batch_size, trajectory, early_exit):
@@ -149,9 +142,4 @@ class Sampler:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if not 0 <= trajectory <= n:
             raise ValueError(f"trajectory must be in [0, n={n}], got {trajectory}")
-        start, stop = self.window
-        early = sorted({int(k) for k in early_exit})
-        if any(not 1 <= k <= stop - start for k in early):
-            raise ValueError(f"early_exit values must be in [1, {stop - start}] (window steps), "
-                             f"got {list(early_exit)}")
-        return int(n), shape, int(batch_size), early
+        return int(n), shape, int(batch_size), resolve_early_exit(early_exit, self.window)

@@ -19,8 +19,8 @@ from typing import Iterator, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["StepCoef", "StepTable", "respace_timesteps", "METHODS", "PREDICTIONS", "VARIANCES",
-           "SPACINGS"]
+__all__ = ["StepCoef", "StepTable", "respace_timesteps", "table_from_alphas", "METHODS",
+           "PREDICTIONS", "VARIANCES", "SPACINGS"]
 
 # Canonical value <- accepted spellings (diffusers' names are aliases).
 METHODS = {"ddpm": "ddpm", "ddim": "ddim"}
@@ -187,7 +187,30 @@ def build_table(alphas_cumprod: np.ndarray, *, method="ddpm", prediction="eps",
                 variance="fixed-large", eta=0.0, steps=None, clip=None,
                 use_clipped_model_output=False, spacing="leading",
                 schedule_name: str = "schedule") -> StepTable:
-    """Validate the sampler arguments and compute the table (see Schedule.table)."""
+    """Validate the sampler arguments and compute the table (see Schedule.table): the kept
+    timesteps by ``spacing``, ᾱ_prev = ᾱ of the next kept timestep (1 after the last), and no
+    noise at the last step."""
+    T = int(alphas_cumprod.shape[0])
+    ts = respace_timesteps(T, steps, spacing)
+    ab_t = alphas_cumprod[ts]
+    ab_prev = np.append(ab_t[1:], 1.0)
+    noise = np.ones(len(ts), dtype=bool)
+    noise[-1] = False
+    return table_from_alphas(ts, ab_t, ab_prev, num_train_timesteps=T, method=method,
+                             prediction=prediction, variance=variance, eta=eta, clip=clip,
+                             use_clipped_model_output=use_clipped_model_output,
+                             spacing=SPACINGS.get(spacing, spacing), ddpm_noise=noise,
+                             schedule_name=schedule_name)
+
+
+def table_from_alphas(ts: np.ndarray, ab_t: np.ndarray, ab_prev: np.ndarray, *,
+                      num_train_timesteps: int, method="ddpm", prediction="eps",
+                      variance="fixed-large", eta=0.0, clip=None, use_clipped_model_output=False,
+                      spacing="leading", ddpm_noise: Optional[np.ndarray] = None,
+                      schedule_name: str = "schedule") -> StepTable:
+    """The table for explicit timesteps ``ts`` (descending) and their ᾱ_t, ᾱ_prev (float64).
+    ``ddpm_noise`` (bool per step, default: all) says which DDPM steps add noise. This is how
+    other conventions (diffusers' schedulers: modeinterp.diffusers) get their exact table."""
     method = check_choice("method", method, METHODS)
     prediction = check_choice("prediction", prediction, PREDICTIONS)
     variance = check_choice("variance", variance, VARIANCES)
@@ -202,12 +225,13 @@ def build_table(alphas_cumprod: np.ndarray, *, method="ddpm", prediction="eps",
         raise TypeError("use_clipped_model_output must be a bool; got "
                         f"{use_clipped_model_output!r}")
     use_clipped_model_output = bool(use_clipped_model_output)
-    T = int(alphas_cumprod.shape[0])
-    ts = respace_timesteps(T, steps, spacing)
-    spacing = SPACINGS[spacing]
+    ts = np.asarray(ts, dtype=np.int64)
+    ab_t, ab_prev = np.asarray(ab_t, dtype=np.float64), np.asarray(ab_prev, dtype=np.float64)
+    if not ts.ndim == ab_t.ndim == ab_prev.ndim == 1 or not len(ts) == len(ab_t) == len(ab_prev):
+        raise ValueError(f"timesteps, alphas_cumprod_t and alphas_cumprod_prev must be 1-D of one "
+                         f"length; got {ts.shape}, {ab_t.shape}, {ab_prev.shape}")
+    T = num_train_timesteps
 
-    ab_t = alphas_cumprod[ts]
-    ab_prev = np.append(ab_t[1:], 1.0)
     with np.errstate(all="ignore"):
         beta_p = 1.0 - ab_t / ab_prev
         one_m = 1.0 - ab_t
@@ -222,8 +246,8 @@ def build_table(alphas_cumprod: np.ndarray, *, method="ddpm", prediction="eps",
             c1 = np.sqrt(1.0 - beta_p) * (1.0 - ab_prev) / one_m
             c2 = np.zeros_like(ab_t)
             var = beta_p if variance == "fixed-large" else beta_p * (1.0 - ab_prev) / one_m
-            sigma = np.sqrt(var)
-            sigma[-1] = 0.0
+            sigma = np.where(np.ones(len(ts), bool) if ddpm_noise is None else ddpm_noise,
+                             np.sqrt(var), 0.0)
         else:
             variance = None
             sigma = eta * np.sqrt((1.0 - ab_prev) / one_m) * np.sqrt(beta_p)
@@ -261,7 +285,7 @@ def build_table(alphas_cumprod: np.ndarray, *, method="ddpm", prediction="eps",
     return StepTable(method=method, prediction=prediction, variance=variance,
                      eta=eta if method == "ddim" else 0.0, clip=clip,
                      use_clipped_model_output=use_clipped_model_output, spacing=spacing,
-                     num_train_timesteps=T, timesteps=_readonly_int(ts),
+                     num_train_timesteps=int(T), timesteps=_readonly_int(ts),
                      alphas_cumprod_t=_readonly(ab_t), alphas_cumprod_prev=_readonly(ab_prev),
                      betas=_readonly(beta_p), **{k_: _readonly(v_) for k_, v_ in coefs.items()})
 

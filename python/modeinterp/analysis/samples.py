@@ -108,7 +108,7 @@ def plot_trajectories(trajectory, labels, timesteps, path, *, window=10, n_each:
     1-D: x̂0 against t (left: all steps; right: the last steps around the window, shaded).
     2-D: paths in the plane, the window part drawn thick, the final x̂0 marked.
     """
-    from ..sampler import resolve_window
+    from ..sampling import resolve_window
 
     tr = to_numpy(trajectory, "trajectory")
     if tr.ndim < 2:

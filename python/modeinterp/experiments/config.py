@@ -37,8 +37,8 @@ class ReproduceConfig:
     beta_end: float = 0.2
     n_samples: int = 100_000
     sample_batch: int = 20_000
-    method: str = "ddpm"
-    steps: int | None = None  # None: all T steps (DDPM); else DDIM with this many steps
+    method: str | None = None  # None: DDPM over all T steps, DDIM when `steps` is set
+    steps: int | None = None  # None: all T steps; else respaced to this many
     window: int = 10
     early_exit: tuple = (2, 3, 5, 7)  # one step has no variance yet
     trajectory: int = 1000  # x̂0 paths kept for the figure: enough to catch ~1% hallucinations
@@ -48,6 +48,11 @@ class ReproduceConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def sampling_method(self) -> str:
+        """The sampler that runs: ``method`` if set, else DDIM for ``--steps S``, else DDPM."""
+        return self.method or ("ddim" if self.steps else "ddpm")
 
 
 # --quick: <= 5 minutes on 2 CPU cores (measured: ~3 min of training, ~45 s of sampling).

@@ -13,15 +13,16 @@ def _pct(v) -> str:
 
 def markdown(metrics: dict, figs: dict) -> str:
     cfg, oracle, det = metrics["config"], metrics["oracle"], metrics["detection"]
+    ran = metrics["sampling"]
     lines = [
         f"# modeinterp reproduce {cfg['dataset']}",
         "",
         f"Device: {metrics['device_name']}. Trained {cfg['train_steps']} steps on "
         f"{cfg['n_train']:,} samples ({metrics['timings']['train_s']:.1f} s of training in this "
         f"call; a resumed run counts only its new steps); sampled "
-        f"{cfg['n_samples']:,} ({cfg['method'] if cfg['steps'] else 'ddpm'}, "
-        f"{cfg['steps'] or cfg['T']} steps) in {metrics['timings']['sample_s']:.1f} s "
-        f"({metrics['samples_per_s']:,.0f} samples/s), score window {cfg['window']} steps.",
+        f"{cfg['n_samples']:,} ({ran['method']}, {ran['steps']} steps) in "
+        f"{metrics['timings']['sample_s']:.1f} s ({metrics['samples_per_s']:,.0f} samples/s), "
+        f"score window {ran['window']} steps.",
         "",
         "## Mode interpolation (oracle)",
         "",

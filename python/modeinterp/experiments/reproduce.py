@@ -50,7 +50,7 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
 
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
     schedule = _schedule(cfg)
-    table = schedule.table(method=cfg.method if cfg.steps else "ddpm", steps=cfg.steps)
+    table = schedule.table(method=cfg.sampling_method, steps=cfg.steps)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sampler = Sampler(model, table, window=window)
     early = tuple(k for k in cfg.early_exit if k < window)
@@ -73,7 +73,8 @@ def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> di
         figs["score_histograms"] = analysis.plot_score_histograms(
             scores, labels, out / "score_histograms.png", threshold=report.threshold,
             density=True)
-        curves = {f"full window ({cfg.window} steps)": (scores, labels)}
+        start, stop = result.window
+        curves = {f"full window ({stop - start} steps)": (scores, labels)}
         curves.update({f"first {k} steps": (s.cpu().numpy(), labels)
                        for k, s in sorted(result.early_scores.items())})
         figs["roc"] = analysis.plot_roc(curves, path=out / "roc.png")
@@ -83,7 +84,7 @@ def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> di
         figs["trajectories"] = analysis.plot_trajectories(
             result.trajectory[:, -last:].cpu().numpy(), labels[:m],
             result.timesteps[-last:].numpy(), out / "trajectories.png",
-            window=min(cfg.window, last))
+            window=min(result.window[1] - result.window[0], last))
     if data.dim == 1:
         analysis.learned_vs_true_score(model, data, _schedule(cfg), ts=cfg.score_ts,
                                        path=out / "learned_vs_true_score.png")
@@ -96,7 +97,7 @@ def _early_exit_rows(result, labels, cfg) -> list:
     if labels.any() and not labels.all():
         for k, s in sorted(result.early_scores.items()):
             rows.append({"window_steps": k, "auroc": detect.auroc(s.cpu().numpy(), labels)})
-        rows.append({"window_steps": cfg.window,
+        rows.append({"window_steps": result.window[1] - result.window[0],
                      "auroc": detect.auroc(result.scores.cpu().numpy(), labels)})
     return rows
 
@@ -156,6 +157,9 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     result, labels, regions, summary, report, n_bad = label_and_evaluate(data, result)
     metrics = {
         "config": cfg.to_dict(), "device": device,
+        # What ran: the method and the window scored (a short run scores all of its steps).
+        "sampling": {"method": cfg.sampling_method, "steps": cfg.steps or cfg.T,
+                     "window": result.window[1] - result.window[0]},
         "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "timings": timings, "samples_per_s": cfg.n_samples / timings["sample_s"],
         "final_train_loss": float(history[-50:].mean()) if len(history) else None,

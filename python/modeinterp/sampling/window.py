@@ -1,0 +1,93 @@
+"""The hallucination score of one run of reverse steps: a window of steps, a Welford accumulator of
+x̂0 over it (fed by the fused op), and the score read off at the end — and after the first k steps
+of the window for pre-emptive detection ("early scores").
+
+Used by :class:`modeinterp.Sampler` (one per batch) and by the scored diffusers schedulers (one per
+``set_timesteps``), so both compute exactly the same thing. O(batch × dims) memory: no trajectory.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence
+
+import torch
+
+from .. import ops
+
+
+def resolve_window(window, steps: int) -> tuple:
+    """``window=K``: the last K reverse steps; ``(start, stop)``: step indices [start, stop)."""
+    if isinstance(window, numbers.Integral) and not isinstance(window, bool):
+        if not 1 <= window <= steps:
+            raise ValueError(f"window must be in [1, {steps}] (the number of steps), got {window}")
+        return steps - int(window), steps
+    if isinstance(window, Sequence) and len(window) == 2:
+        start, stop = (int(w) for w in window)
+        if not 0 <= start < stop <= steps:
+            raise ValueError(f"window (start, stop) must satisfy 0 <= start < stop <= {steps}, "
+                             f"got {tuple(window)}")
+        return start, stop
+    raise TypeError(f"window must be an int or a (start, stop) pair, got {window!r}")
+
+
+def resolve_early_exit(early_exit: Sequence[int], window: tuple) -> list:
+    """Sorted distinct k in [1, window length]: score after the first k steps of the window."""
+    start, stop = window
+    early = sorted({int(k) for k in early_exit})
+    if any(not 1 <= k <= stop - start for k in early):
+        raise ValueError(f"early_exit values must be in [1, {stop - start}] (window steps), "
+                         f"got {list(early_exit)}")
+    return early
+
+
+class WindowScore:
+    """Welford state of x̂0 over the steps [start, stop) of one run over a batch.
+
+    Per reverse step i: pass :meth:`welford_args` (i) to ``ops.fused_step`` — mean/m2/count inside
+    the window, nothing outside — then call :meth:`step_done` (i). Steps run in increasing i, each
+    once; a run may start inside the window (a diffusers img2img pipeline skips the first steps),
+    and then the score covers the window steps that ran. ``scores`` is the (B,) score once the
+    window's last step has run; ``early_scores[k]`` the score after the first k window steps.
+    """
+
+    def __init__(self, window: tuple, early_exit: Sequence[int] = ()):
+        self.start, self.stop = window
+        self.early = list(early_exit)
+        self.mean: Optional[torch.Tensor] = None
+        self.m2: Optional[torch.Tensor] = None
+        self.count = 0
+        self.last = -1  # the last step index that ran
+        self.early_scores: dict = {}
+
+    def welford_args(self, i: int, like: torch.Tensor) -> dict:
+        """fused_step keyword arguments for reverse step i on a batch shaped like ``like``."""
+        if i <= self.last:
+            raise RuntimeError(f"reverse step {i} after step {self.last}: steps must run in "
+                               "order (descending timesteps), each once; set_timesteps starts over")
+        if not self.start <= i < self.stop:
+            return {}
+        if self.mean is None or self.mean.shape != like.shape or self.mean.device != like.device:
+            if self.count:
+                raise RuntimeError(f"the batch changed from {tuple(self.mean.shape)} to "
+                                   f"{tuple(like.shape)} in the middle of the score window")
+            self.mean = torch.zeros(like.shape, dtype=torch.float32, device=like.device)
+            self.m2 = torch.zeros_like(self.mean)
+        return {"mean": self.mean, "m2": self.m2, "count": self.count}
+
+    def step_done(self, i: int) -> None:
+        """Record that step i ran (and its x̂0 entered the accumulator if it is in the window)."""
+        self.last = i
+        if not self.start <= i < self.stop:
+            return
+        self.count += 1
+        if self.count in self.early:
+            self.early_scores[self.count] = ops.trajectory_score(self.m2, self.count)
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """(B,) float32: variance of x̂0 over the window, mean over non-batch dims."""
+        if self.last < self.stop - 1 or self.count == 0:
+            raise RuntimeError(f"the score window (steps {self.start}..{self.stop - 1}) is not "
+                               f"complete: the last step that ran is {self.last}")
+        return ops.trajectory_score(self.m2, self.count)
