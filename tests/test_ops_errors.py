@@ -110,3 +110,49 @@ def test_trajectory_score_bad_input(device):
         ops.trajectory_score(torch.zeros(3, 0, device=device), 2)
     with pytest.raises(ValueError, match="batch"):
         ops.trajectory_score(torch.tensor(1.0, device=device), 2)
+
+
+BAD_COEFS = [
+    ((1.0, 0.0, 1.0, 0.0, 0.0, 0.0, float("nan")), ValueError, "coef.clip must be finite"),
+    ((True, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0), TypeError, "coef.a must be a float"),
+    ((1.0, 0.0, 1.0, 0.0, 0.0, "0.1", 0.0), TypeError, "coef.sigma must be a float"),
+    ((1.0, 0.0, 1.0, 0.0, 0.0, 0.0), ValueError, "must hold 7 values"),
+    (1.0, TypeError, "coef must be a StepCoef"),
+    ((1.0, 0.0, 1.0, 0.0, 0.0, float("inf"), None), ValueError, "coef.sigma must be finite"),
+]
+
+
+@pytest.mark.parametrize("coef,exc,message", BAD_COEFS)
+def test_ops_and_reference_refuse_the_same_coefficients_alike(coef, exc, message):
+    from modeinterp import reference
+
+    x = torch.zeros(2, 3)
+    for impl in (ops, reference):
+        with pytest.raises(exc, match=message):
+            impl.fused_step(x, x, coef)
+
+
+def test_clip_none_means_no_clipping_in_both():
+    from modeinterp import reference
+
+    x = torch.full((2, 3), 5.0)
+    coef = (1.0, 0.0, 1.0, 0.0, 0.0, 0.0, None)
+    assert torch.equal(ops.fused_step(x, x, coef), reference.fused_step(x, x, coef))
+    assert float(ops.fused_step(x, x, coef)[0, 0]) == 5.0
+
+
+@pytest.mark.parametrize("count,exc", [(True, TypeError), (-1, ValueError), (1.5, TypeError)])
+def test_ops_and_reference_refuse_the_same_counts_alike(count, exc):
+    from modeinterp import reference
+
+    m2 = torch.zeros(2, 3)
+    for impl in (ops, reference):
+        with pytest.raises(exc, match="count"):
+            impl.fused_step(m2, m2, (1.0,) * 7, mean=torch.zeros(2, 3), m2=m2, count=count)
+
+
+def test_philox_fill_errors_name_the_op():
+    with pytest.raises(TypeError, match="philox_fill_: output must be float32"):
+        torch.ops.modeinterp.philox_fill_(torch.zeros(4, dtype=torch.float64), 0, 0, 0)
+    with pytest.raises(ValueError, match="philox_fill_: output must be contiguous"):
+        torch.ops.modeinterp.philox_fill_(torch.zeros(4, 2).t(), 0, 0, 0)

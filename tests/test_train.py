@@ -69,6 +69,15 @@ def test_other_targets_train(prediction):
     assert hist[-20:].mean() < 0.7 * hist[:20].mean()
 
 
+@pytest.mark.parametrize("ours,diffusers_name", [("eps", "epsilon"), ("x0", "sample"),
+                                                 ("v", "v_prediction")])
+def test_prediction_names_are_the_schedule_tables(ours, diffusers_name):
+    """One vocabulary: the names Schedule.table takes (ours and diffusers') train the same."""
+    a = Trainer(small_model(), two_modes(), StandInSchedule(), batch_size=8, steps=1,
+                prediction=diffusers_name)
+    assert a.prediction == ours
+
+
 def test_diffusion_batch_targets():
     g = torch.Generator().manual_seed(3)
     x0, eps = torch.randn(5, 2, generator=g), torch.randn(5, 2, generator=g)

@@ -5,6 +5,10 @@
 namespace modeinterp::cuda {
 namespace {
 
+// The tree reduction below halves the active width each round: it needs a power-of-two block.
+static_assert(kThreads > 0 && (kThreads & (kThreads - 1)) == 0,
+              "trajectory_score_kernel needs a power-of-two block size");
+
 __global__ void trajectory_score_kernel(const float* m2, float* score, int64_t dims,
                                         double denom) {
   __shared__ double partial[kThreads];

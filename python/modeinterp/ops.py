@@ -9,49 +9,18 @@ Code that calls ``torch.ops.modeinterp.*`` directly calls :func:`load` first.
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Sequence
-
 import torch
 
-from . import reference
+from . import _validate
 from ._extension import load
 
-_U64 = 1 << 64
-_COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
+_U64 = _validate.U64
 
 
 def _counter_word(value, name: str) -> int:
     """A seed/step/offset in [0, 2**64), passed to the int64 schema as its two's complement."""
-    value = reference._u64(value, name)  # same checks and messages as the reference
+    value = _validate.u64(value, name)
     return value - _U64 if value >= 1 << 63 else value
-
-
-def _coefficients(coef) -> tuple[float, ...]:
-    if hasattr(coef, "_fields") or hasattr(coef, "sigma"):
-        values = tuple(getattr(coef, f) for f in _COEF_FIELDS)
-    elif isinstance(coef, Sequence) and len(coef) == len(_COEF_FIELDS):
-        values = tuple(coef)
-    else:
-        raise TypeError("coef must be a StepCoef (a, b, c0, c1, c2, sigma, clip) or a sequence of "
-                        f"7 floats, got {type(coef).__name__}")
-    out = []
-    for field, v in zip(_COEF_FIELDS, values):
-        v = 0.0 if (field == "clip" and v is None) else v
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise TypeError(f"coef.{field} must be a float, got {type(v).__name__}")
-        if not math.isfinite(v):
-            raise ValueError(f"coef.{field} must be finite, got {v}")
-        out.append(float(v))
-    return tuple(out)
-
-
-def _require_tensor(t, name: str, optional: bool = False) -> None:
-    if t is None and optional:
-        return
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
 
 
 def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
@@ -64,21 +33,17 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     Philox keyed by (seed, step, offset + flat index).
     """
     load()
-    _require_tensor(x, "x")
-    _require_tensor(out, "out")
-    _require_tensor(noise, "noise", optional=True)
-    _require_tensor(mean, "mean", optional=True)
-    _require_tensor(m2, "m2", optional=True)
+    for name, t in (("x", x), ("out", out)):
+        _validate.require_tensor(t, name)
+    for name, t in (("noise", noise), ("mean", mean), ("m2", m2)):
+        _validate.require_tensor(t, name, optional=True)
     for name, t in (("out", out), ("noise", noise), ("mean", mean), ("m2", m2)):
         # Checked here as well as in C++: a meta/fake tensor would route the call to the fake
         # kernel, which must not silently accept mixed devices.
         if t is not None and t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    if isinstance(count, bool) or not isinstance(count, numbers.Integral):
-        raise TypeError(f"count must be an int, got {type(count).__name__}")
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    a, b, c0, c1, c2, sigma, clip = _coefficients(coef)
+    count = _validate.count(count, 0, "x̂0 values already in mean/m2")
+    a, b, c0, c1, c2, sigma, clip = _validate.coefficients(coef)
     seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
                                 _counter_word(offset, "offset"))
     if offset + x.numel() > _U64:
@@ -92,7 +57,7 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
 def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
     """The fused step's standard-normal noise stream as a float32 tensor of ``shape``."""
     load()
-    shape = torch.Size(reference._shape(shape))
+    shape = torch.Size(_validate.shape(shape))
     seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
                                 _counter_word(offset, "offset"))
     if offset + shape.numel() > _U64:
@@ -105,9 +70,6 @@ def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
 def trajectory_score(m2, count) -> torch.Tensor:
     """Per-sample hallucination score: mean over non-batch dims of ``m2 / count`` (float32, (B,))."""
     load()
-    _require_tensor(m2, "m2")
-    if isinstance(count, bool) or not isinstance(count, numbers.Integral):
-        raise TypeError(f"count must be an int, got {type(count).__name__}")
-    if count < 1:
-        raise ValueError(f"count must be >= 1 (the number of x̂0 values in m2), got {count}")
+    _validate.require_tensor(m2, "m2")
+    count = _validate.count(count, 1, "the number of x̂0 values in m2")
     return torch.ops.modeinterp.trajectory_score.default(m2, int(count))

@@ -7,14 +7,15 @@ not depend on the compiled extension (modeinterp._C) or on modeinterp.ops: only 
 from __future__ import annotations
 
 import math
-import operator
 
 import torch
+
+from . import _validate
 
 __all__ = ["philox4x32_10", "philox_normal", "fused_step", "trajectory_score"]
 
 _MASK32 = 0xFFFFFFFF
-_U64 = 1 << 64
+_U64 = _validate.U64
 # Philox4x32 multipliers and Weyl key increments (Salmon et al., SC'11; Random123).
 _M0, _M1 = 0xD2511F53, 0xCD9E8D57
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
@@ -69,29 +70,7 @@ def philox4x32_10(counter: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- normals
-def _u64(v, name: str) -> int:
-    """A Python int in [0, 2^64); bools and floats are refused (a float seed is a bug)."""
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be an integer, got bool")
-    try:
-        v = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(v).__name__}") from None
-    if not 0 <= v < _U64:
-        raise ValueError(f"{name} must be in [0, 2^64), got {v}")
-    return v
-
-
-def _shape(shape) -> tuple:
-    if isinstance(shape, int) and not isinstance(shape, bool):
-        shape = (shape,)
-    try:
-        dims = tuple(operator.index(s) for s in shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
-    if any(d < 0 for d in dims):
-        raise ValueError(f"shape entries must be >= 0, got {dims}")
-    return dims
+_u64, _shape = _validate.u64, _validate.shape  # shared with modeinterp.ops
 
 
 def _f32(v, device) -> torch.Tensor:
@@ -137,27 +116,6 @@ def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- fused step
-_COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
-
-
-def _coef_values(coef):
-    """Duck-typed StepCoef: attributes a..clip, or any sequence of 7 numbers in that order."""
-    if all(hasattr(coef, f) for f in _COEF_FIELDS):
-        vals = [getattr(coef, f) for f in _COEF_FIELDS]
-    else:
-        try:
-            vals = list(coef)
-        except TypeError:
-            raise TypeError("coef must have attributes a, b, c0, c1, c2, sigma, clip "
-                            f"or be a sequence of 7 floats, got {type(coef).__name__}") from None
-        if len(vals) != 7:
-            raise ValueError(f"coef must hold 7 values (a, b, c0, c1, c2, sigma, clip), got {len(vals)}")
-    try:
-        return [float(v) for v in vals]
-    except (TypeError, ValueError):
-        raise TypeError(f"coef values must be real numbers, got {vals!r}") from None
-
-
 def _check_like(t, name, x, dtypes):
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -186,16 +144,12 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     if mean is not None:
         _check_like(mean, "mean", x, (torch.float32,))
         _check_like(m2, "m2", x, (torch.float32,))
-    if isinstance(count, bool):
-        raise TypeError("count must be an integer, got bool")
-    count = operator.index(count)
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
+    count = _validate.count(count, 0, "x̂0 values already in mean/m2")
     # Validate the noise key even when unused so a bad seed never passes silently.
     seed, step, offset = _u64(seed, "seed"), _u64(step, "step"), _u64(offset, "offset")
 
     dev = x.device
-    a, b, c0, c1, c2, sigma, clip = (_f32(v, dev) for v in _coef_values(coef))
+    a, b, c0, c1, c2, sigma, clip = (_f32(v, dev) for v in _validate.coefficients(coef))
     xf, of = x.float(), out.float()
 
     x0 = a * xf + b * of  # (a*x) + (b*out), each product rounded to float32
@@ -228,11 +182,7 @@ def trajectory_score(m2, count) -> torch.Tensor:
         raise TypeError(f"m2 must be float32, got {m2.dtype}")
     if m2.dim() < 1:
         raise ValueError("m2 must have a batch dimension, got a 0-dim tensor")
-    if isinstance(count, bool):
-        raise TypeError("count must be an integer, got bool")
-    count = operator.index(count)
-    if count < 1:
-        raise ValueError(f"count must be >= 1 (x0 values accumulated in m2), got {count}")
+    count = _validate.count(count, 1, "the number of x̂0 values in m2")
     if math.prod(m2.shape[1:]) == 0:
         raise ValueError(f"m2 has no non-batch elements: shape {tuple(m2.shape)}")
     var = m2 / _f32(count, m2.device)  # elementwise in float32, as the kernel

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoint import FORMAT, config_diff, load_model, read_checkpoint, save_atomic
+from .step_table import check_choice
 from .training_batch import PREDICTIONS, TimestepSampler, diffusion_batch
 
 __all__ = ["Trainer", "load_model", "diffusion_batch", "PREDICTIONS"]
@@ -79,7 +80,8 @@ class Trainer:
         device: where model, data and the noise generator live.
         checkpoint: path of the checkpoint file, or None for none.
         checkpoint_every: steps between checkpoints (one is also written at the end).
-        prediction: model target, "eps", "x0" or "v".
+        prediction: model target, "eps", "x0" or "v" (or diffusers' names: "epsilon",
+            "sample", "v_prediction"), as in Schedule.table.
         lr_schedule: "constant" (the paper) or "cosine" (see :meth:`lr_at`).
         focus_below: None (uniform t, the paper) or F in [1, T]: draw t < F with probability
             ``focus_prob`` (:class:`TimestepSampler`).
@@ -109,9 +111,8 @@ class Trainer:
                                 or not 0.0 < ema < 1.0):
             raise ValueError(f"ema must be None or a decay strictly between 0 and 1, got {ema!r}")
         self.ema = None if ema is None else float(ema)
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
-        self.prediction = prediction
+        # One vocabulary with Schedule.table: "eps"/"epsilon", "x0"/"sample", "v"/"v_prediction".
+        self.prediction = check_choice("prediction", prediction, PREDICTIONS)
         self.device = torch.device(device)
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
 

@@ -5,15 +5,16 @@ import numbers
 
 import torch
 
-__all__ = ["PREDICTIONS", "TimestepSampler", "diffusion_batch"]
+from .step_table import PREDICTIONS, check_choice
 
-PREDICTIONS = ("eps", "x0", "v")
+__all__ = ["PREDICTIONS", "TimestepSampler", "diffusion_batch"]
 
 
 def diffusion_batch(x0: torch.Tensor, eps: torch.Tensor, sqrt_ac: torch.Tensor,
                     sqrt_1m_ac: torch.Tensor, prediction: str):
     """``(x_t, target)`` for clean ``x0`` (B, d), noise ``eps`` and per-sample √ᾱ_t, √(1-ᾱ_t)
     of shape (B,)."""
+    prediction = check_choice("prediction", prediction, PREDICTIONS)  # diffusers' names too
     a = sqrt_ac.reshape(-1, *([1] * (x0.dim() - 1)))
     s = sqrt_1m_ac.reshape(-1, *([1] * (x0.dim() - 1)))
     x_t = a * x0 + s * eps
@@ -21,10 +22,8 @@ def diffusion_batch(x0: torch.Tensor, eps: torch.Tensor, sqrt_ac: torch.Tensor,
         target = eps
     elif prediction == "x0":
         target = x0
-    elif prediction == "v":
+    else:  # v
         target = a * eps - s * x0
-    else:
-        raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
     return x_t, target
 
 
