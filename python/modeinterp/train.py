@@ -62,13 +62,14 @@ def _sha256(array: np.ndarray) -> str:
 
 
 class Trainer:
-    """Train ``model(x_t, t)`` with the DDPM loss on ``data`` (float tensor (N, d)).
+    """Train ``model(x_t, t)`` with the DDPM loss on ``data`` (float tensor (N, ...): points
+    (N, d) or images (N, C, H, W)).
 
     Args:
         model: a ``torch.nn.Module`` called as ``model(x_t, t)`` with ``t`` int64 (B,).
             Checkpoints can rebuild it (:func:`load_model`) if it has ``config()`` and its class
             is registered in :data:`modeinterp.models.MODELS`.
-        data: training samples (N, d); converted to float32 on ``device``.
+        data: training samples (N, ...); converted to float32 on ``device``.
         schedule: any object with ``.T`` and ``.alphas_cumprod`` (length-T float64 array);
             default ``Schedule.linear(1000, 1e-3, 0.2)`` (the paper's toy setting).
         lr: Adam learning rate (betas 0.9, 0.999). batch_size: samples per step.
@@ -86,6 +87,9 @@ class Trainer:
         focus_below: None (uniform t, the paper) or F in [1, T]: draw t < F with probability
             ``focus_prob`` (:class:`TimestepSampler`).
         focus_prob: in [0, 1]; only used with ``focus_below``.
+        grad_clip: None, or clip the gradient norm to this value before each step.
+        amp: bf16 autocast of the forward pass (CUDA only; opt-in). Master weights, the
+            optimizer and the loss stay float32.
     """
 
     def __init__(self, model: torch.nn.Module, data, schedule=None, *, lr: float = 1e-3,
@@ -93,7 +97,7 @@ class Trainer:
                  seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 1000, prediction: str = "eps",
                  lr_schedule: str = "constant", focus_below: int | None = None,
-                 focus_prob: float = 0.9):
+                 focus_prob: float = 0.9, grad_clip: float | None = None, amp: bool = False):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if (isinstance(lr, bool) or not isinstance(lr, numbers.Real)
@@ -115,6 +119,16 @@ class Trainer:
         self.prediction = check_choice("prediction", prediction, PREDICTIONS)
         self.device = torch.device(device)
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
+        if grad_clip is not None and (isinstance(grad_clip, bool)
+                                      or not isinstance(grad_clip, numbers.Real)
+                                      or not math.isfinite(grad_clip) or grad_clip <= 0):
+            raise ValueError(f"grad_clip must be None or a finite number > 0, got {grad_clip!r}")
+        self.grad_clip = None if grad_clip is None else float(grad_clip)
+        if not isinstance(amp, bool):
+            raise TypeError(f"amp must be a bool, got {type(amp).__name__}")
+        if amp and self.device.type != "cuda":
+            raise ValueError(f"amp=True (bf16 autocast) needs a CUDA device, got {self.device}")
+        self.amp = amp
 
         self.data = self._check_data(data, model)
         self.schedule = self._check_schedule(schedule, model)
@@ -146,10 +160,11 @@ class Trainer:
         try:
             data = torch.as_tensor(data)
         except Exception as exc:  # noqa: BLE001 - report as a bad argument
-            raise ValueError(f"data must be a float tensor of shape (N, d): {exc}") from exc
-        if data.dim() != 2:
-            raise ValueError(f"data must be 2-D (N, d), got shape {tuple(data.shape)}")
-        if data.shape[0] < 1 or data.shape[1] < 1:
+            raise ValueError(f"data must be a float tensor of shape (N, ...): {exc}") from exc
+        if data.dim() < 2:
+            raise ValueError(f"data must be (N, d) points or (N, C, H, W) images: at least 2-D, "
+                             f"got shape {tuple(data.shape)}")
+        if data.shape[0] < 1 or data[0].numel() < 1:
             raise ValueError(f"data must hold at least one sample of dim >= 1, got shape "
                              f"{tuple(data.shape)}")
         if data.dtype == torch.bool or data.is_complex():
@@ -158,8 +173,8 @@ class Trainer:
         if not bool(torch.isfinite(data).all()):
             raise ValueError("data contains NaN or infinite values")
         dim = getattr(model, "dim", None)
-        if isinstance(dim, int) and dim != data.shape[1]:
-            raise ValueError(f"data has {data.shape[1]} columns but model.dim is {dim}")
+        if isinstance(dim, int) and dim != data[0].numel():
+            raise ValueError(f"data has {data[0].numel()} values per sample but model.dim is {dim}")
         return data
 
     def _check_schedule(self, schedule, model):
@@ -192,6 +207,9 @@ class Trainer:
                 "data_shape": list(self.data.shape),
                 "data_sha256": _sha256(self.data.cpu().numpy()),
                 "schedule_T": int(self.schedule.T), "schedule_sha256": _sha256(self._ac),
+                # Only when set, so checkpoints written before these options still resume.
+                **({"grad_clip": self.grad_clip} if self.grad_clip is not None else {}),
+                **({"amp": True} if self.amp else {}),
             },
         }
 
@@ -224,11 +242,15 @@ class Trainer:
         eps = torch.randn(x0.shape, generator=self._noise_gen, device=self.device)
         x_t, target = diffusion_batch(x0, eps, self._sqrt_ac[t], self._sqrt_1m_ac[t],
                                       self.prediction)
-        loss = F.mse_loss(self.model(x_t, t), target)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            pred = self.model(x_t, t)
+        loss = F.mse_loss(pred.float(), target)
         for group in self.optimizer.param_groups:  # a function of the step: resume-safe
             group["lr"] = self.lr_at(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         if self.ema_model is not None:
             with torch.no_grad():
