@@ -121,14 +121,21 @@ class _Scored:
                 **options)
         return self._tables[key]
 
-    def _fused_step(self, table, model_output, timestep, sample, noise):
+    def _scored_step(self, table, model_output, timestep, sample, generator, variance_noise,
+                     stock_draws: bool, output, return_dict: bool):
+        """One fused call. The noise: ``variance_noise``; else, where the stock step would draw
+        it (``stock_draws``), from ``generator`` exactly as the stock step does; else Philox."""
+        if variance_noise is not None and generator is not None:
+            raise ValueError("pass either generator or variance_noise, not both")
+        if stock_draws and variance_noise is None and generator is not None:
+            variance_noise = randn_tensor(model_output.shape, generator=generator,
+                                          device=model_output.device, dtype=model_output.dtype)
         i = self._step_index(timestep)
-        out = model_output.to(sample.dtype)
-        x_prev, x0 = ops.fused_step(sample, out, table.coef(i), noise=noise, seed=self.seed,
-                                    step=int(timestep), return_x0=True,
-                                    **self._score.welford_args(i, sample))
+        x_prev, x0 = ops.fused_step(sample, model_output.to(sample.dtype), table.coef(i),
+                                    noise=variance_noise, seed=self.seed, step=int(timestep),
+                                    return_x0=True, **self._score.welford_args(i, sample))
         self._score.step_done(i)
-        return x_prev, x0
+        return output(prev_sample=x_prev, pred_original_sample=x0) if return_dict else (x_prev, x0)
 
 
 def _with_scoring_signature(cls):
@@ -167,17 +174,9 @@ class ScoredDDPMScheduler(_Scored, DDPMScheduler):
              generator: Optional[torch.Generator] = None, return_dict: bool = True,
              variance_noise: Optional[torch.Tensor] = None):
         """The stock step, fused and scored; ``variance_noise`` (optional) is the z of this step."""
-        if variance_noise is not None and generator is not None:
-            raise ValueError("pass either generator or variance_noise, not both")
-        t = int(timestep)
         table = self._table(method="ddpm", variance=_DDPM_VARIANCES[self.config.variance_type])
-        if t > 0 and variance_noise is None and generator is not None:
-            variance_noise = randn_tensor(model_output.shape, generator=generator,
-                                          device=model_output.device, dtype=model_output.dtype)
-        x_prev, x0 = self._fused_step(table, model_output, t, sample, variance_noise)
-        if not return_dict:
-            return x_prev, x0
-        return DDPMSchedulerOutput(prev_sample=x_prev, pred_original_sample=x0)
+        return self._scored_step(table, model_output, timestep, sample, generator, variance_noise,
+                                 int(timestep) > 0, DDPMSchedulerOutput, return_dict)
 
 
 @_with_scoring_signature
@@ -214,14 +213,7 @@ class ScoredDDIMScheduler(_Scored, DDIMScheduler):
         """The stock step, fused and scored."""
         if self._window_pending:
             raise ValueError("call set_timesteps(num_inference_steps) before step")
-        if variance_noise is not None and generator is not None:
-            raise ValueError("pass either generator or variance_noise, not both")
         table = self._table(method="ddim", eta=float(eta),
                             use_clipped_model_output=bool(use_clipped_model_output))
-        if eta > 0 and variance_noise is None and generator is not None:
-            variance_noise = randn_tensor(model_output.shape, generator=generator,
-                                          device=model_output.device, dtype=model_output.dtype)
-        x_prev, x0 = self._fused_step(table, model_output, timestep, sample, variance_noise)
-        if not return_dict:
-            return x_prev, x0
-        return DDIMSchedulerOutput(prev_sample=x_prev, pred_original_sample=x0)
+        return self._scored_step(table, model_output, timestep, sample, generator, variance_noise,
+                                 eta > 0, DDIMSchedulerOutput, return_dict)
