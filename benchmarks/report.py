@@ -3,6 +3,7 @@
     python benchmarks/report.py --device cpu            # README's CPU table
     python benchmarks/report.py --device cuda           # README's GPU table (names the card)
     python benchmarks/report.py --diffusers             # + scored vs stock diffusers scheduler
+    python benchmarks/report.py --windows               # + cost of 1 vs 6 score windows
 
 Each variant is timed in the same run with torch.utils.benchmark (which synchronises CUDA),
 median of repeated blocks. Effective bandwidth counts the fused step's minimal traffic in float32:
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -71,6 +73,9 @@ def main(argv=None) -> int:
     p.add_argument("--diffusers", action="store_true",
                    help="also time a 10-step run of the scored diffusers scheduler vs the stock "
                         "one, with and without an eager Welford update (needs diffusers)")
+    p.add_argument("--windows", action="store_true",
+                   help="also time one step with 1 vs 6 active score windows, and a whole "
+                        "1000-step toy run with 1 vs 6 windows")
     args = p.parse_args(argv)
     cuda = args.device.startswith("cuda")
     default = "20000,2000000,3145728,25000000,32000000" if cuda else "2000000,3145728"
@@ -106,6 +111,8 @@ def main(argv=None) -> int:
     report = {"device": card, "rows": rows}
     if args.diffusers:
         report["diffusers"] = diffusers_table(args.device, args.min_run_time)
+    if args.windows:
+        report["windows"] = windows_table(args.device, args.min_run_time)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
@@ -135,3 +142,51 @@ def diffusers_table(device: str, min_run_time: float) -> list:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+SIX_WINDOWS = [10, 2, 3, 5, 20, (900, 950)]
+
+
+def windows_table(device: str, min_run_time: float) -> dict:
+    """What scoring 6 windows instead of 1 costs (modeinterp.sampling.WindowScores): one step at
+    2M elements with every window active, and a whole 1000-step DDPM run of the toy 2-D denoiser
+    (the windows only cost on the steps they cover)."""
+    from modeinterp import Sampler, Schedule
+    from modeinterp.data import get_dataset
+    from modeinterp.models import MLPDenoiser
+    from modeinterp.sampling import WindowScores
+
+    n = 2_000_000
+    x, out = torch.randn(n, device=device), torch.randn(n, device=device)
+    step = {}
+    for k in (1, 6):
+        scores = WindowScores([(0, 10**9)] * k)  # every window active at every step timed
+
+        def one_step(scores=scores):
+            for w in scores.windows:
+                w.last = -1  # time the same step again
+            scores.fused_step(0, x, out, COEF, seed=1, step=5)
+        one_step()
+        step[k] = median_seconds(one_step, min_run_time)
+    torch.manual_seed(0)
+    model = MLPDenoiser(2).to(device).eval()
+    table = Schedule.linear(1000, 1e-3, 0.2).table()
+    n_samples = 8000 if device == "cpu" else 100_000
+    run = {}
+    for k, window in ((1, SIX_WINDOWS[0]), (6, SIX_WINDOWS)):
+        sampler = Sampler(model, table, window=window)
+        start = time.perf_counter()  # one timed run each: seconds long
+        sampler.sample(n_samples, (2,), seed=0, batch_size=n_samples, device=device,
+                       progress=False)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        run[k] = time.perf_counter() - start
+    print(f"\nscore windows: 1 vs 6 ({SIX_WINDOWS})")
+    print("| what | 1 window | 6 windows | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| one step, 2M elements, all windows active | {step[1] * 1e3:.2f} ms | "
+          f"{step[6] * 1e3:.2f} ms | {step[6] / step[1]:.2f} |")
+    print(f"| 1000-step DDPM run, toy MLP, {n_samples:,} samples | {run[1]:.2f} s | "
+          f"{run[6]:.2f} s | {run[6] / run[1]:.3f} |")
+    return {"step_ms": {k: v * 1e3 for k, v in step.items()}, "run_s": run,
+            "windows": [str(w) for w in SIX_WINDOWS], "n_samples": n_samples}

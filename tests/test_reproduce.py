@@ -117,3 +117,21 @@ def test_steps_means_ddim_and_the_report_names_the_window_that_ran(tmp_path):
     assert metrics["sampling"] == {"method": "ddim", "steps": 6, "window": 6}
     assert "(ddim, 6 steps)" in (tmp_path / "report.md").read_text()
     assert "score window 6 steps" in (tmp_path / "report.md").read_text()
+
+
+def test_metrics_carry_the_window_sweep_and_the_calibrated_window(tmp_path):
+    # Long enough to leave both classes (about 60 % hallucinated) for the calibration split.
+    cfg = config_for("gaussian1d", quick=True, **{**MICRO, "n_train": 2048, "train_steps": 150,
+                                                   "n_samples": 600})
+    reproduce(cfg, tmp_path, progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert [r["window"] for r in saved["window_sweep"]][0] == cfg.window
+    assert {r["window"] for r in saved["window_sweep"]} == set(cfg.window_sweep)
+    for row in saved["window_sweep"]:
+        assert set(row) == {"window", "auroc", "removed_at_96"}
+    cal = saved["calibrated"]
+    assert {"window", "heldout_auroc", "heldout_removed_at_96", "heldout_kept_at_95"} <= set(cal)
+    assert cal["n_calibration"] + cal["n_heldout"] == saved["oracle"]["n"]
+    assert (tmp_path / "window_sweep.png").stat().st_size > 0
+    assert "Which window?" in (tmp_path / "report.md").read_text()
+    assert saved["label_free"]["window"] in cfg.window_sweep

@@ -296,3 +296,12 @@ def filter_quantile(scores, q: float) -> np.ndarray:
         raise ValueError("scores must not be empty")
     thr = np.sort(s)[_count_at_least(q, s.size) - 1]
     return np.nonzero(s <= thr)[0].astype(np.int64)
+
+
+def __getattr__(name: str):
+    # Window calibration lives in modeinterp.calibration (it builds on the functions above).
+    if name in ("calibrate_window", "label_free_window", "window_sweep", "Calibration"):
+        from . import calibration
+
+        return getattr(calibration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,8 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised in an environment wit
     raise ImportError("modeinterp.diffusers needs the diffusers package: "
                       "pip install 'modeinterp[diffusers]'") from exc
 
-from . import ops
-from .sampling import WindowScore, resolve_early_exit, resolve_window
+from .sampling import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from .step_table import StepTable, table_from_alphas
 
 __all__ = ["ScoredDDPMScheduler", "ScoredDDIMScheduler"]
@@ -59,20 +58,22 @@ class _Scored:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = int(seed)
-        resolve_window(window, self.config.num_train_timesteps)  # refuse a bad window now
-        self._window_arg, self._early_arg = window, tuple(early_exit)
+        self._specs, _ = resolve_windows(window, self.config.num_train_timesteps)  # refuse now
+        self._early_arg = tuple(early_exit)
         self._reset_scoring()
 
     def _reset_scoring(self) -> None:
         steps = len(self.timesteps)
-        window = self._window_arg
-        if isinstance(window, (int, np.integer)) and not isinstance(window, bool) and window > steps:
-            warnings.warn(f"window={window} is longer than the {steps} steps of this run: scoring "
-                          f"all {steps}", stacklevel=3)
-            window = steps
-        self.window = resolve_window(window, steps)
-        self._early = resolve_early_exit(self._early_arg, self.window)
-        self._score = WindowScore(self.window, self._early)
+        fitted = []
+        for spec in self._specs:
+            if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool) and spec > steps:
+                warnings.warn(f"window={spec} is longer than the {steps} steps of this run: "
+                              f"scoring all {steps}", stacklevel=3)
+                spec = steps
+            fitted.append(resolve_window(spec, steps))
+        self.windows = fitted
+        self.window = fitted[0]
+        self._score = WindowScores(fitted, resolve_early_exit(self._early_arg, self.window))
         self._tables: dict = {}
 
     def set_timesteps(self, *args, **kwargs):
@@ -84,12 +85,18 @@ class _Scored:
     def scores(self) -> torch.Tensor:
         """(B,) float32 hallucination score of the last run: variance of x̂0 over the window
         (mean over non-batch dims). Raises until the window's last step has run."""
-        return self._score.scores
+        return self._score.main.scores
 
     @property
     def early_scores(self) -> dict:
         """{k: (B,)} the score after the first k steps of the window, for each ``early_exit`` k."""
-        return dict(self._score.early_scores)
+        return dict(self._score.main.early_scores)
+
+    @property
+    def window_scores(self) -> dict:
+        """{window as given: (B,)} for every window (``window=[10, 5, (20, 40)]``); the first is
+        ``scores``."""
+        return {spec: w.scores for spec, w in zip(self._specs, self._score.windows)}
 
     def _step_index(self, timestep) -> int:
         t = int(timestep)
@@ -131,10 +138,9 @@ class _Scored:
             variance_noise = randn_tensor(model_output.shape, generator=generator,
                                           device=model_output.device, dtype=model_output.dtype)
         i = self._step_index(timestep)
-        x_prev, x0 = ops.fused_step(sample, model_output.to(sample.dtype), table.coef(i),
-                                    noise=variance_noise, seed=self.seed, step=int(timestep),
-                                    return_x0=True, **self._score.welford_args(i, sample))
-        self._score.step_done(i)
+        x_prev, x0 = self._score.fused_step(i, sample, model_output.to(sample.dtype),
+                                            table.coef(i), noise=variance_noise, seed=self.seed,
+                                            step=int(timestep), return_x0=True)
         return output(prev_sample=x_prev, pred_original_sample=x0) if return_dict else (x_prev, x0)
 
 
@@ -152,8 +158,9 @@ def _with_scoring_signature(cls):
 class ScoredDDPMScheduler(_Scored, DDPMScheduler):
     """diffusers' DDPMScheduler whose ``step`` also scores every sample (see the module doc).
 
-    window: last K steps (default 10) or a (start, stop) pair of step indices; seed: the Philox
-    noise seed; early_exit: window lengths k to also report ``early_scores[k]`` for.
+    window: last K steps (default 10) or a (start, stop) pair of step indices, or a list of such
+    windows scored together (``window_scores``); seed: the Philox noise seed; early_exit: window
+    lengths k to also report ``early_scores[k]`` for (first window).
     """
 
     def __init__(self, *args, window=10, seed=0, early_exit=(), **kwargs):

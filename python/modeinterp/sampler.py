@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import ops
-from .sampling.window import WindowScore, resolve_early_exit, resolve_window
+from .sampling.window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from .schedules import StepTable
 
 __all__ = ["SampleResult", "Sampler", "resolve_window"]
@@ -30,6 +30,8 @@ class SampleResult:
         (pre-emptive detection), for each k asked for with ``early_exit``.
     trajectory: (m, S, *shape) float32 x̂0 of the first m samples at every reverse step (on request).
     timesteps: the S model timesteps, descending. window: (start, stop) step indices scored.
+    window_scores: {window as given: (n,) float32} for every window of a multi-window sampler
+        (the first is ``scores``); ``windows``: their (start, stop) step ranges, in order.
     """
 
     samples: torch.Tensor
@@ -38,6 +40,8 @@ class SampleResult:
     trajectory: Optional[torch.Tensor] = None
     timesteps: Optional[torch.Tensor] = None
     window: tuple = (0, 0)
+    window_scores: dict = field(default_factory=dict)
+    windows: list = field(default_factory=list)
 
 
 class Sampler:
@@ -46,7 +50,9 @@ class Sampler:
     model: any callable ``model(x_t, t) -> prediction`` shaped like x_t, t an int64 (B,) tensor of
         original (un-respaced) timesteps; the prediction type is the table's (eps / x0 / v).
     table: from :meth:`Schedule.table` (DDPM or DDIM, respaced or not, clip on/off).
-    window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair.
+    window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair — or a
+        list of such windows, all scored in the same pass (``window=[10, 5, 20, (900, 950)]``):
+        ``scores`` and ``early_scores`` belong to the first, ``window_scores`` holds them all.
     """
 
     def __init__(self, model: Callable, table: StepTable, window=10, *,
@@ -59,7 +65,8 @@ class Sampler:
         if dtype not in (torch.float32, torch.float16, torch.bfloat16):
             raise TypeError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
         self.model, self.table, self.dtype = model, table, dtype
-        self.window = resolve_window(window, len(table))
+        self.window_specs, self.windows = resolve_windows(window, len(table))
+        self.window = self.windows[0]
         self.coefs = [table.coef(i) for i in range(len(table))]
 
     def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
@@ -82,9 +89,9 @@ class Sampler:
         self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
         device = torch.device(device)
         dims = math.prod(shape)
-        start, stop = self.window
         samples = torch.empty((n, *shape), dtype=self.dtype, device=device)
-        scores = torch.empty(n, dtype=torch.float32, device=device)
+        window_scores = {spec: torch.empty(n, dtype=torch.float32, device=device)
+                         for spec in self.window_specs}
         early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
         traj = (torch.empty((trajectory, len(self.table), *shape), device=device)
                 if trajectory else None)
@@ -95,19 +102,22 @@ class Sampler:
                 b1 = min(n, b0 + batch_size)
                 keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
                 x = self._run_batch(b1 - b0, shape, seed, b0 * dims, device,
-                                    early_scores, scores, b0, keep,
+                                    early_scores, window_scores, b0, keep,
                                     traj[b0:b0 + keep] if keep else None, bar)
                 samples[b0:b1] = x
         bar.close()
+        scores = window_scores[self.window_specs[0]]
         return SampleResult(samples, scores, early_scores, traj,
-                            torch.tensor(self.table.timesteps.copy()), (start, stop))
+                            torch.tensor(self.table.timesteps.copy()), self.window,
+                            window_scores if len(self.windows) > 1 else {},
+                            list(self.windows))
 
-    def _run_batch(self, size, shape, seed, offset, device, early_scores, scores, b0, keep,
+    def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
                    traj, bar):
         T = self.table.num_train_timesteps
         x = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
         x = x.to(self.dtype)
-        window = WindowScore(self.window, list(early_scores))
+        windows = WindowScores(self.windows, list(early_scores))
         want_x0 = traj is not None or self._callback is not None
         for i, coef in enumerate(self.coefs):
             t = int(self.table.timesteps[i])
@@ -116,18 +126,18 @@ class Sampler:
             if out.shape != x.shape:
                 raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
                                    f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
-            result = ops.fused_step(x, out.to(self.dtype), coef, seed=seed, step=t, offset=offset,
-                                    return_x0=want_x0, **window.welford_args(i, x))
-            window.step_done(i)
+            result = windows.fused_step(i, x, out.to(self.dtype), coef, seed=seed, step=t,
+                                        offset=offset, return_x0=want_x0)
             x, x0 = result if want_x0 else (result, None)
             if traj is not None:
                 traj[:, i] = x0[:keep].float()
             if self._callback is not None:
                 self._callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
             bar.update(size)
-        for k, value in window.early_scores.items():
+        for k, value in windows.main.early_scores.items():
             early_scores[k][b0:b0 + size] = value
-        scores[b0:b0 + size] = window.scores
+        for spec, window in zip(self.window_specs, windows.windows):
+            window_scores[spec][b0:b0 + size] = window.scores
         return x
 
     def _check(self, n, shape, batch_size, trajectory, early_exit):

@@ -3,10 +3,11 @@
 Every plotting function takes an output path, saves a PNG (or whatever the suffix says), releases
 the figure and returns the path as a :class:`pathlib.Path`.
 """
-from .metrics import ablation_plot, plot_early_exit, plot_roc, plot_score_histograms
+from .metrics import (ablation_plot, plot_early_exit, plot_roc, plot_score_histograms,
+                      plot_window_sweep)
 from .samples import plot_samples, plot_trajectories
 from .scores import ScoreComparison, default_score_timesteps, learned_vs_true_score
 
 __all__ = ["plot_samples", "plot_trajectories", "plot_score_histograms", "plot_roc",
-           "plot_early_exit", "ablation_plot", "learned_vs_true_score", "ScoreComparison",
+           "plot_early_exit", "plot_window_sweep", "ablation_plot", "learned_vs_true_score", "ScoreComparison",
            "default_score_timesteps"]

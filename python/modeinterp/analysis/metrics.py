@@ -122,6 +122,36 @@ def plot_early_exit(ks, aurocs, path, *, title=None, full=None):
     return save(fig, path)
 
 
+def plot_window_sweep(rows, path, *, title=None, chosen=None, paper=10):
+    """AUROC (left axis) and % of hallucinations removed at 96 % in-support kept (right axis)
+    against the score window, last K steps. rows: ``window_sweep`` rows (``window``, ``auroc``,
+    ``removed_at_96``); (start, stop) windows are left out of this K axis. ``chosen``: the
+    calibrated window (a star), ``paper``: the paper's K (a dashed line). Returns the Path."""
+    rows = sorted((r for r in rows if isinstance(r["window"], int)), key=lambda r: r["window"])
+    if not rows:
+        raise ValueError("rows holds no last-K window to plot")
+    k = np.array([r["window"] for r in rows])
+    fig, axes = new_figure(size=(6.5, 4.0))
+    ax = axes[0, 0]
+    ax.plot(k, [r["auroc"] for r in rows], marker="o", color="tab:blue", label="AUROC")
+    ax.set_xlabel("score window: last K reverse steps")
+    ax.set_ylabel("AUROC", color="tab:blue")
+    right = ax.twinx()
+    removed = [r["removed_at_96"] for r in rows]
+    right.plot(k, removed, marker="s", color="tab:red", label="% removed at 96 % kept")
+    right.set_ylabel("% hallucinations removed at 96 % kept", color="tab:red")
+    right.set_ylim(0, 100)
+    if paper is not None:
+        ax.axvline(paper, color="grey", ls="--", lw=1, label=f"paper (K = {paper})")
+    if chosen is not None and chosen in list(k):
+        right.plot([chosen], [removed[list(k).index(chosen)]], marker="*", ms=16, color="gold",
+                   mec="black", ls="none", label=f"calibrated (K = {chosen})")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=8, loc="lower center")
+    title_of(ax, title)
+    return save(fig, path)
+
+
 def _rows(table_rows):
     if isinstance(table_rows, Mapping):  # columns -> rows
         cols = {key: list(v) for key, v in table_rows.items()}

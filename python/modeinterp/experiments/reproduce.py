@@ -52,7 +52,8 @@ def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
     schedule = _schedule(cfg)
     table = schedule.table(method=cfg.sampling_method, steps=cfg.steps)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
-    sampler = Sampler(model, table, window=window)
+    sweep = [k for k in dict.fromkeys(min(k, len(table)) for k in cfg.window_sweep) if k != window]
+    sampler = Sampler(model, table, window=[window, *sweep])  # all windows, one pass
     early = tuple(k for k in cfg.early_exit if k < window)
     return sampler.sample(cfg.n_samples, (dataset_of(cfg).dim,), seed=cfg.seed + 1,
                           batch_size=cfg.sample_batch, device=device,
@@ -110,7 +111,8 @@ def _subset(result, keep: torch.Tensor):
     keep = keep.to(result.samples.device)
     return SampleResult(result.samples[keep], result.scores[keep],
                         {k: v[keep] for k, v in result.early_scores.items()}, traj,
-                        result.timesteps, result.window)
+                        result.timesteps, result.window,
+                        {w: v[keep] for w, v in result.window_scores.items()}, result.windows)
 
 
 def label_and_evaluate(data, result):
@@ -142,6 +144,24 @@ def label_free_filter(scores: np.ndarray, labels: np.ndarray, frac: float = 0.02
             "rate_before": float(labels.mean()), "rate_after": float(labels[kept].mean())}
 
 
+def window_choice(result, labels, seed: int) -> dict:
+    """The window sweep on all samples, the window calibrated on half of them (numbers from the
+    other half) and the label-free choice, when the run has both classes to tell apart."""
+    if not result.window_scores or labels.all() or not labels.any():
+        return {"window_sweep": [], "calibrated": None, "label_free": None}
+    scores = {w: s.cpu().numpy() for w, s in result.window_scores.items()}
+    try:
+        calibrated = detect.calibrate_window(scores, labels, seed=seed).to_dict()
+    except ValueError:  # too few hallucinations to split in two
+        calibrated = None
+    free, separation = detect.label_free_window(scores)
+    return {"window_sweep": detect.window_sweep(scores, labels), "calibrated": calibrated,
+            "label_free": {"window": free, "separation": {str(w): v for w, v in
+                                                          separation.items()},
+                           "same_as_calibrated": bool(calibrated and
+                                                      calibrated["window"] == free)}}
+
+
 def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = True) -> dict:
     """Run the whole toy experiment into directory ``out``; returns the metrics dict."""
     out = Path(out)
@@ -170,8 +190,14 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         "label_free_filter": label_free_filter(result.scores.cpu().numpy(), labels)
         if len(labels) else None,
         "paper": {"removed_pct": 95.0, "retained_pct": 96.0},
+        **window_choice(result, labels, cfg.seed),
     }
     figs = _figures(cfg, data, model, result, labels, regions, report, out)
+    if metrics["window_sweep"]:
+        chosen = metrics["calibrated"]["window"] if metrics["calibrated"] else None
+        figs["window_sweep"] = analysis.plot_window_sweep(
+            metrics["window_sweep"], out / "window_sweep.png", chosen=chosen,
+            paper=metrics["sampling"]["window"], title=f"{cfg.dataset}: which window?")
     if metrics["early_exit"]:
         figs["early_exit"] = analysis.plot_early_exit(
             [r["window_steps"] for r in metrics["early_exit"]],
