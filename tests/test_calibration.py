@@ -84,3 +84,13 @@ def test_too_few_hallucinations_for_two_splits():
     y[3] = True
     with pytest.raises(ValueError, match="1 hallucinations"):
         calibrate_window({5: np.arange(100.0)}, y)
+
+
+def test_calibration_over_splits_summarises_the_spread():
+    from modeinterp.detect import calibrate_over_splits
+
+    rng, y = _data(5)
+    perfect = np.where(y, 5 + rng.random(y.size), rng.random(y.size))
+    summary = calibrate_over_splits({3: rng.random(y.size), 7: perfect}, y, splits=5)
+    assert summary["windows_chosen"] == {"7": 5} and summary["splits"] == 5
+    assert summary["heldout_removed_at_96"] == {"mean": 100.0, "min": 100.0, "max": 100.0}

@@ -21,8 +21,8 @@ import numpy as np
 from .detect import (_check_frac, _check_pair, _rates, _thr_retained, auroc, removed_at_retained,
                      retained_at_removed)
 
-__all__ = ["Calibration", "calibrate_window", "label_free_window", "tail_separation",
-           "window_sweep"]
+__all__ = ["Calibration", "calibrate_over_splits", "calibrate_window", "label_free_window",
+           "tail_separation", "window_sweep"]
 
 
 def window_sweep(window_scores: Mapping[Any, Any], labels, retained: float = 0.96) -> list:
@@ -111,6 +111,24 @@ def calibrate_window(window_scores: Mapping[Any, Any], labels, retained: float =
         heldout_kept_at_95=retained_at_removed(s[held], y[held], 0.95),
         heldout_removed=removed, heldout_kept=kept,
         n_calibration=int(calib.size), n_heldout=int(held.size))
+
+
+def calibrate_over_splits(window_scores: Mapping[Any, Any], labels, retained: float = 0.96,
+                          splits: int = 20) -> dict:
+    """:func:`calibrate_window` over ``splits`` random calibration/held-out splits (seeds 0…):
+    with few hallucinations one split's held-out numbers are noisy, so also say how they spread
+    and which windows get chosen."""
+    runs = [calibrate_window(window_scores, labels, retained, seed) for seed in range(splits)]
+    removed = np.array([c.heldout_removed_at_96 for c in runs])
+    chosen: dict = {}
+    for c in runs:
+        chosen[str(_jsonable(c.window))] = chosen.get(str(_jsonable(c.window)), 0) + 1
+    return {"splits": splits, "windows_chosen": chosen,
+            "heldout_removed_at_96": {"mean": float(removed.mean()), "min": float(removed.min()),
+                                      "max": float(removed.max())},
+            "heldout_auroc_mean": float(np.mean([c.heldout_auroc for c in runs])),
+            "heldout_kept_mean": float(np.mean([c.heldout_kept for c in runs])),
+            "heldout_removed_mean": float(np.mean([c.heldout_removed for c in runs]))}
 
 
 def tail_separation(log_scores: np.ndarray, top: float = 0.005) -> float:

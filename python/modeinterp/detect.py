@@ -300,7 +300,8 @@ def filter_quantile(scores, q: float) -> np.ndarray:
 
 def __getattr__(name: str):
     # Window calibration lives in modeinterp.calibration (it builds on the functions above).
-    if name in ("calibrate_window", "label_free_window", "window_sweep", "Calibration"):
+    if name in ("calibrate_window", "calibrate_over_splits", "label_free_window", "window_sweep",
+                "Calibration"):
         from . import calibration
 
         return getattr(calibration, name)

@@ -96,6 +96,16 @@ def _window_section(metrics: dict) -> list:
             f"With the calibration threshold ({cal['threshold']:.3g}) the held-out half loses "
             f"{_pct(cal['heldout_removed'])} of its hallucinations and keeps "
             f"{_pct(cal['heldout_kept'])} of its in-support samples.", ""]
+    splits = metrics.get("calibrated_splits")
+    if splits:
+        r = splits["heldout_removed_at_96"]
+        chosen = ", ".join(f"{w} ({n}×)" for w, n in splits["windows_chosen"].items())
+        lines += [f"Over {splits['splits']} random calibration/held-out splits: windows chosen "
+                  f"{chosen}; held-out removed at ≥ 96% kept {_pct(r['mean'])} on average "
+                  f"({_pct(r['min'])}–{_pct(r['max'])}), held-out AUROC "
+                  f"{splits['heldout_auroc_mean']:.4f}; with each split's calibration threshold "
+                  f"{_pct(splits['heldout_removed_mean'])} removed, "
+                  f"{_pct(splits['heldout_kept_mean'])} kept.", ""]
     if free:
         agree = "the same window" if free["same_as_calibrated"] else "a different window"
         lines += [f"Label-free choice (the window whose highest log-scores stand farthest out of "

@@ -148,15 +148,17 @@ def window_choice(result, labels, seed: int) -> dict:
     """The window sweep on all samples, the window calibrated on half of them (numbers from the
     other half) and the label-free choice, when the run has both classes to tell apart."""
     if not result.window_scores or labels.all() or not labels.any():
-        return {"window_sweep": [], "calibrated": None, "label_free": None}
+        return {"window_sweep": [], "calibrated": None, "calibrated_splits": None,
+                "label_free": None}
     scores = {w: s.cpu().numpy() for w, s in result.window_scores.items()}
     try:
         calibrated = detect.calibrate_window(scores, labels, seed=seed).to_dict()
+        splits = detect.calibrate_over_splits(scores, labels)
     except ValueError:  # too few hallucinations to split in two
-        calibrated = None
+        calibrated = splits = None
     free, separation = detect.label_free_window(scores)
     return {"window_sweep": detect.window_sweep(scores, labels), "calibrated": calibrated,
-            "label_free": {"window": free, "separation": {str(w): v for w, v in
+            "calibrated_splits": splits, "label_free": {"window": free, "separation": {str(w): v for w, v in
                                                           separation.items()},
                            "same_as_calibrated": bool(calibrated and
                                                       calibrated["window"] == free)}}
