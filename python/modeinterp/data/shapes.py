@@ -1,0 +1,214 @@
+"""Simple Shapes: the paper's image dataset, with an exact hallucination oracle.
+
+A 64×64 grayscale image is three vertical strips, 21 px wide and 63 px tall — triangle | square |
+pentagon — side by side and zero-padded to 64×64. Each strip holds its shape with probability
+1/2, at a uniformly random position inside the strip; images with no shape at all are drawn again
+(so each shape is present in 4/7 of the images). The shapes have about the same area: a square of
+8×8 = 64 px, a triangle of ~65 px and a pentagon of ~70 px. Pixels are −1 (background) or +1.
+
+The training images never hold more than one shape per strip, nor a shape outside its strip.
+Mode interpolation makes a diffusion model produce exactly that (two squares, a square in the
+triangle strip), and the oracle finds it: binarise at 0, find the connected blobs of each strip
+(``scipy.ndimage.label``, 8-connected), match each blob against the three shape stamps (best
+intersection-over-union over shifts of ±1 px, ≥ 0.7) and check every strip. A sample's reasons:
+
+* ``ok``: every blob is a well-formed shape of its strip's type, at most one per strip, ≥ 1 shape;
+* ``two-squares`` (``two-triangles``, ``two-pentagons``): a strip holds several of its own shape;
+* ``square-in-triangle-strip`` (…): a well-formed shape in another shape's strip;
+* ``malformed``: a blob that matches no shape (a fragment, a merged or half-faded shape; a shape
+  straddling two strips is cut at the border into fragments);
+* ``empty``: no shape at all (the training set has none).
+
+``classify`` joins several reasons with ``+``; ``summary`` counts each reason and the number of
+well-formed shapes per image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checks import _check_int
+
+__all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
+
+SHAPES = ("triangle", "square", "pentagon")  # strip order, left to right
+STRIP_W, STRIP_H, SIZE = 21, 63, 64
+MATCH_IOU = 0.7  # a blob is a shape when it overlaps that shape's stamp this well
+_SHIFTS = (-1, 0, 1)
+
+
+def _polygon_mask(vertices: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pixels whose centres fall inside the polygon (matplotlib's point-in-polygon)."""
+    from matplotlib.path import Path as PolyPath
+
+    yy, xx = np.mgrid[0:height, 0:width]
+    centres = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)
+    return PolyPath(vertices).contains_points(centres).reshape(height, width)
+
+
+def shape_stamps() -> dict:
+    """{shape: bool mask} of each shape, cropped to its bounding box."""
+    tri = _polygon_mask(np.array([[0.0, 11.0], [12.0, 11.0], [6.0, 0.0]]), 11, 12)
+    square = np.ones((8, 8), dtype=bool)
+    r, k = 5.45, np.arange(5)
+    pent = np.stack([r * np.sin(2 * np.pi * k / 5), -r * np.cos(2 * np.pi * k / 5)], axis=1)
+    pent -= pent.min(axis=0)
+    h, w = (int(np.ceil(v)) for v in pent.max(axis=0)[::-1])
+    pentagon = _polygon_mask(pent, h, w)
+    stamps = {"triangle": tri, "square": square, "pentagon": pentagon}
+    return {name: m[np.ix_(m.any(1), m.any(0))] for name, m in stamps.items()}
+
+
+def _render(presence: np.ndarray, rows: np.ndarray, cols: np.ndarray, stamps: dict) -> np.ndarray:
+    images = np.full((len(presence), 1, SIZE, SIZE), -1.0, dtype=np.float32)
+    for s, name in enumerate(SHAPES):
+        stamp = stamps[name]
+        h, w = stamp.shape
+        for i in np.flatnonzero(presence[:, s]):
+            r, c = rows[i, s], s * STRIP_W + cols[i, s]
+            images[i, 0, r:r + h, c:c + w][stamp] = 1.0
+    return images
+
+
+class SimpleShapes:
+    """The Simple Shapes training set (see the module docstring) and its oracle.
+
+    n: training-set size (``sample`` draws any n); p: presence probability of each shape before
+    blank images are redrawn; cache_dir: where generated sets are kept (default
+    ``$MODEINTERP_CACHE`` or ``~/.cache/modeinterp``; None disables the cache).
+    """
+
+    sample_shape = (1, SIZE, SIZE)
+
+    def __init__(self, n: int = 5000, p: float = 0.5, cache_dir="default"):
+        self.n = _check_int(n, "n", minimum=1)
+        if not 0.0 < float(p) <= 1.0:
+            raise ValueError(f"p must be in (0, 1], got {p!r}")
+        self.p = float(p)
+        if cache_dir == "default":
+            cache_dir = Path(os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp"))
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.stamps = shape_stamps()
+
+    def __repr__(self) -> str:
+        return f"SimpleShapes(n={self.n}, p={self.p})"
+
+    # -- data ---------------------------------------------------------------------------
+    def generate(self, n: int, seed: int = 0) -> np.ndarray:
+        """(n, 1, 64, 64) float32 images in {−1, +1}, deterministic per (n, seed, p)."""
+        n = _check_int(n, "n", minimum=0)
+        rng = np.random.default_rng(_check_int(seed, "seed", minimum=0))
+        presence = np.zeros((0, 3), dtype=bool)
+        while len(presence) < n:  # redraw blank images: keep the non-empty draws, in order
+            draw = rng.random((n, 3)) < self.p
+            presence = np.concatenate([presence, draw[draw.any(axis=1)]])[:n]
+        sizes = np.array([self.stamps[s].shape for s in SHAPES])  # (3, 2): h, w
+        rows = rng.integers(0, STRIP_H - sizes[:, 0] + 1, size=(n, 3))
+        cols = rng.integers(0, STRIP_W - sizes[:, 1] + 1, size=(n, 3))
+        return _render(presence, rows, cols, self.stamps)
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` training images (n, 1, 64, 64) in [−1, 1], deterministic per seed; cached on
+        disk after the first build."""
+        n = _check_int(n, "n", minimum=0)
+        seed = _check_int(seed, "seed", minimum=0)
+        if self.cache_dir is None:
+            return torch.from_numpy(self.generate(n, seed))
+        key = hashlib.sha256(json.dumps([n, seed, self.p, 1]).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"simple-shapes-{key}.npy"
+        if path.exists():
+            return torch.from_numpy(np.load(path))
+        images = self.generate(n, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, images)
+        os.replace(tmp, path)  # atomic: a concurrent or killed build never leaves half a file
+        return torch.from_numpy(images)
+
+    # -- oracle -------------------------------------------------------------------------
+    def _images(self, x) -> np.ndarray:
+        arr = np.asarray(x.detach().float().cpu() if isinstance(x, torch.Tensor) else x,
+                         dtype=np.float32)
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        if arr.ndim != 4 or arr.shape[1:] != self.sample_shape:
+            raise ValueError(f"x must be images of shape (n, 1, 64, 64), got {arr.shape}")
+        return arr
+
+    def _match(self, blob: np.ndarray) -> str | None:
+        """The shape this blob (bool mask, cropped to its bounding box) is, or None."""
+        best, best_iou = None, 0.0
+        for name, stamp in self.stamps.items():
+            h, w = max(blob.shape[0], stamp.shape[0]) + 2, max(blob.shape[1], stamp.shape[1]) + 2
+            canvas = np.zeros((h, w), dtype=bool)
+            canvas[1:1 + blob.shape[0], 1:1 + blob.shape[1]] = blob
+            for dr in _SHIFTS:
+                for dc in _SHIFTS:
+                    placed = np.zeros_like(canvas)
+                    r0, c0 = 1 + dr, 1 + dc
+                    if r0 < 0 or c0 < 0 or r0 + stamp.shape[0] > h or c0 + stamp.shape[1] > w:
+                        continue
+                    placed[r0:r0 + stamp.shape[0], c0:c0 + stamp.shape[1]] = stamp
+                    iou = (canvas & placed).sum() / (canvas | placed).sum()
+                    if iou > best_iou:
+                        best, best_iou = name, iou
+        return best if best_iou >= MATCH_IOU else None
+
+    def _image_reasons(self, image: np.ndarray) -> tuple:
+        """(reasons, number of well-formed shapes) of one (64, 64) image."""
+        from scipy import ndimage
+
+        reasons, shapes, blobs = [], 0, 0
+        for s, own in enumerate(SHAPES):
+            # Each strip on its own: shapes of neighbouring strips may touch across the border in
+            # training images; a blob straddling the border is cut in two and matches nothing.
+            stop = (s + 1) * STRIP_W if s < 2 else SIZE
+            labels, count = ndimage.label(image[:, s * STRIP_W:stop] > 0,
+                                          structure=np.ones((3, 3), dtype=bool))
+            blobs += count
+            names = []
+            for k, box in enumerate(ndimage.find_objects(labels), start=1):
+                name = self._match(labels[box] == k)
+                if name is None:
+                    reasons.append("malformed")
+                else:
+                    names.append(name)
+            shapes += len(names)
+            reasons += [f"{name}-in-{own}-strip" for name in set(names) - {own}]
+            if names.count(own) > 1:
+                reasons.append(f"two-{own}s")
+        if blobs == 0:
+            reasons.append("empty")
+        return sorted(set(reasons)), shapes
+
+    def classify(self, x) -> list:
+        """One string per image: ``"ok"`` or its reasons joined by ``+`` (module docstring)."""
+        return ["+".join(r) or "ok" for r, _ in map(self._image_reasons, self._images(x)[:, 0])]
+
+    def is_hallucination(self, x) -> torch.Tensor:
+        """(n,) bool: the image is outside the training support (any reason but ``ok``)."""
+        return torch.tensor([c != "ok" for c in self.classify(x)], dtype=torch.bool)
+
+    def summary(self, x) -> dict:
+        """Counts per reason, per number of well-formed shapes, and the hallucination rate."""
+        results = [self._image_reasons(img) for img in self._images(x)[:, 0]]
+        reasons: dict = {}
+        for r, _ in results:
+            for reason in r or ["ok"]:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        counts: dict = {}
+        for _, k in results:
+            counts[str(k)] = counts.get(str(k), 0) + 1
+        n_bad = sum(1 for r, _ in results if r)
+        n_malformed = sum(1 for r, _ in results if "malformed" in r)
+        return {"n": len(results), "n_hallucinated": n_bad,
+                "rate": n_bad / len(results) if results else 0.0,
+                "well_formed_fraction": 1 - n_malformed / len(results) if results else 1.0,
+                "reasons": dict(sorted(reasons.items())),
+                "shape_counts": dict(sorted(counts.items()))}

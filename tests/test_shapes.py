@@ -1,0 +1,91 @@
+"""Simple Shapes: the generator's statistics, the oracle on its own training set (all in support)
+and on constructed hallucinations, the on-disk cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("scipy")
+from modeinterp.data.shapes import SHAPES, STRIP_W, SimpleShapes, shape_stamps  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return SimpleShapes(cache_dir=None)
+
+
+def test_stamps_have_about_the_same_area():
+    areas = {k: int(v.sum()) for k, v in shape_stamps().items()}
+    assert areas["square"] == 64 and 60 <= areas["triangle"] <= 72 and 62 <= areas["pentagon"] <= 76
+
+
+def test_generator_statistics(shapes):
+    x = shapes.generate(4000, seed=1)
+    assert x.shape == (4000, 1, 64, 64) and x.dtype == np.float32
+    assert set(np.unique(x)) == {-1.0, 1.0}
+    present = np.stack([(x[:, 0, :, s * STRIP_W:(s + 1) * STRIP_W] > 0).any(axis=(1, 2))
+                        for s in range(3)], axis=1)
+    assert present.any(axis=1).all()  # blank images are redrawn
+    expected = 4 / 7  # p = 1/2 given "not all three absent"
+    assert np.all(np.abs(present.mean(axis=0) - expected) < 5 * np.sqrt(expected * 3 / 7 / 4000))
+    assert (x[:, 0, 63, :] == -1).all() and (x[:, 0, :, 63] == -1).all()  # the zero padding
+    assert np.array_equal(x, shapes.generate(4000, seed=1))
+    assert not np.array_equal(x, shapes.generate(4000, seed=2))
+
+
+def test_training_set_is_entirely_in_support(shapes):
+    x = shapes.sample(3000, seed=0)
+    assert not shapes.is_hallucination(x).any()
+    summary = shapes.summary(x)
+    assert summary["reasons"] == {"ok": 3000} and summary["well_formed_fraction"] == 1.0
+    assert set(summary["shape_counts"]) <= {"1", "2", "3"}
+
+
+def _canvas():
+    return -torch.ones(1, 1, 64, 64)
+
+
+def _put(img, name, row, col):
+    stamp = torch.from_numpy(shape_stamps()[name])
+    h, w = stamp.shape
+    img[0, 0, row:row + h, col:col + w][stamp] = 1.0
+    return img
+
+
+@pytest.mark.parametrize("build,reason", [
+    (lambda: _put(_put(_canvas(), "square", 5, 23), "square", 40, 30), "two-squares"),
+    (lambda: _put(_canvas(), "square", 20, 4), "square-in-triangle-strip"),
+    (lambda: _put(_put(_canvas(), "pentagon", 3, 45), "triangle", 30, 45),
+     "triangle-in-pentagon-strip"),
+    (lambda: _put(_canvas(), "square", 10, 18), "malformed"),  # straddles two strips
+    (lambda: _canvas(), "empty"),
+])
+def test_constructed_hallucinations(shapes, build, reason):
+    assert shapes.classify(build()) == [reason]
+    assert shapes.is_hallucination(build()).tolist() == [True]
+
+
+def test_half_faded_blob_is_malformed_and_reasons_combine(shapes):
+    faded = _put(_canvas(), "square", 20, 26)
+    faded[0, 0, 24:28, :] = -0.2  # the lower half of the square fades out
+    assert shapes.classify(faded) == ["malformed"]
+    both = _put(_put(_put(_canvas(), "square", 5, 23), "square", 40, 30), "pentagon", 30, 2)
+    assert shapes.classify(both) == ["pentagon-in-triangle-strip+two-squares"]
+    summary = shapes.summary(torch.cat([both, _put(_canvas(), "triangle", 4, 4)]))
+    assert summary["reasons"] == {"ok": 1, "pentagon-in-triangle-strip": 1, "two-squares": 1}
+    assert summary["n_hallucinated"] == 1 and summary["shape_counts"] == {"1": 1, "3": 1}
+
+
+def test_cache_round_trip_and_bad_input(tmp_path):
+    cached = SimpleShapes(cache_dir=tmp_path)
+    first = cached.sample(50, seed=4)
+    assert len(list(tmp_path.glob("simple-shapes-*.npy"))) == 1
+    assert torch.equal(first, cached.sample(50, seed=4))
+    assert torch.equal(first, SimpleShapes(cache_dir=None).sample(50, seed=4))
+    with pytest.raises(ValueError, match="64, 64"):
+        cached.classify(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="p must"):
+        SimpleShapes(p=0)
+    assert SHAPES == ("triangle", "square", "pentagon")
