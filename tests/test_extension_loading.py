@@ -104,3 +104,10 @@ def test_verdict_on_a_gpu_reports_the_cuda_run(check, usable):
 def test_verdict_when_never_built():
     ok, line = verdict(_facts(build=None, load_error="modeinterp's compiled extension is not built"))
     assert not ok and line.startswith("NOT BUILT")
+
+
+def test_python_dash_m_modeinterp_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "modeinterp", "info", "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["build"]["version"] == modeinterp.build_info()["version"]
