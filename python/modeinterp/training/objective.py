@@ -1,11 +1,12 @@
-"""What one DDPM training batch is: the timesteps it is drawn at and its (x_t, target) pair."""
+"""The DDPM objective for data of any (N, ...) shape: the timesteps a batch is drawn at and its
+(x_t, target) pair."""
 from __future__ import annotations
 
 import numbers
 
 import torch
 
-from .step_table import PREDICTIONS, check_choice
+from ..step_table import PREDICTIONS, check_choice
 
 __all__ = ["PREDICTIONS", "TimestepSampler", "diffusion_batch"]
 
