@@ -135,3 +135,19 @@ def test_metrics_carry_the_window_sweep_and_the_calibrated_window(tmp_path):
     assert (tmp_path / "window_sweep.png").stat().st_size > 0
     assert "Which window?" in (tmp_path / "report.md").read_text()
     assert saved["label_free"]["window"] in cfg.window_sweep
+
+
+def test_a_new_spec_is_a_new_dataset_everywhere(monkeypatch):
+    """The CLI choices and config_for derive from the specs: registering one is all it takes."""
+    import dataclasses
+
+    from modeinterp.cli import build_parser
+    from modeinterp.experiments import specs
+
+    extra = dataclasses.replace(specs.SPECS["gaussian1d"], name="gaussian1d-wide",
+                                quick={"n_train": 77})
+    monkeypatch.setitem(specs.SPECS, "gaussian1d-wide", extra)
+    assert build_parser().parse_args(["reproduce", "gaussian1d-wide"]).dataset == "gaussian1d-wide"
+    assert config_for("gaussian1d-wide", quick=True).n_train == 77
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        config_for("nope")

@@ -112,7 +112,10 @@ def _ablate(args) -> int:
 
 
 def _add_experiment_args(p, quick: bool = True) -> None:
-    p.add_argument("dataset", choices=["gaussian1d", "gaussian2d", "gaussian2d-diamond"])
+    from .experiments.specs import SPECS
+
+    p.add_argument("dataset", choices=sorted(SPECS),
+                   help="; ".join(f"{name}: {s.description}" for name, s in SPECS.items()))
     if quick:
         p.add_argument("--quick", action="store_true",
                        help="small config: <= 5 minutes on 2 CPU cores")

@@ -51,35 +51,25 @@ class ReproduceConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def schedule(self):
+        """The training and sampling schedule: linear β over T steps."""
+        from ..schedules import Schedule
+
+        return Schedule.linear(self.T, self.beta_start, self.beta_end)
+
     @property
     def sampling_method(self) -> str:
         """The sampler that runs: ``method`` if set, else DDIM for ``--steps S``, else DDPM."""
         return self.method or ("ddim" if self.steps else "ddpm")
 
 
-# --quick: <= 5 minutes on 2 CPU cores (measured: ~3 min of training, ~45 s of sampling).
-# 1-D keeps the paper's recipe (uniform t, constant lr), scaled down: it already learns the three
-# modes well enough to leave ~1% of samples between them. The 25-mode grid does not: with uniform
-# t its quick model left 79% of samples off the modes (AUROC 0.72). Drawing 90% of the timesteps
-# below t = 30, where the modes are still resolved, plus a cosine lr decay brings it to ~0.6% and
-# AUROC ~0.95 in the same time (measured on gaussian2d; see TimestepSampler). Applied to 1-D the
-# same recipe leaves ~1 hallucination in 8000 samples: nothing left to detect.
-_QUICK_COMMON = dict(n_train=20_000, batch_size=1_000, ema=0.995, n_samples=8_000,
-                     sample_batch=4_000)
-_QUICK_GRID = dict(train_steps=8000, lr_schedule="cosine", focus_below=30, focus_prob=0.9)
-QUICK = {
-    "gaussian1d": dict(_QUICK_COMMON, train_steps=6000),
-    "gaussian2d": dict(_QUICK_COMMON, **_QUICK_GRID),
-    "gaussian2d-diamond": dict(_QUICK_COMMON, **_QUICK_GRID),
-}
-
-
 def config_for(dataset: str, quick: bool = False, toml_path=None, **overrides) -> ReproduceConfig:
     """The config of ``dataset``: full size, or ``quick`` (≤ 5 minutes on 2 CPU cores), then the
     values of a TOML file's top-level keys, then ``overrides`` (None values are ignored)."""
-    if quick and dataset not in QUICK:
-        raise ValueError(f"no quick config for dataset {dataset!r}; known: {sorted(QUICK)}")
-    values = dict(dataset=dataset, **(QUICK[dataset] if quick else {}))
+    from .specs import get_spec
+
+    spec = get_spec(dataset)
+    values = dict(dataset=dataset, **(spec.quick if quick else spec.full))
     if toml_path is not None:
         if tomllib is None:
             raise RuntimeError("reading a TOML config needs Python >= 3.11 (tomllib)")

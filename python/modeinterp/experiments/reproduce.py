@@ -12,33 +12,24 @@ import torch
 
 from .. import analysis, detect
 from ..checkpoint import load_model
-from ..data import get_dataset
-from ..models import MLPDenoiser
 from ..sampler import SampleResult, Sampler
-from ..schedules import Schedule
 from ..train import Trainer
 from .config import ReproduceConfig
 from .report import write_reports
-
-
-def _schedule(cfg: ReproduceConfig) -> Schedule:
-    return Schedule.linear(cfg.T, cfg.beta_start, cfg.beta_end)
+from .specs import spec_of
 
 
 def dataset_of(cfg: ReproduceConfig):
-    if cfg.means is not None:
-        if cfg.dataset != "gaussian1d":
-            raise ValueError(f"means only applies to gaussian1d, not {cfg.dataset!r}")
-        return get_dataset(cfg.dataset, means=tuple(cfg.means))
-    return get_dataset(cfg.dataset)
+    return spec_of(cfg).dataset(cfg)
 
 
 def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
-    """Train the paper's MLP, resuming from ``out/model.pt`` after a kill."""
-    data = dataset_of(cfg)
+    """Train the experiment's denoiser, resuming from ``out/model.pt`` after a kill."""
+    spec = spec_of(cfg)
+    data = spec.dataset(cfg)
     torch.manual_seed(cfg.seed)  # the model's initial weights
-    model = MLPDenoiser(data.dim, share_blocks=cfg.share_blocks, T=cfg.T)
-    trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), _schedule(cfg),
+    model = spec.model(cfg, data)
+    trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), cfg.schedule(),
                       lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
                       focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
                       steps=cfg.train_steps, ema=cfg.ema,
@@ -49,48 +40,16 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
 
 
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
-    schedule = _schedule(cfg)
-    table = schedule.table(method=cfg.sampling_method, steps=cfg.steps)
+    table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sweep = [k for k in dict.fromkeys(min(k, len(table)) for k in cfg.window_sweep) if k != window]
     sampler = Sampler(model, table, window=[window, *sweep])  # all windows, one pass
     early = tuple(k for k in cfg.early_exit if k < window)
-    return sampler.sample(cfg.n_samples, (dataset_of(cfg).dim,), seed=cfg.seed + 1,
+    spec = spec_of(cfg)
+    return sampler.sample(cfg.n_samples, spec.sample_shape(spec.dataset(cfg)), seed=cfg.seed + 1,
                           batch_size=cfg.sample_batch, device=device,
                           trajectory=min(cfg.trajectory, cfg.n_samples), early_exit=early,
                           progress=progress)
-
-
-def _figures(cfg, data, model, result, labels, regions, report, out: Path) -> dict:
-    if len(labels) == 0:  # every sample diverged: nothing to draw
-        return {}
-    samples = result.samples.float().cpu().numpy()
-    scores = result.scores.cpu().numpy()
-    figs = {"samples": analysis.plot_samples(
-        samples, regions, data.modes, out / "samples.png",
-        title=f"{cfg.dataset}: {labels.mean():.2%} hallucinated",
-        train=data.sample(min(cfg.n_train, 5000), seed=cfg.seed).numpy())}
-    if labels.any() and not labels.all():
-        figs["score_histograms"] = analysis.plot_score_histograms(
-            scores, labels, out / "score_histograms.png", threshold=report.threshold,
-            density=True)
-        start, stop = result.window
-        curves = {f"full window ({stop - start} steps)": (scores, labels)}
-        curves.update({f"first {k} steps": (s.cpu().numpy(), labels)
-                       for k, s in sorted(result.early_scores.items())})
-        figs["roc"] = analysis.plot_roc(curves, path=out / "roc.png")
-    if result.trajectory is not None and len(result.trajectory):  # none left if all diverged
-        # Early x̂0 are huge (1/√ᾱ_T ~ 1e22 with the paper's schedule): show the last 100 steps.
-        m, last = result.trajectory.shape[0], min(100, result.trajectory.shape[1])
-        figs["trajectories"] = analysis.plot_trajectories(
-            result.trajectory[:, -last:].cpu().numpy(), labels[:m],
-            result.timesteps[-last:].numpy(), out / "trajectories.png",
-            window=min(result.window[1] - result.window[0], last))
-    if data.dim == 1:
-        analysis.learned_vs_true_score(model, data, _schedule(cfg), ts=cfg.score_ts,
-                                       path=out / "learned_vs_true_score.png")
-        figs["learned_vs_true_score"] = out / "learned_vs_true_score.png"
-    return figs
 
 
 def _early_exit_rows(result, labels, cfg) -> list:
@@ -194,7 +153,7 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         "paper": {"removed_pct": 95.0, "retained_pct": 96.0},
         **window_choice(result, labels, cfg.seed),
     }
-    figs = _figures(cfg, data, model, result, labels, regions, report, out)
+    figs = spec_of(cfg).figures(cfg, data, model, result, labels, regions, report, out)
     if metrics["window_sweep"]:
         chosen = metrics["calibrated"]["window"] if metrics["calibrated"] else None
         figs["window_sweep"] = analysis.plot_window_sweep(

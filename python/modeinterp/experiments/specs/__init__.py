@@ -1,0 +1,22 @@
+"""Experiment specs, one file per kind of dataset: the CLI's dataset choices, the --quick and full
+configs and ``reproduce`` all derive from :data:`SPECS` (see :class:`.base.ExperimentSpec`)."""
+
+from __future__ import annotations
+
+from .base import ExperimentSpec
+from .gaussian import SPECS as _GAUSSIAN
+
+__all__ = ["ExperimentSpec", "SPECS", "get_spec", "spec_of"]
+
+SPECS = {spec.name: spec for spec in _GAUSSIAN}
+
+
+def get_spec(name: str) -> ExperimentSpec:
+    if name not in SPECS:
+        raise ValueError(f"dataset must be one of {sorted(SPECS)}, got {name!r}")
+    return SPECS[name]
+
+
+def spec_of(cfg) -> ExperimentSpec:
+    """The spec of a ReproduceConfig's dataset."""
+    return get_spec(cfg.dataset)

@@ -1,0 +1,30 @@
+"""What an experiment is, per dataset: everything the CLI, the configs and ``reproduce`` need to
+know about it, in one place — so a new dataset is one new file in this package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+__all__ = ["ExperimentSpec"]
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One dataset's experiment.
+
+    name: the CLI's dataset name. description: one line for ``--help``.
+    dataset: ``dataset(cfg)`` builds the dataset (``sample``, ``is_hallucination``, …) from a
+        ReproduceConfig. model: ``model(cfg, data)`` builds the untrained denoiser (seed torch
+        first). sample_shape: ``sample_shape(data)`` is the shape of one sample.
+    quick / full: ReproduceConfig overrides for ``--quick`` and for the full run.
+    figures: ``figures(cfg, data, model, result, labels, regions, report, out) -> {name: path}``.
+    """
+    name: str
+    description: str
+    dataset: Callable[[Any], Any]
+    model: Callable[[Any, Any], Any]
+    sample_shape: Callable[[Any], tuple]
+    figures: Callable[..., dict]
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    full: Mapping[str, Any] = field(default_factory=dict)
