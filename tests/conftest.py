@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 import modeinterp
+
+# Generated datasets and the digit classifier are cached on disk: keep the tests' copies out of
+# the user's ~/.cache.
+os.environ["MODEINTERP_CACHE"] = tempfile.mkdtemp(prefix="modeinterp-test-cache-")
 
 if os.environ.get("MODEINTERP_TEST_INSTALLED"):
     # scripts/ci_wheels.sh: the suite must exercise the installed wheel, not this source tree.

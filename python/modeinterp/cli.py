@@ -90,9 +90,11 @@ def _detect(args) -> int:
     saved = torch.load(out / "samples.pt", weights_only=True)
     result = SampleResult(saved["samples"], saved["scores"], saved["early_scores"])
     _, labels, _, summary, report, n_bad = label_and_evaluate(dataset_of(_config(args)), result)
+    where = (f", {summary['n_between_neighbours']} between nearest-neighbour modes, "
+             f"{summary['n_elsewhere']} elsewhere" if "n_between_neighbours" in summary
+             else "".join(f", {n} {reason}" for reason, n in summary.get("reasons", {}).items()))
     print(f"{summary['n']} finite samples ({n_bad} non-finite): {summary['n_hallucinated']} "
-          f"hallucinated ({summary['rate']:.2%}), {summary['n_between_neighbours']} between "
-          f"nearest-neighbour modes, {summary['n_elsewhere']} elsewhere")
+          f"hallucinated ({summary['rate']:.2%}){where}")
     print(report if report else "detection needs both hallucinated and in-support samples")
     return 0
 

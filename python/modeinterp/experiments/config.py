@@ -47,6 +47,9 @@ class ReproduceConfig:
     seed: int = 0
     score_ts: tuple = field(default=(0, 10, 50, 200))
     means: tuple | None = None  # gaussian1d only: the mode means (default (1, 2, 3))
+    clip: float | None = None  # clip x̂0 to [-clip, clip] while sampling (images: 1.0)
+    unet: str | None = None  # image experiments: the UNetDenoiser preset (models.unet.PRESETS)
+    grad_clip: float | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -24,19 +24,8 @@ def markdown(metrics: dict, figs: dict) -> str:
         f"{metrics['timings']['sample_s']:.1f} s ({metrics['samples_per_s']:,.0f} samples/s), "
         f"score window {ran['window']} steps.",
         "",
-        "## Mode interpolation (oracle)",
-        "",
-        "| samples | hallucinated | rate | between nearest-neighbour modes | elsewhere "
-        "| of which between second-nearest modes | non-finite |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {oracle['n']:,} | {oracle['n_hallucinated']:,} | {oracle['rate']:.2%} | "
-        f"{oracle['n_between_neighbours']:,} | {oracle['n_elsewhere']:,} | "
-        f"{oracle['n_between_second_neighbours']:,} | {metrics['n_non_finite']} |",
-        "",
-        "Second-nearest modes are the square grid's diagonals and the diamond's long (axis-"
-        "aligned) directions; the paper finds interpolation between nearest neighbours only.",
-        "",
     ]
+    lines += _oracle_section(oracle, metrics["n_non_finite"])
     if det:
         lines += [
             "## Detection by x̂0 variance",
@@ -66,6 +55,36 @@ def markdown(metrics: dict, figs: dict) -> str:
     lines += ["## Figures", ""]
     lines += [f"![{name}]({Path(p).name})" for name, p in figs.items()]
     return "\n".join(lines) + "\n"
+
+
+def _oracle_section(oracle: dict, n_bad: int) -> list:
+    """The oracle's verdict: toy mixtures by region, images by reason."""
+    head = ["## Mode interpolation (oracle)", ""]
+    if "n_between_neighbours" in oracle:  # a toy mixture
+        return head + [
+            "| samples | hallucinated | rate | between nearest-neighbour modes | elsewhere "
+            "| of which between second-nearest modes | non-finite |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {oracle['n']:,} | {oracle['n_hallucinated']:,} | {oracle['rate']:.2%} | "
+            f"{oracle['n_between_neighbours']:,} | {oracle['n_elsewhere']:,} | "
+            f"{oracle['n_between_second_neighbours']:,} | {n_bad} |", "",
+            "Second-nearest modes are the square grid's diagonals and the diamond's long (axis-"
+            "aligned) directions; the paper finds interpolation between nearest neighbours only.",
+            ""]
+    lines = head + ["| samples | hallucinated | rate | non-finite |", "|---:|---:|---:|---:|",
+                    f"| {oracle['n']:,} | {oracle['n_hallucinated']:,} | {oracle['rate']:.2%} | "
+                    f"{n_bad} |", ""]
+    if oracle.get("label"):
+        lines += [f"Label: {oracle['label']}.", ""]
+    for key, title in (("reasons", "reason"), ("shape_counts", "well-formed shapes"),
+                       ("digit_counts", "digit read")):
+        if oracle.get(key):
+            lines += [f"| {title} | images |", "|---|---:|"]
+            lines += [f"| {k} | {v:,} |" for k, v in oracle[key].items()] + [""]
+    if "well_formed_fraction" in oracle:
+        lines += [f"Images whose every blob is a well-formed shape: "
+                  f"{oracle['well_formed_fraction']:.1%}.", ""]
+    return lines
 
 
 def _window_section(metrics: dict) -> list:

@@ -32,7 +32,7 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
     trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), cfg.schedule(),
                       lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
                       focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
-                      steps=cfg.train_steps, ema=cfg.ema,
+                      steps=cfg.train_steps, ema=cfg.ema, grad_clip=cfg.grad_clip,
                       seed=cfg.seed, device=device, checkpoint=out / "model.pt",
                       checkpoint_every=max(1, min(500, cfg.train_steps)))
     history = trainer.fit(resume=True, progress=progress)
@@ -40,7 +40,7 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
 
 
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
-    table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps)
+    table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sweep = [k for k in dict.fromkeys(min(k, len(table)) for k in cfg.window_sweep) if k != window]
     sampler = Sampler(model, table, window=[window, *sweep])  # all windows, one pass
@@ -81,15 +81,16 @@ def label_and_evaluate(data, result):
     scores that are not finite are counted apart and left out of the oracle and detection numbers.
     Returns (finite result, labels, regions, oracle summary, DetectionReport or None, n_bad).
     """
-    finite = (torch.isfinite(result.samples.float()).all(dim=1)
+    finite = (torch.isfinite(result.samples.float().flatten(1)).all(dim=1)
               & torch.isfinite(result.scores)).cpu()
     result = _subset(result, finite)
     samples = result.samples.float().cpu()
     labels = data.is_hallucination(samples).numpy()
     report = detect.evaluate(result.scores.cpu().numpy(), labels) \
         if labels.any() and not labels.all() else None
-    return (result, labels, data.classify(samples).numpy(), data.summary(samples), report,
-            int((~finite).sum()))
+    regions = data.classify(samples)  # toy: Region per point; images: a reason per image
+    regions = regions.numpy() if isinstance(regions, torch.Tensor) else np.asarray(regions)
+    return result, labels, regions, data.summary(samples), report, int((~finite).sum())
 
 
 def label_free_filter(scores: np.ndarray, labels: np.ndarray, frac: float = 0.025) -> dict:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from .base import ExperimentSpec
 from .gaussian import SPECS as _GAUSSIAN
+from .images import SPECS as _IMAGES
 
 __all__ = ["ExperimentSpec", "SPECS", "get_spec", "spec_of"]
 
-SPECS = {spec.name: spec for spec in _GAUSSIAN}
+SPECS = {spec.name: spec for spec in (*_GAUSSIAN, *_IMAGES)}
 
 
 def get_spec(name: str) -> ExperimentSpec:

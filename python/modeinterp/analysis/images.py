@@ -1,0 +1,83 @@
+"""Figures of generated images: a grid with the hallucinations framed in red and their reasons,
+and the highest- and lowest-scored samples side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import COLOURS, new_figure, save, to_numpy
+
+__all__ = ["plot_image_grid", "plot_ranked"]
+
+
+def _pixels(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [−1, 1] → what imshow wants: (H, W) gray or (H, W, 3) RGB in [0, 1]."""
+    img = np.clip((image + 1.0) / 2.0, 0.0, 1.0)
+    return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+
+
+def _tile(ax, image, *, hallucinated=False, caption=None):
+    ax.imshow(_pixels(image), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    colour = COLOURS["hal"] if hallucinated else "0.7"
+    for spine in ax.spines.values():
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(3.0 if hallucinated else 0.5)
+    if caption:
+        ax.set_title(caption, fontsize=6, color=colour if hallucinated else "black", pad=2)
+
+
+def plot_image_grid(images, path, *, labels=None, reasons=None, scores=None, n: int = 64,
+                    cols: int = 8, title=None):
+    """The first ``n`` images in a grid; hallucinations (``labels`` True) framed in red with
+    their ``reasons``; ``scores`` printed under each when given. Returns the Path."""
+    images = to_numpy(images, "images", dtype=np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"images must be (n, C, H, W), got shape {images.shape}")
+    n = min(n, len(images))
+    if n == 0:
+        raise ValueError("images is empty: nothing to draw")
+    rows = -(-n // cols)
+    fig, axes = new_figure(rows, cols, size=(1.3, 1.45))
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        bad = bool(labels[k]) if labels is not None else False
+        parts = [str(reasons[k])] if (reasons is not None and bad) else []
+        if scores is not None:
+            parts.append(f"{float(scores[k]):.2g}")
+        _tile(ax, images[k], hallucinated=bad, caption=" ".join(parts) or None)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def plot_ranked(images, scores, path, *, k: int = 16, labels=None, reasons=None, title=None):
+    """The ``k`` highest-scored samples (top row block) and the ``k`` lowest (bottom), each with
+    its score; hallucinations framed in red. Returns the Path."""
+    images = to_numpy(images, "images", dtype=np.float32)
+    scores = to_numpy(scores, "scores").reshape(-1)
+    if len(scores) != len(images):
+        raise ValueError(f"scores has {len(scores)} values but images has {len(images)}")
+    order = np.argsort(scores)
+    k = min(k, len(order) // 2) or min(k, len(order))
+    picks = [("highest score", order[::-1][:k]), ("lowest score", order[:k])]
+    cols = min(8, k)
+    rows_each = -(-k // cols)
+    fig, axes = new_figure(2 * rows_each, cols, size=(1.3, 1.45))
+    for block, (name, idx) in enumerate(picks):
+        for j in range(rows_each * cols):
+            ax = axes[block * rows_each + j // cols, j % cols]
+            if j >= len(idx):
+                ax.axis("off")
+                continue
+            i = idx[j]
+            bad = bool(labels[i]) if labels is not None else False
+            caption = f"{scores[i]:.2g}" + (f" {reasons[i]}" if bad and reasons is not None else "")
+            _tile(ax, images[i], hallucinated=bad, caption=caption)
+        axes[block * rows_each, 0].set_ylabel(name, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
