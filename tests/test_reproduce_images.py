@@ -38,3 +38,25 @@ def test_image_reproduce_writes_every_artefact(tmp_path, dataset, n_train, unet)
 def test_cli_lists_the_image_datasets():
     for name in ("shapes", "digits"):
         assert build_parser().parse_args(["reproduce", name, "--quick"]).dataset == name
+
+
+def test_folder_without_an_oracle(tmp_path):
+    """Any folder: trained and sampled, ranked by score; the report says nothing is labelled."""
+    Image = pytest.importorskip("PIL.Image")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (10, 10)).astype(np.uint8), mode="L").save(
+            tmp_path / f"{i}.png")
+    out = tmp_path / "run"
+    cfg = config_for("folder", quick=True, **MICRO, n_train=6, path=str(tmp_path), size=8)
+    metrics = reproduce(cfg, out, progress=False)
+    assert metrics["detection"] is None and metrics["calibrated"] is None
+    assert metrics["oracle"] == {"n": 6, "labelled": False}
+    assert metrics["label_free"]["window"] in (3, 2, 4)
+    for name in ("samples.png", "ranked.png", "score_histogram.png", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    assert "No oracle for this dataset" in (out / "report.md").read_text()
+    with pytest.raises(ValueError, match="--path"):
+        reproduce(config_for("folder", quick=True, **MICRO), tmp_path / "again", progress=False)

@@ -30,7 +30,7 @@ def _config(args):
     return config_for(args.dataset, quick=getattr(args, "quick", False), toml_path=args.config,
                       n_train=args.n_train, train_steps=args.train_steps,
                       n_samples=args.n_samples, seed=args.seed, steps=args.steps,
-                      window=args.window)
+                      window=args.window, path=args.path, size=args.size)
 
 
 def _out_dir(args) -> str:
@@ -130,6 +130,8 @@ def _add_experiment_args(p, quick: bool = True) -> None:
     p.add_argument("--steps", type=int, default=None, help="DDIM with this many steps")
     p.add_argument("--window", type=int, default=None, help="score window (last K steps)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--path", default=None, help="folder: the folder of training images")
+    p.add_argument("--size", type=int, default=None, help="folder: image side (default 64)")
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -50,6 +50,8 @@ class ReproduceConfig:
     clip: float | None = None  # clip x̂0 to [-clip, clip] while sampling (images: 1.0)
     unet: str | None = None  # image experiments: the UNetDenoiser preset (models.unet.PRESETS)
     grad_clip: float | None = None
+    path: str | None = None  # folder: the image folder
+    size: int = 64  # folder: image side after resizing
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

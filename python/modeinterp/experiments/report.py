@@ -39,7 +39,7 @@ def markdown(metrics: dict, figs: dict) -> str:
             f"| paper (Aithal et al. 2024) | | > 95% | ~96% |",
             "",
         ]
-    else:
+    elif oracle.get("labelled") is not False:
         lines += ["Detection not evaluated: the oracle found only one class of samples.", ""]
     lf = metrics.get("label_free_filter")
     if lf:
@@ -60,6 +60,10 @@ def markdown(metrics: dict, figs: dict) -> str:
 def _oracle_section(oracle: dict, n_bad: int) -> list:
     """The oracle's verdict: toy mixtures by region, images by reason."""
     head = ["## Mode interpolation (oracle)", ""]
+    if oracle.get("labelled") is False:
+        return head + [f"No oracle for this dataset: the {oracle['n']:,} samples are ranked by "
+                       "their hallucination score only (figures), nothing is labelled or "
+                       "counted as a hallucination.", ""]
     if "n_between_neighbours" in oracle:  # a toy mixture
         return head + [
             "| samples | hallucinated | rate | between nearest-neighbour modes | elsewhere "

@@ -54,7 +54,7 @@ def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
 
 def _early_exit_rows(result, labels, cfg) -> list:
     rows = []
-    if labels.any() and not labels.all():
+    if labels is not None and labels.any() and not labels.all():
         for k, s in sorted(result.early_scores.items()):
             rows.append({"window_steps": k, "auroc": detect.auroc(s.cpu().numpy(), labels)})
         rows.append({"window_steps": result.window[1] - result.window[0],
@@ -85,6 +85,9 @@ def label_and_evaluate(data, result):
               & torch.isfinite(result.scores)).cpu()
     result = _subset(result, finite)
     samples = result.samples.float().cpu()
+    if not hasattr(data, "is_hallucination"):  # e.g. an image folder: no oracle, no labels
+        return result, None, None, {"n": len(samples), "labelled": False}, None, \
+            int((~finite).sum())
     labels = data.is_hallucination(samples).numpy()
     report = detect.evaluate(result.scores.cpu().numpy(), labels) \
         if labels.any() and not labels.all() else None
@@ -107,10 +110,16 @@ def label_free_filter(scores: np.ndarray, labels: np.ndarray, frac: float = 0.02
 def window_choice(result, labels, seed: int) -> dict:
     """The window sweep on all samples, the window calibrated on half of them (numbers from the
     other half) and the label-free choice, when the run has both classes to tell apart."""
-    if not result.window_scores or labels.all() or not labels.any():
+    scores = {w: s.cpu().numpy() for w, s in result.window_scores.items()}
+    if labels is None and scores:  # no oracle: only the label-free choice can be made
+        free, separation = detect.label_free_window(scores)
+        return {"window_sweep": [], "calibrated": None, "calibrated_splits": None,
+                "label_free": {"window": free, "separation": {str(w): v for w, v in
+                                                              separation.items()},
+                               "same_as_calibrated": False}}
+    if not scores or labels is None or labels.all() or not labels.any():
         return {"window_sweep": [], "calibrated": None, "calibrated_splits": None,
                 "label_free": None}
-    scores = {w: s.cpu().numpy() for w, s in result.window_scores.items()}
     try:
         calibrated = detect.calibrate_window(scores, labels, seed=seed).to_dict()
         splits = detect.calibrate_over_splits(scores, labels)
@@ -150,7 +159,7 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         "detection": report.to_dict() if report else None,
         "early_exit": _early_exit_rows(result, labels, cfg),
         "label_free_filter": label_free_filter(result.scores.cpu().numpy(), labels)
-        if len(labels) else None,
+        if labels is not None and len(labels) else None,
         "paper": {"removed_pct": 95.0, "retained_pct": 96.0},
         **window_choice(result, labels, cfg.seed),
     }
