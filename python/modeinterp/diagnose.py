@@ -87,10 +87,12 @@ def verdict(facts: dict) -> tuple[bool, str]:
     have = build["variant"]
     switch = f"install the {need} variant: {install_command(BASE_VERSION, need)}"
     if facts["load_error"]:
-        return False, f"BROKEN: the {have} build does not load under torch {facts['torch']}; {switch}"
+        return False, (f"BROKEN: the {have} build does not load under torch {facts['torch']}; "
+                       f"{switch}")
     missing = [op for op, k in facts["kernels"].items() if not k["cpu"]]
     if missing:
-        return False, f"BROKEN: no CPU kernel registered for {', '.join(missing)}; reinstall modeinterp"
+        return False, (f"BROKEN: no CPU kernel registered for {', '.join(missing)}; "
+                       "reinstall modeinterp")
     has_cuda = all(k["cuda"] for k in facts["kernels"].values())
     if facts["gpu_available"]:
         if not has_cuda:

@@ -4,8 +4,8 @@ A compiled torch extension only loads under the torch ABI it was compiled with (
 major.minor, and the same CUDA runtime for a CUDA build), so, for the torch found at build time
 (no build isolation: the environment's torch):
 
-- ``version``: BASE_VERSION (python/modeinterp/_variant.py) plus a local label naming the variant, ``0.1.0+pt213cpu`` or
-  ``0.1.0+pt214cu130`` (python/modeinterp/_variant.py), so wheels of several variants can sit side
+- ``version``: BASE_VERSION (python/modeinterp/_variant.py) plus a local label naming the
+  variant, ``0.1.0+pt213cpu`` or ``0.1.0+pt214cu130``, so wheels of several variants can sit side
   by side in one package index; BASE_VERSION alone with ``label = false`` (the sdist);
 - ``dependencies``: ``torch>=X.Y,<X.(Y+1)`` plus the ``requires`` setting.
 

@@ -9,6 +9,6 @@ from .images import plot_image_grid, plot_ranked
 from .samples import plot_samples, plot_trajectories
 from .scores import ScoreComparison, default_score_timesteps, learned_vs_true_score
 
-__all__ = ["plot_image_grid", "plot_ranked", "plot_samples", "plot_trajectories", "plot_score_histograms", "plot_roc",
-           "plot_early_exit", "plot_window_sweep", "ablation_plot", "learned_vs_true_score", "ScoreComparison",
-           "default_score_timesteps"]
+__all__ = ["plot_image_grid", "plot_ranked", "plot_samples", "plot_trajectories",
+           "plot_score_histograms", "plot_roc", "plot_early_exit", "plot_window_sweep",
+           "ablation_plot", "learned_vs_true_score", "ScoreComparison", "default_score_timesteps"]

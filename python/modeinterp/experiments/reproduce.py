@@ -112,11 +112,8 @@ def window_choice(result, labels, seed: int) -> dict:
     other half) and the label-free choice, when the run has both classes to tell apart."""
     scores = {w: s.cpu().numpy() for w, s in result.window_scores.items()}
     if labels is None and scores:  # no oracle: only the label-free choice can be made
-        free, separation = detect.label_free_window(scores)
         return {"window_sweep": [], "calibrated": None, "calibrated_splits": None,
-                "label_free": {"window": free, "separation": {str(w): v for w, v in
-                                                              separation.items()},
-                               "same_as_calibrated": False}}
+                "label_free": _label_free(scores, None)}
     if not scores or labels is None or labels.all() or not labels.any():
         return {"window_sweep": [], "calibrated": None, "calibrated_splits": None,
                 "label_free": None}
@@ -125,12 +122,14 @@ def window_choice(result, labels, seed: int) -> dict:
         splits = detect.calibrate_over_splits(scores, labels)
     except ValueError:  # too few hallucinations to split in two
         calibrated = splits = None
-    free, separation = detect.label_free_window(scores)
     return {"window_sweep": detect.window_sweep(scores, labels), "calibrated": calibrated,
-            "calibrated_splits": splits, "label_free": {"window": free, "separation": {str(w): v for w, v in
-                                                          separation.items()},
-                           "same_as_calibrated": bool(calibrated and
-                                                      calibrated["window"] == free)}}
+            "calibrated_splits": splits, "label_free": _label_free(scores, calibrated)}
+
+
+def _label_free(scores: dict, calibrated) -> dict:
+    free, separation = detect.label_free_window(scores)
+    return {"window": free, "separation": {str(w): v for w, v in separation.items()},
+            "same_as_calibrated": bool(calibrated and calibrated["window"] == free)}
 
 
 def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = True) -> dict:
