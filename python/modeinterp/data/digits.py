@@ -117,6 +117,8 @@ class Digits:
             cache_dir = Path(os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp"))
         self.cache_dir = cache_dir
         self._images, self._labels = _load_digits()
+        train, held = _split()
+        self._pools = {"all": np.arange(len(self._images)), "train": train, "heldout": held}
         self._classifier = None
 
     sample_shape = property(lambda self: (1, self.size, self.size))
@@ -135,13 +137,11 @@ class Digits:
 
     def _indices(self, n, seed, split) -> np.ndarray:
         n, seed = _check_int(n, "n", minimum=0), _check_int(seed, "seed", minimum=0)
-        pools = {"all": np.arange(len(self._images)), "train": _split()[0],
-                 "heldout": _split()[1]}
-        if split not in pools:
+        if split not in self._pools:
             raise ValueError(f"split must be 'all', 'train' or 'heldout', got {split!r}")
+        pool = self._pools[split]
         rng = np.random.default_rng(seed)
-        reps = -(-n // len(pools[split])) if n else 0
-        perms = [rng.permutation(pools[split]) for _ in range(reps)]
+        perms = [rng.permutation(pool) for _ in range(-(-n // len(pool)) if n else 0)]
         return np.concatenate(perms)[:n].astype(np.int64) if perms else np.zeros(0, np.int64)
 
     def sample(self, n: int, seed: int = 0, *, split: str = "all") -> torch.Tensor:

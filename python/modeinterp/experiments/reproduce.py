@@ -23,10 +23,11 @@ def dataset_of(cfg: ReproduceConfig):
     return spec_of(cfg).dataset(cfg)
 
 
-def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
-    """Train the experiment's denoiser, resuming from ``out/model.pt`` after a kill."""
+def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool, data=None):
+    """Train the experiment's denoiser, resuming from ``out/model.pt`` after a kill. ``data``: the
+    config's dataset when the caller has built it already (an image folder is read only once)."""
     spec = spec_of(cfg)
-    data = spec.dataset(cfg)
+    data = spec.dataset(cfg) if data is None else data
     torch.manual_seed(cfg.seed)  # the model's initial weights
     model = spec.model(cfg, data)
     trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), cfg.schedule(),
@@ -39,14 +40,15 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool):
     return load_model(out / "model.pt", map_location=device), np.asarray(history)
 
 
-def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool):
+def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None):
     table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sweep = [k for k in dict.fromkeys(min(k, len(table)) for k in cfg.window_sweep) if k != window]
     sampler = Sampler(model, table, window=[window, *sweep])  # all windows, one pass
     early = tuple(k for k in cfg.early_exit if k < window)
     spec = spec_of(cfg)
-    return sampler.sample(cfg.n_samples, spec.sample_shape(spec.dataset(cfg)), seed=cfg.seed + 1,
+    data = spec.dataset(cfg) if data is None else data
+    return sampler.sample(cfg.n_samples, spec.sample_shape(data), seed=cfg.seed + 1,
                           batch_size=cfg.sample_batch, device=device,
                           trajectory=min(cfg.trajectory, cfg.n_samples), early_exit=early,
                           progress=progress)
@@ -139,10 +141,10 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     data = dataset_of(cfg)
     timings = {}
     t0 = time.perf_counter()
-    model, history = train_model(cfg, out, device, progress)
+    model, history = train_model(cfg, out, device, progress, data)
     timings["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = sample_and_score(model, cfg, device, progress)
+    result = sample_and_score(model, cfg, device, progress, data)
     timings["sample_s"] = time.perf_counter() - t0
     result, labels, regions, summary, report, n_bad = label_and_evaluate(data, result)
     metrics = {
