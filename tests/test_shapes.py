@@ -89,3 +89,21 @@ def test_cache_round_trip_and_bad_input(tmp_path):
     with pytest.raises(ValueError, match="p must"):
         SimpleShapes(p=0)
     assert SHAPES == ("triangle", "square", "pentagon")
+
+
+def test_smaller_images_scale_the_geometry_and_keep_the_oracle_exact():
+    small = SimpleShapes(size=32, cache_dir=None)
+    assert (small.strip_w, small.strip_h, small.sample_shape) == (10, 31, (1, 32, 32))
+    areas = {k: int(v.sum()) for k, v in small.stamps.items()}
+    assert areas["square"] == 16 and all(14 <= a <= 20 for a in areas.values())
+    x = small.sample(2000, seed=3)
+    assert x.shape == (2000, 1, 32, 32) and small.summary(x)["reasons"] == {"ok": 2000}
+    canvas = -torch.ones(1, 1, 32, 32)
+    stamp = torch.from_numpy(small.stamps["square"])
+    for row in (2, 20):  # two squares in the square strip
+        canvas[0, 0, row:row + 4, 13:17][stamp] = 1.0
+    assert small.classify(canvas) == ["two-squares"]
+    with pytest.raises(ValueError, match="size"):
+        SimpleShapes(size=16)
+    with pytest.raises(ValueError, match="32, 32"):
+        small.classify(torch.zeros(1, 1, 64, 64))

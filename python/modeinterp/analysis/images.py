@@ -1,5 +1,5 @@
 """Figures of generated images: a grid with the hallucinations framed in red and their reasons,
-and the highest- and lowest-scored samples side by side."""
+the highest- and lowest-scored samples side by side, and x̂0 trajectories of a few images."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 
 from ._common import COLOURS, new_figure, save, to_numpy
 
-__all__ = ["plot_image_grid", "plot_ranked"]
+__all__ = ["plot_image_grid", "plot_image_trajectories", "plot_ranked"]
 
 
 def _pixels(image: np.ndarray) -> np.ndarray:
@@ -80,4 +80,51 @@ def plot_ranked(images, scores, path, *, k: int = 16, labels=None, reasons=None,
         axes[block * rows_each, 0].set_ylabel(name, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def _trajectory_columns(steps: int, window: tuple, columns: int) -> list:
+    """Step indices to show: spread over the whole run, plus the window's first and last steps."""
+    spread = np.linspace(0, steps - 1, max(2, columns - 2)).round().astype(int)
+    return sorted({*spread.tolist(), window[0], window[1] - 1})
+
+
+def plot_image_trajectories(trajectory, path, *, window, labels=None, reasons=None, scores=None,
+                            rows: int = 6, columns: int = 8, title=None):
+    """x̂0 of a few images along the reverse run, one row per image, and in the last column the
+    per-pixel standard deviation of x̂0 over the score ``window`` (where the score comes from).
+
+    trajectory: (m, S, C, H, W) x̂0 of m samples at each of S steps (``SampleResult.trajectory``);
+    window: the scored (start, stop) step range; labels / reasons / scores: of those m samples.
+    Hallucinations are shown first (framed in red) so both kinds appear. Returns the Path."""
+    traj = to_numpy(trajectory, "trajectory", dtype=np.float32)
+    if traj.ndim != 5 or len(traj) == 0:
+        raise ValueError(f"trajectory must be a non-empty (m, S, C, H, W) array, got {traj.shape}")
+    m, steps = traj.shape[:2]
+    start, stop = (int(w) for w in window)
+    if not 0 <= start < stop <= steps:
+        raise ValueError(f"window must be a (start, stop) range within {steps} steps, got {window}")
+    bad = np.zeros(m, bool) if labels is None else np.asarray(labels[:m], dtype=bool)
+    bad_first = np.concatenate([np.flatnonzero(bad), np.flatnonzero(~bad)])
+    picks = np.concatenate([np.flatnonzero(bad)[: rows // 2], np.flatnonzero(~bad)])[:rows]
+    if len(picks) < min(rows, m):  # fewer in-support rows than asked: fill with hallucinations
+        picks = bad_first[:rows]
+    cols = _trajectory_columns(steps, (start, stop), columns)
+    fig, axes = new_figure(len(picks), len(cols) + 1, size=(1.2, 1.3))
+    for r, i in enumerate(picks):
+        for c, step in enumerate(cols):
+            in_window = start <= step < stop
+            caption = f"step {step}" + (" ·w" if in_window else "") if r == 0 else None
+            _tile(axes[r, c], traj[i, step], hallucinated=bool(bad[i]), caption=caption)
+        spread = traj[i, start:stop].std(axis=0).mean(axis=0)  # (H, W), channels averaged
+        ax = axes[r, -1]
+        ax.imshow(spread, cmap="magma", interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = "" if scores is None else f"score {float(scores[i]):.2g}"
+        if bad[i] and reasons is not None:
+            label += f"\n{reasons[i]}"
+        ax.set_title(("x̂0 std over window\n" if r == 0 else "") + label, fontsize=6, pad=2)
+    fig.suptitle(title or f"x̂0 along the reverse run (·w: inside the score window "
+                          f"[{start}, {stop}))", fontsize=9)
     return save(fig, path)

@@ -124,18 +124,33 @@ def plot_early_exit(ks, aurocs, path, *, title=None, full=None):
 
 def plot_window_sweep(rows, path, *, title=None, chosen=None, paper=10):
     """AUROC (left axis) and % of hallucinations removed at 96 % in-support kept (right axis)
-    against the score window, last K steps. rows: ``window_sweep`` rows (``window``, ``auroc``,
-    ``removed_at_96``); (start, stop) windows are left out of this K axis. ``chosen``: the
-    calibrated window (a star), ``paper``: the paper's K (a dashed line). Returns the Path."""
-    rows = sorted((r for r in rows if isinstance(r["window"], int)), key=lambda r: r["window"])
-    if not rows:
-        raise ValueError("rows holds no last-K window to plot")
+    against the score window, last K steps; mid-trajectory (start, stop) windows, when the sweep
+    has any, in a second panel of bars. rows: ``window_sweep`` rows (``window``, ``auroc``,
+    ``removed_at_96``). ``chosen``: the calibrated window (a star, or a gold edge on its bars),
+    ``paper``: the paper's K (a dashed line). Returns the Path."""
+    last_k = sorted((r for r in rows if isinstance(r["window"], int)), key=lambda r: r["window"])
+    spans = sorted((r for r in rows if isinstance(r["window"], (list, tuple))),
+                   key=lambda r: tuple(r["window"]))
+    if not last_k and not spans:
+        raise ValueError("rows holds no window to plot")
+    fig, axes = new_figure(1, 1 + bool(last_k and spans), size=(6.5, 4.0))
+    if last_k:
+        _plot_last_k(axes[0, 0], last_k, chosen, paper)
+    if spans:
+        _plot_spans(axes[0, -1], spans, chosen)
+    if title:
+        fig.suptitle(str(title), fontsize=11)
+    return save(fig, path)
+
+
+def _plot_last_k(ax, rows, chosen, paper) -> None:
     k = np.array([r["window"] for r in rows])
-    fig, axes = new_figure(size=(6.5, 4.0))
-    ax = axes[0, 0]
     ax.plot(k, [r["auroc"] for r in rows], marker="o", color="tab:blue", label="AUROC")
     ax.set_xlabel("score window: last K reverse steps")
     ax.set_ylabel("AUROC", color="tab:blue")
+    if k.max() / max(k.min(), 1) >= 20:  # 2 … 100 steps: a log axis keeps the short ones apart
+        ax.set_xscale("log")
+        ax.set_xticks(k.tolist(), [str(v) for v in k.tolist()])
     right = ax.twinx()
     removed = [r["removed_at_96"] for r in rows]
     right.plot(k, removed, marker="s", color="tab:red", label="% removed at 96 % kept")
@@ -143,13 +158,29 @@ def plot_window_sweep(rows, path, *, title=None, chosen=None, paper=10):
     right.set_ylim(0, 100)
     if paper is not None:
         ax.axvline(paper, color="grey", ls="--", lw=1, label=f"paper (K = {paper})")
-    if chosen is not None and chosen in list(k):
-        right.plot([chosen], [removed[list(k).index(chosen)]], marker="*", ms=16, color="gold",
+    if isinstance(chosen, int) and chosen in k.tolist():
+        right.plot([chosen], [removed[k.tolist().index(chosen)]], marker="*", ms=16, color="gold",
                    mec="black", ls="none", label=f"calibrated (K = {chosen})")
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     ax.legend(handles=handles, fontsize=8, loc="lower center")
-    title_of(ax, title)
-    return save(fig, path)
+
+
+def _plot_spans(ax, rows, chosen) -> None:
+    names = [f"[{r['window'][0]}, {r['window'][1]})" for r in rows]
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, [100 * r["auroc"] for r in rows], height=0.4, color="tab:blue",
+            label="AUROC × 100")
+    ax.barh(y - 0.2, [r["removed_at_96"] for r in rows], height=0.4, color="tab:red",
+            label="% removed at 96 % kept")
+    for i, r in enumerate(rows):
+        if isinstance(chosen, (list, tuple)) and list(r["window"]) == list(chosen):
+            ax.axhspan(i - 0.45, i + 0.45, color="gold", alpha=0.3, zorder=0,
+                       label="calibrated")
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("%")
+    ax.set_ylabel("mid-trajectory window: steps [start, stop)")
+    ax.legend(fontsize=8, loc="lower right")
 
 
 def _rows(table_rows):
@@ -199,6 +230,7 @@ def ablation_plot(table_rows, x_key, y_key, path, *, group_key=None, yerr_key=No
             ax.plot(xs, ys, marker="o", label=label)
     if logx:
         ax.set_xscale("log")
+        ax.set_xticks(k.tolist(), [str(v) for v in k.tolist()])
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel or str(x_key))

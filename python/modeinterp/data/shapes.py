@@ -1,7 +1,8 @@
 """Simple Shapes: the paper's image dataset, with an exact hallucination oracle.
 
 A 64×64 grayscale image is three vertical strips, 21 px wide and 63 px tall — triangle | square |
-pentagon — side by side and zero-padded to 64×64. Each strip holds its shape with probability
+pentagon — side by side and zero-padded to 64×64 (``size=S`` scales every length by S/64: at 32 px
+the strips are 10 × 31 px and the shapes 16–18 px; CPU quick runs use that, said so). Each strip holds its shape with probability
 1/2, at a uniformly random position inside the strip; images with no shape at all are drawn again
 (so each shape is present in 4/7 of the images). The shapes have about the same area: a square of
 8×8 = 64 px, a triangle of ~65 px and a pentagon of ~70 px. Pixels are −1 (background) or +1.
@@ -38,7 +39,7 @@ from ._checks import _check_int
 __all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
 
 SHAPES = ("triangle", "square", "pentagon")  # strip order, left to right
-STRIP_W, STRIP_H, SIZE = 21, 63, 64
+STRIP_W, STRIP_H, SIZE = 21, 63, 64  # the paper's geometry; other sizes scale it
 MATCH_IOU = 0.7  # a blob is a shape when it overlaps that shape's stamp this well
 _SHIFTS = (-1, 0, 1)
 
@@ -52,11 +53,13 @@ def _polygon_mask(vertices: np.ndarray, height: int, width: int) -> np.ndarray:
     return PolyPath(vertices).contains_points(centres).reshape(height, width)
 
 
-def shape_stamps() -> dict:
-    """{shape: bool mask} of each shape, cropped to its bounding box."""
-    tri = _polygon_mask(np.array([[0.0, 11.0], [12.0, 11.0], [6.0, 0.0]]), 11, 12)
-    square = np.ones((8, 8), dtype=bool)
-    r, k = 5.45, np.arange(5)
+def shape_stamps(size: int = SIZE) -> dict:
+    """{shape: bool mask} of each shape, cropped to its bounding box, for ``size``-px images."""
+    scale = size / SIZE
+    tri = _polygon_mask(np.array([[0.0, 11.0], [12.0, 11.0], [6.0, 0.0]]) * scale,
+                        int(np.ceil(11 * scale)), int(np.ceil(12 * scale)))
+    square = np.ones((round(8 * scale),) * 2, dtype=bool)
+    r, k = 5.45 * scale, np.arange(5)
     pent = np.stack([r * np.sin(2 * np.pi * k / 5), -r * np.cos(2 * np.pi * k / 5)], axis=1)
     pent -= pent.min(axis=0)
     h, w = (int(np.ceil(v)) for v in pent.max(axis=0)[::-1])
@@ -65,13 +68,14 @@ def shape_stamps() -> dict:
     return {name: m[np.ix_(m.any(1), m.any(0))] for name, m in stamps.items()}
 
 
-def _render(presence: np.ndarray, rows: np.ndarray, cols: np.ndarray, stamps: dict) -> np.ndarray:
-    images = np.full((len(presence), 1, SIZE, SIZE), -1.0, dtype=np.float32)
+def _render(presence: np.ndarray, rows: np.ndarray, cols: np.ndarray, stamps: dict,
+            size: int, strip_w: int) -> np.ndarray:
+    images = np.full((len(presence), 1, size, size), -1.0, dtype=np.float32)
     for s, name in enumerate(SHAPES):
         stamp = stamps[name]
         h, w = stamp.shape
         for i in np.flatnonzero(presence[:, s]):
-            r, c = rows[i, s], s * STRIP_W + cols[i, s]
+            r, c = rows[i, s], s * strip_w + cols[i, s]
             images[i, 0, r:r + h, c:c + w][stamp] = 1.0
     return images
 
@@ -80,28 +84,31 @@ class SimpleShapes:
     """The Simple Shapes training set (see the module docstring) and its oracle.
 
     n: training-set size (``sample`` draws any n); p: presence probability of each shape before
-    blank images are redrawn; cache_dir: where generated sets are kept (default
-    ``$MODEINTERP_CACHE`` or ``~/.cache/modeinterp``; None disables the cache).
+    blank images are redrawn; size: image side, 64 (the paper) or down to 32 (every length scaled
+    by size/64); cache_dir: where generated sets are kept (default ``$MODEINTERP_CACHE`` or
+    ``~/.cache/modeinterp``; None disables the cache).
     """
 
-    sample_shape = (1, SIZE, SIZE)
-
-    def __init__(self, n: int = 5000, p: float = 0.5, cache_dir="default"):
+    def __init__(self, n: int = 5000, p: float = 0.5, size: int = SIZE, cache_dir="default"):
         self.n = _check_int(n, "n", minimum=1)
         if not 0.0 < float(p) <= 1.0:
             raise ValueError(f"p must be in (0, 1], got {p!r}")
         self.p = float(p)
+        # Below 32 px the shapes shrink under ~16 px and stop being told apart by their outline.
+        self.size = _check_int(size, "size", minimum=32)
+        self.strip_w, self.strip_h = STRIP_W * self.size // SIZE, STRIP_H * self.size // SIZE
+        self.sample_shape = (1, self.size, self.size)
         if cache_dir == "default":
             cache_dir = Path(os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp"))
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
-        self.stamps = shape_stamps()
+        self.stamps = shape_stamps(self.size)
 
     def __repr__(self) -> str:
-        return f"SimpleShapes(n={self.n}, p={self.p})"
+        return f"SimpleShapes(n={self.n}, p={self.p}, size={self.size})"
 
     # -- data ---------------------------------------------------------------------------
     def generate(self, n: int, seed: int = 0) -> np.ndarray:
-        """(n, 1, 64, 64) float32 images in {−1, +1}, deterministic per (n, seed, p)."""
+        """(n, 1, size, size) float32 images in {−1, +1}, deterministic per (n, seed, p, size)."""
         n = _check_int(n, "n", minimum=0)
         rng = np.random.default_rng(_check_int(seed, "seed", minimum=0))
         presence = np.zeros((0, 3), dtype=bool)
@@ -109,18 +116,19 @@ class SimpleShapes:
             draw = rng.random((n, 3)) < self.p
             presence = np.concatenate([presence, draw[draw.any(axis=1)]])[:n]
         sizes = np.array([self.stamps[s].shape for s in SHAPES])  # (3, 2): h, w
-        rows = rng.integers(0, STRIP_H - sizes[:, 0] + 1, size=(n, 3))
-        cols = rng.integers(0, STRIP_W - sizes[:, 1] + 1, size=(n, 3))
-        return _render(presence, rows, cols, self.stamps)
+        rows = rng.integers(0, self.strip_h - sizes[:, 0] + 1, size=(n, 3))
+        cols = rng.integers(0, self.strip_w - sizes[:, 1] + 1, size=(n, 3))
+        return _render(presence, rows, cols, self.stamps, self.size, self.strip_w)
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` training images (n, 1, 64, 64) in [−1, 1], deterministic per seed; cached on
+        """``n`` training images (n, 1, size, size) in [−1, 1], deterministic per seed; cached on
         disk after the first build."""
         n = _check_int(n, "n", minimum=0)
         seed = _check_int(seed, "seed", minimum=0)
         if self.cache_dir is None:
             return torch.from_numpy(self.generate(n, seed))
-        key = hashlib.sha256(json.dumps([n, seed, self.p, 1]).encode()).hexdigest()[:16]
+        fields = [n, seed, self.p, 1] + ([self.size] if self.size != SIZE else [])  # 64 px: old keys
+        key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
         path = self.cache_dir / f"simple-shapes-{key}.npy"
         if path.exists():
             return torch.from_numpy(np.load(path))
@@ -138,7 +146,8 @@ class SimpleShapes:
         if arr.ndim == 3:
             arr = arr[:, None]
         if arr.ndim != 4 or arr.shape[1:] != self.sample_shape:
-            raise ValueError(f"x must be images of shape (n, 1, 64, 64), got {arr.shape}")
+            raise ValueError(f"x must be images of shape (n, {', '.join(map(str, self.sample_shape))})"
+                             f", got {arr.shape}")
         return arr
 
     def _match(self, blob: np.ndarray) -> str | None:
@@ -161,15 +170,15 @@ class SimpleShapes:
         return best if best_iou >= MATCH_IOU else None
 
     def _image_reasons(self, image: np.ndarray) -> tuple:
-        """(reasons, number of well-formed shapes) of one (64, 64) image."""
+        """(reasons, number of well-formed shapes) of one (size, size) image."""
         from scipy import ndimage
 
         reasons, shapes, blobs = [], 0, 0
         for s, own in enumerate(SHAPES):
             # Each strip on its own: shapes of neighbouring strips may touch across the border in
             # training images; a blob straddling the border is cut in two and matches nothing.
-            stop = (s + 1) * STRIP_W if s < 2 else SIZE
-            labels, count = ndimage.label(image[:, s * STRIP_W:stop] > 0,
+            stop = (s + 1) * self.strip_w if s < 2 else self.size
+            labels, count = ndimage.label(image[:, s * self.strip_w:stop] > 0,
                                           structure=np.ones((3, 3), dtype=bool))
             blobs += count
             names = []

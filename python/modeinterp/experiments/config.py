@@ -40,7 +40,8 @@ class ReproduceConfig:
     method: str | None = None  # None: DDPM over all T steps, DDIM when `steps` is set
     steps: int | None = None  # None: all T steps; else respaced to this many
     window: int = 10
-    # Windows scored in the same pass for the sweep and the calibrated choice (last K steps).
+    # Windows scored in the same pass for the sweep and the calibrated choice: last K steps, or a
+    # mid-trajectory (start, stop) range of step indices (dropped when the run is shorter).
     window_sweep: tuple = (2, 3, 4, 5, 6, 8, 10, 15, 20)
     early_exit: tuple = (2, 3, 5, 7)  # one step has no variance yet
     trajectory: int = 1000  # x̂0 paths kept for the figure: enough to catch ~1% hallucinations
@@ -88,5 +89,6 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, **overrides) -
     for key in ("early_exit", "score_ts", "means", "window_sweep"):
         if values.get(key) is None and key == "means":
             continue
-        values[key] = tuple(values.get(key, getattr(ReproduceConfig, key, ())) or ())
+        values[key] = tuple(tuple(v) if isinstance(v, list) else v  # TOML arrays are lists
+                            for v in values.get(key, getattr(ReproduceConfig, key, ())) or ())
     return ReproduceConfig(**values)

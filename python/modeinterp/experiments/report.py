@@ -91,6 +91,18 @@ def _oracle_section(oracle: dict, n_bad: int) -> list:
     return lines
 
 
+def _window_name(window) -> str:
+    """``last 10`` for a last-K window, ``steps [40, 60)`` for a mid-trajectory one."""
+    if isinstance(window, (list, tuple)):
+        return f"steps [{window[0]}, {window[1]})"
+    return f"last {window}"
+
+
+def _window_order(row) -> tuple:
+    w = row["window"]
+    return (1, *w) if isinstance(w, (list, tuple)) else (0, w, 0)
+
+
 def _window_section(metrics: dict) -> list:
     """The window sweep, the held-out calibrated window beside the paper's last-K numbers, and
     whether the label-free choice agrees."""
@@ -100,20 +112,21 @@ def _window_section(metrics: dict) -> list:
         return []
     lines = ["## Which window? (sweep, calibrated, label-free)", "",
              "All samples, each window scored in the same sampling pass:", "",
-             "| window (last K steps) | AUROC | removed at ≥ 96% kept |", "|---:|---:|---:|"]
-    lines += [f"| {r['window']} | {r['auroc']:.4f} | {_pct(r['removed_at_96'])} |"
-              for r in sorted(sweep, key=lambda r: str(r["window"]).zfill(8))]
+             "| window | AUROC | removed at ≥ 96% kept |", "|---:|---:|---:|"]
+    lines += [f"| {_window_name(r['window'])} | {r['auroc']:.4f} | {_pct(r['removed_at_96'])} |"
+              for r in sorted(sweep, key=_window_order)]
     lines.append("")
     if cal:
         paper = metrics["sampling"]["window"]
         lines += [
-            f"Calibrated: window **{cal['window']}** chosen on a calibration half "
+            f"Calibrated: window **{_window_name(cal['window'])}** chosen on a calibration half "
             f"({cal['n_calibration']:,} samples); every number below is on the other half "
             f"({cal['n_heldout']:,}), which the choice never saw.", "",
             "| | AUROC | removed at ≥ 96% kept | kept at ≥ 95% removed |", "|---|---:|---:|---:|",
-            f"| calibrated window {cal['window']}, held out | {cal['heldout_auroc']:.4f} | "
+            f"| calibrated window {_window_name(cal['window'])}, held out | "
+            f"{cal['heldout_auroc']:.4f} | "
             f"{_pct(cal['heldout_removed_at_96'])} | {_pct(cal['heldout_kept_at_95'])} |",
-            f"| paper's window ({paper}), all samples | {det['auroc']:.4f} | "
+            f"| paper's window (last {paper}), all samples | {det['auroc']:.4f} | "
             f"{_pct(det['removed_at_retained'])} | {_pct(det['retained_at_removed'])} |",
             "| paper (Aithal et al. 2024) | | > 95% | ~96% |", "",
             f"With the calibration threshold ({cal['threshold']:.3g}) the held-out half loses "
@@ -132,7 +145,7 @@ def _window_section(metrics: dict) -> list:
     if free:
         agree = "the same window" if free["same_as_calibrated"] else "a different window"
         lines += [f"Label-free choice (the window whose highest log-scores stand farthest out of "
-                  f"the bulk, no labels): window **{free['window']}**, {agree} than the "
+                  f"the bulk, no labels): window **{_window_name(free['window'])}**, {agree} than the "
                   "calibrated one.", ""]
     return lines
 

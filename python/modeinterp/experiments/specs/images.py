@@ -12,12 +12,14 @@ from ... import analysis
 from ...data import Digits, ImageFolder, SimpleShapes
 from .base import ExperimentSpec
 
-# Shared by both: the DDPM image schedule (β 1e-4…0.02 over 1000 steps), Adam 2e-4 with a cosine
+# Shared by all: the DDPM image schedule (β 1e-4…0.02 over 1000 steps), Adam 2e-4 with a cosine
 # decay, EMA, gradient clipping, DDIM sampling in 100 steps with x̂0 clipped, and a wider window
-# sweep than the toys (the paper does not state its image window).
+# sweep than the toys, last K steps and mid-trajectory step ranges (the paper does not state its
+# image window).
 _IMAGES = dict(T=1000, beta_start=1e-4, beta_end=0.02, lr=2e-4, lr_schedule="cosine", ema=0.999,
-               grad_clip=1.0, method="ddim", steps=100, clip=1.0, trajectory=8,
-               window_sweep=(2, 3, 5, 20, 50), early_exit=(2, 3, 5, 7))
+               grad_clip=1.0, method="ddim", steps=100, clip=1.0, trajectory=16,
+               window_sweep=(2, 3, 5, 20, 50, 100, (40, 60), (60, 80), (80, 90), (90, 95)),
+               early_exit=(2, 3, 5, 7))
 
 
 def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dict:
@@ -34,6 +36,12 @@ def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dic
         title=f"{cfg.dataset}: {flagged}")}
     figs["ranked"] = analysis.plot_ranked(samples, scores, out / "ranked.png", labels=labels,
                                           reasons=regions, title="by hallucination score")
+    if result.trajectory is not None and len(result.trajectory):
+        m = len(result.trajectory)
+        figs["trajectories"] = analysis.plot_image_trajectories(
+            result.trajectory.cpu(), out / "trajectories.png", window=result.window,
+            labels=None if labels is None else labels[:m],
+            reasons=None if regions is None else regions[:m], scores=scores[:m])
     if labels is None:
         figs["score_histogram"] = analysis.plot_score_histograms(
             scores, np.zeros(len(scores), bool), out / "score_histogram.png",
@@ -46,12 +54,20 @@ def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dic
     return figs
 
 
-def _unet(default: str):
-    def build(cfg, data):
-        from ...models.unet import UNetDenoiser  # needs the [diffusers] extra: only when used
+def _unet(cfg, data):
+    """The configured UNet preset, else the first preset for the data's image size (needs the
+    [diffusers] extra: imported only when used)."""
+    from ...models.unet import PRESETS, UNetDenoiser
 
-        return UNetDenoiser.preset(cfg.unet or default, channels=data.sample_shape[0], T=cfg.T)
-    return build
+    if cfg.unet:
+        return UNetDenoiser.preset(cfg.unet, channels=data.sample_shape[0], T=cfg.T)
+    size = data.sample_shape[-1]
+    fits = [name for name, p in PRESETS.items() if p["sample_size"] == size]
+    if not fits:
+        sizes = ", ".join(str(s) for s in sorted({p["sample_size"] for p in PRESETS.values()}))
+        raise ValueError(f"no UNet preset for {size}×{size} images: pass --size {sizes} "
+                         "(or a preset with --config: unet = \"...\")")
+    return UNetDenoiser.preset(fits[0], channels=data.sample_shape[0], T=cfg.T)
 
 
 def _folder(cfg):
@@ -60,30 +76,21 @@ def _folder(cfg):
     return ImageFolder(cfg.path, size=cfg.size)
 
 
-def _folder_unet(cfg, data):
-    from ...models.unet import PRESETS, UNetDenoiser
-
-    if cfg.unet:
-        return UNetDenoiser.preset(cfg.unet, channels=data.sample_shape[0], T=cfg.T)
-    fits = [name for name, p in PRESETS.items() if p["sample_size"] == cfg.size]
-    if not fits:
-        raise ValueError(f"no UNet preset for --size {cfg.size}: pass --size 8, 16, 32 or 64 "
-                         "(or a preset with --config: unet = \"...\")")
-    return UNetDenoiser.preset(fits[0], channels=data.sample_shape[0], T=cfg.T)
-
-
 SPECS = [
     ExperimentSpec(
-        name="shapes", description="Simple Shapes, 64×64 (the paper's image experiment)",
-        dataset=lambda cfg: SimpleShapes(n=cfg.n_train), model=_unet("shapes-64"),
+        name="shapes", description="Simple Shapes, 64×64 (the paper's image experiment; "
+                                   "--quick: 32×32)",
+        dataset=lambda cfg: SimpleShapes(n=cfg.n_train, size=cfg.size), model=_unet,
         sample_shape=lambda data: data.sample_shape, figures=figures,
-        quick=dict(_IMAGES, unet="shapes-64-small", n_train=5000, batch_size=32,
-                   train_steps=800, n_samples=128, sample_batch=128),
-        full=dict(_IMAGES, n_train=5000, batch_size=64, train_steps=100_000, n_samples=10_000,
-                  sample_batch=256)),
+        # Quick: 32×32 (every length halved) and a 760k-parameter U-Net — at 64×64 a 2-core
+        # quick run draws noise, not shapes (README, "Images").
+        quick=dict(_IMAGES, size=32, unet="shapes-32-small", n_train=5000, batch_size=32,
+                   train_steps=800, n_samples=512, sample_batch=256),
+        full=dict(_IMAGES, size=64, n_train=5000, batch_size=64, train_steps=100_000,
+                  n_samples=10_000, sample_batch=256)),
     ExperimentSpec(
         name="digits", description="scikit-learn's handwritten digits, 8×8 (classifier proxy)",
-        dataset=lambda cfg: Digits(size=8), model=_unet("digits-8"),
+        dataset=lambda cfg: Digits(size=8), model=_unet,
         sample_shape=lambda data: data.sample_shape, figures=figures,
         quick=dict(_IMAGES, n_train=1797, batch_size=64, train_steps=2400, n_samples=1024,
                    sample_batch=512),
@@ -91,7 +98,7 @@ SPECS = [
                   sample_batch=1000)),
     ExperimentSpec(
         name="folder", description="any folder of images (--path DIR --size 64; no oracle)",
-        dataset=_folder, model=_folder_unet, sample_shape=lambda data: data.sample_shape,
+        dataset=_folder, model=_unet, sample_shape=lambda data: data.sample_shape,
         figures=figures,
         quick=dict(_IMAGES, n_train=1000, batch_size=16, train_steps=500, n_samples=64,
                    sample_batch=64),
