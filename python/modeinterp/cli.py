@@ -113,6 +113,23 @@ def _ablate(args) -> int:
     return 0
 
 
+def _recursive(args) -> int:
+    from .recursive import recursive_config, run_recursive
+    from .recursive.report import markdown
+
+    cfg = recursive_config(args.dataset, quick=args.quick, generations=args.generations,
+                           filters=args.filter, toml_path=args.config, n_keep=args.n_keep,
+                           margin=args.margin, n_train=args.n_train,
+                           train_steps=args.train_steps, seed=args.seed, steps=args.steps,
+                           window=args.window, size=args.size)
+    out = args.out or f"runs/recursive-{args.dataset}{'-quick' if args.quick else ''}"
+    summary = run_recursive(cfg, out, device=args.device, progress=not args.no_progress)
+    print(markdown(summary, {}))
+    print(f"artefacts in {out}/ (report.md, report.html, recursive.json, manifest.json, *.png; "
+          "one folder per generation)")
+    return 0
+
+
 def _add_experiment_args(p, quick: bool = True) -> None:
     from .experiments.specs import SPECS
 
@@ -120,7 +137,7 @@ def _add_experiment_args(p, quick: bool = True) -> None:
                    help="; ".join(f"{name}: {s.description}" for name, s in SPECS.items()))
     if quick:
         p.add_argument("--quick", action="store_true",
-                       help="small config: <= 5 minutes on 2 CPU cores")
+                       help="small config: <= 10 minutes on 2 CPU cores")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--out", default=None, help="output directory (default runs/<dataset>[-quick])")
     p.add_argument("--config", default=None, help="TOML file with ReproduceConfig keys")
@@ -131,7 +148,8 @@ def _add_experiment_args(p, quick: bool = True) -> None:
     p.add_argument("--window", type=int, default=None, help="score window (last K steps)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--path", default=None, help="folder: the folder of training images")
-    p.add_argument("--size", type=int, default=None, help="folder: image side (default 64)")
+    p.add_argument("--size", type=int, default=None,
+                   help="shapes, folder: image side (default 64; shapes --quick: 32)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -177,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train-size sweep: keep the config's epochs (default, the paper's "
                              "protocol: more data, more steps) or its optimizer steps fixed")
     ablate.set_defaults(func=_ablate)
+
+    rec = sub.add_parser("recursive", help="train generation after generation on the previous "
+                                           "one's samples, filtered by none / random / variance")
+    _add_experiment_args(rec)
+    rec.add_argument("--generations", type=int, default=None,
+                     help="generations, generation 0 (real data) included (default 5)")
+    rec.add_argument("--filter", default="all",
+                     choices=["all", "none", "random", "variance", "variance-calibrated"],
+                     help="all (default): every filter from one shared generation 0; variance "
+                          "also runs variance-calibrated (the window calibrated on generation 0)")
+    rec.add_argument("--n-keep", type=int, default=None,
+                     help="N kept per generation (default: the config's n_train)")
+    rec.add_argument("--margin", type=float, default=None,
+                     help="draw N + margin·N and keep N (default 0.025, the paper's)")
+    rec.set_defaults(func=_recursive)
     return parser
 
 

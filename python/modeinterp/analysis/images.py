@@ -16,6 +16,11 @@ def _pixels(image: np.ndarray) -> np.ndarray:
     return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
 
 
+def _reason(reason) -> str:
+    """Several reasons ("a+b") one per line, so captions stay inside their tile."""
+    return str(reason).replace("+", "\n")
+
+
 def _tile(ax, image, *, hallucinated=False, caption=None):
     ax.imshow(_pixels(image), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
@@ -45,7 +50,7 @@ def plot_image_grid(images, path, *, labels=None, reasons=None, scores=None, n: 
             ax.axis("off")
             continue
         bad = bool(labels[k]) if labels is not None else False
-        parts = [str(reasons[k])] if (reasons is not None and bad) else []
+        parts = [_reason(reasons[k])] if (reasons is not None and bad) else []
         if scores is not None:
             parts.append(f"{float(scores[k]):.2g}")
         _tile(ax, images[k], hallucinated=bad, caption=" ".join(parts) or None)
@@ -75,7 +80,8 @@ def plot_ranked(images, scores, path, *, k: int = 16, labels=None, reasons=None,
                 continue
             i = idx[j]
             bad = bool(labels[i]) if labels is not None else False
-            caption = f"{scores[i]:.2g}" + (f" {reasons[i]}" if bad and reasons is not None else "")
+            why = f"\n{_reason(reasons[i])}" if bad and reasons is not None else ""
+            caption = f"{scores[i]:.2g}{why}"
             _tile(ax, images[i], hallucinated=bad, caption=caption)
         axes[block * rows_each, 0].set_ylabel(name, fontsize=8)
     if title:
@@ -123,7 +129,7 @@ def plot_image_trajectories(trajectory, path, *, window, labels=None, reasons=No
         ax.set_yticks([])
         label = "" if scores is None else f"score {float(scores[i]):.2g}"
         if bad[i] and reasons is not None:
-            label += f"\n{reasons[i]}"
+            label += f"\n{_reason(reasons[i])}"
         ax.set_title(("x̂0 std over window\n" if r == 0 else "") + label, fontsize=6, pad=2)
     fig.suptitle(title or f"x̂0 along the reverse run (·w: inside the score window "
                           f"[{start}, {stop}))", fontsize=9)

@@ -150,6 +150,7 @@ def _plot_last_k(ax, rows, chosen, paper) -> None:
     ax.set_ylabel("AUROC", color="tab:blue")
     if k.max() / max(k.min(), 1) >= 20:  # 2 … 100 steps: a log axis keeps the short ones apart
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(k.tolist(), [str(v) for v in k.tolist()])
     right = ax.twinx()
     removed = [r["removed_at_96"] for r in rows]
@@ -230,6 +231,7 @@ def ablation_plot(table_rows, x_key, y_key, path, *, group_key=None, yerr_key=No
             ax.plot(xs, ys, marker="o", label=label)
     if logx:
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(k.tolist(), [str(v) for v in k.tolist()])
     if logy:
         ax.set_yscale("log")

@@ -107,6 +107,8 @@ class Digits:
     the classifier's weights are kept (default ``$MODEINTERP_CACHE`` or ``~/.cache/modeinterp``).
     """
 
+    proxy_labels = True  # is_hallucination is the classifier's guess, not an exact oracle
+
     def __init__(self, size: int = 8, confidence: float = 0.9, cache_dir="default"):
         if size not in (8, 16):
             raise ValueError(f"size must be 8 or 16, got {size!r}")

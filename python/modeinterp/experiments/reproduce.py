@@ -26,18 +26,26 @@ def dataset_of(cfg: ReproduceConfig):
 def train_model(cfg: ReproduceConfig, out: Path, device: str, progress: bool, data=None):
     """Train the experiment's denoiser, resuming from ``out/model.pt`` after a kill. ``data``: the
     config's dataset when the caller has built it already (an image folder is read only once)."""
-    spec = spec_of(cfg)
-    data = spec.dataset(cfg) if data is None else data
-    torch.manual_seed(cfg.seed)  # the model's initial weights
-    model = spec.model(cfg, data)
-    trainer = Trainer(model, data.sample(cfg.n_train, seed=cfg.seed), cfg.schedule(),
+    data = spec_of(cfg).dataset(cfg) if data is None else data
+    return fit_model(cfg, data, data.sample(cfg.n_train, seed=cfg.seed), Path(out) / "model.pt",
+                     device, progress, seed=cfg.seed)
+
+
+def fit_model(cfg: ReproduceConfig, data, train_set, checkpoint: Path, device: str,
+              progress: bool, seed: int):
+    """Train a fresh denoiser of the config's kind on the tensor ``train_set`` (real or generated
+    samples), resuming from ``checkpoint`` after a kill; ``seed`` seeds the initial weights, the
+    data order and the noise. Returns (EMA model loaded from the checkpoint, loss history)."""
+    torch.manual_seed(seed)  # the model's initial weights
+    model = spec_of(cfg).model(cfg, data)
+    trainer = Trainer(model, train_set, cfg.schedule(),
                       lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
                       focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
                       steps=cfg.train_steps, ema=cfg.ema, grad_clip=cfg.grad_clip,
-                      seed=cfg.seed, device=device, checkpoint=out / "model.pt",
+                      seed=seed, device=device, checkpoint=checkpoint,
                       checkpoint_every=max(1, min(500, cfg.train_steps)))
     history = trainer.fit(resume=True, progress=progress)
-    return load_model(out / "model.pt", map_location=device), np.asarray(history)
+    return load_model(checkpoint, map_location=device), np.asarray(history)
 
 
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None):

@@ -18,6 +18,8 @@ class ExperimentSpec:
         ReproduceConfig. model: ``model(cfg, data)`` builds the untrained denoiser (seed torch
         first). sample_shape: ``sample_shape(data)`` is the shape of one sample.
     quick / full: ReproduceConfig overrides for ``--quick`` and for the full run.
+    recursive_quick / recursive_full: ``modeinterp recursive``'s per-generation overrides on top
+        of quick / full (None: the dataset has no oracle, so no recursive experiment).
     figures: ``figures(cfg, data, model, result, labels, regions, report, out) -> {name: path}``.
     """
     name: str
@@ -28,3 +30,5 @@ class ExperimentSpec:
     figures: Callable[..., dict]
     quick: Mapping[str, Any] = field(default_factory=dict)
     full: Mapping[str, Any] = field(default_factory=dict)
+    recursive_quick: Mapping[str, Any] | None = None
+    recursive_full: Mapping[str, Any] | None = None

@@ -1,0 +1,62 @@
+"""The recursive run's manifest: what ran, with which config and seed, how long — and the
+guard that a rerun into the same folder continues the *same* experiment.
+
+``manifest.json`` holds the config, and per stage (``gen-0``, ``variance/gen-3``, …) its status
+and timings. Every write is atomic (temporary file + ``os.replace``), so a kill leaves either the
+previous manifest or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+__all__ = ["Manifest", "write_json_atomic"]
+
+
+def write_json_atomic(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=float))
+    os.replace(tmp, path)
+
+
+def _diff(a, b, prefix="") -> list:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _diff(a.get(k), b.get(k),
+                                                                   f"{prefix}{k}.")]
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]
+
+
+class Manifest:
+    """``manifest.json`` of one recursive run folder (created on first use)."""
+
+    def __init__(self, path: Path, config: dict):
+        self.path = Path(path)
+        config = json.loads(json.dumps(config, default=float))  # tuples -> lists, as on disk
+        if self.path.exists():
+            self.data = json.loads(self.path.read_text())
+            changed = _diff(self.data["config"], config)
+            if changed:
+                raise ValueError(f"{self.path.parent} holds a recursive run with another config "
+                                 f"({'; '.join(changed)}): use another --out, or delete it to "
+                                 "start over")
+        else:
+            self.data = {"format": "modeinterp.recursive/1", "config": config,
+                         "created": time.strftime("%Y-%m-%d %H:%M:%S"), "stages": {}}
+            self.save()
+
+    def save(self) -> None:
+        write_json_atomic(self.data, self.path)
+
+    def record(self, stage: str, **facts) -> None:
+        """Merge ``facts`` (timings, counts, status) into a stage's entry and save."""
+        self.data["stages"].setdefault(stage, {}).update(facts)
+        self.save()
+
+    def note(self, key: str, value) -> None:
+        self.data[key] = value
+        self.save()

@@ -1,0 +1,161 @@
+"""The recursive experiment's figures and report: one line per filter for every metric over
+generations, a panel of samples per generation and filter, and a markdown/HTML summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..analysis._common import new_figure, save
+from ..experiments.report import to_html
+
+__all__ = ["plot_over_generations", "plot_generation_panel", "write_recursive_report"]
+
+# metric key -> axis label; a metric is plotted when generation 0 has it
+METRICS = {
+    "rate": "hallucination rate of the samples",
+    "train_rate": "hallucination rate of the training set",
+    "mode_coverage": "modes covered (≥ 10 % of a uniform share)",
+    "histogram_kl": "histogram KL(real ‖ generated)",
+    "sliced_wasserstein": "sliced Wasserstein-1 to real",
+    "frechet": "Fréchet distance (classifier features)",
+    "mean_shapes": "well-formed shapes per image",
+    "auroc": "AUROC of the paper's window",
+}
+_STYLE = {"none": ("0.3", "o"), "random": ("tab:orange", "s"), "variance": ("tab:blue", "^"),
+          "variance-calibrated": ("tab:green", "v")}
+
+
+def _present(lineages: dict) -> list:
+    first = next(iter(lineages.values()))[0]
+    return [k for k in METRICS if first.get(k) is not None
+            or any(r.get(k) is not None for rows in lineages.values() for r in rows)]
+
+
+def plot_over_generations(lineages: dict, path, *, title=None):
+    """One panel per metric, one line per filter, generations on the x axis. Returns the Path."""
+    keys = _present(lineages)
+    cols = min(3, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = new_figure(rows, cols, size=(4.2, 3.2))
+    for ax, key in zip(axes.flat, keys):
+        for rule, rows_ in lineages.items():
+            colour, marker = _STYLE.get(rule, ("black", "x"))
+            gens = [r["generation"] for r in rows_ if r.get(key) is not None]
+            vals = [r[key] for r in rows_ if r.get(key) is not None]
+            ax.plot(gens, vals, marker=marker, color=colour, label=rule)
+        ax.set_xlabel("generation")
+        ax.set_title(METRICS[key], fontsize=9)
+        ax.set_xticks(range(max(len(r) for r in lineages.values())))
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
+def _images_tile(samples: np.ndarray, k: int = 4) -> np.ndarray:
+    """The first k×k images (C, H, W) of ``samples`` as one mosaic in [0, 1] (gray: 2-D)."""
+    n, c, h, w = samples.shape
+    mosaic = np.ones((k * (h + 1) - 1, k * (w + 1) - 1, c), dtype=np.float32)
+    for i in range(min(n, k * k)):
+        r, col = divmod(i, k)
+        img = np.clip((samples[i] + 1) / 2, 0, 1).transpose(1, 2, 0)
+        mosaic[r * (h + 1):r * (h + 1) + h, col * (w + 1):col * (w + 1) + w] = img
+    return mosaic[..., 0] if c == 1 else mosaic
+
+
+def plot_generation_panel(panel: dict, path, *, modes=None, title=None):
+    """Rows: filters; columns: generations. ``panel``: {filter: [(generation, samples,
+    hallucination rate)]}; points (n, d ≤ 2) are scattered, images (n, C, H, W) tiled."""
+    rows = list(panel)
+    cols = max(len(v) for v in panel.values())
+    fig, axes = new_figure(len(rows), cols, size=(2.4, 2.4))
+    for r, rule in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            if c >= len(panel[rule]):
+                ax.axis("off")
+                continue
+            g, x, rate = panel[rule][c]
+            x = np.asarray(x, dtype=np.float32)
+            if x.ndim == 4:
+                ax.imshow(_images_tile(x), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            elif x.ndim == 2 and x.shape[1] == 2:
+                ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, color=_STYLE.get(rule, ("k",))[0])
+                if modes is not None:
+                    ax.scatter(modes[:, 0], modes[:, 1], s=6, color="black", marker="+")
+            else:
+                ax.hist(x.reshape(-1), bins=100, color=_STYLE.get(rule, ("k",))[0])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"gen {g}: {rate:.1%}", fontsize=8)
+        axes[r, 0].set_ylabel(rule, fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
+def _fmt(v, pct=False):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    return f"{100 * v:.2f}%" if pct else f"{v:.4g}"
+
+
+def markdown(summary: dict, figs: dict) -> str:
+    cfg, lineages = summary["config"], summary["lineages"]
+    base = cfg["base"]
+    lines = [f"# Recursive training: {base['dataset']}", "",
+             f"{cfg['generations']} generations (generation 0 trains on {base['n_train']:,} real "
+             f"samples); each later one trains from scratch on N = {summary['n_keep']:,} samples "
+             f"kept out of {summary['n_drawn']:,} drawn from the previous generation "
+             f"(margin {cfg['margin']:.1%}). Device: {summary['device']}. Sampling: "
+             f"{base['method'] or 'ddpm'}, {base['steps'] or base['T']} steps; paper window: "
+             f"last {summary['paper_window']} steps.", ""]
+    if summary["calibrated_window"] is not None:
+        lines += [f"variance-calibrated filters on the window calibrated on generation 0: "
+                  f"**{summary['calibrated_window']}**.", ""]
+    elif summary.get("calibration_note"):
+        lines += [f"No variance-calibrated lineage: {summary['calibration_note']}.", ""]
+    keys = [k for k in _present(lineages)]
+    for key in keys:
+        lines += [f"## {METRICS[key]}", "", "| generation | " + " | ".join(lineages) + " |",
+                  "|---:|" + "---:|" * len(lineages)]
+        n_gen = max(len(r) for r in lineages.values())
+        for g in range(n_gen):
+            cells = [_fmt(rows[g].get(key), pct=key in ("rate", "train_rate", "mode_coverage"))
+                     if g < len(rows) else "–" for rows in lineages.values()]
+            lines.append(f"| {g} | " + " | ".join(cells) + " |")
+        lines.append("")
+    total = sum(s.get("train_s", 0) + s.get("sample_s", 0) for s in summary["stages"].values())
+    lines += [f"Compute: {total / 60:.1f} min of training and sampling over "
+              f"{len(summary['stages'])} stages (manifest.json has each).", ""]
+    if figs:
+        lines += ["## Figures", ""] + [f"![{name}]({Path(p).name})" for name, p in figs.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_recursive_report(summary: dict, run, out: Path) -> dict:
+    lineages = summary["lineages"]
+    figs = {"over_generations": plot_over_generations(
+        lineages, out / "over_generations.png", title=f"{summary['config']['base']['dataset']}: "
+                                                      "recursive training")}
+    panel = {}
+    for rule in lineages:
+        cells = []
+        for g in range(len(lineages[rule])):
+            name = "gen-0" if g == 0 else f"{rule}/gen-{g}"
+            x = torch.load(out / name / "samples.pt", weights_only=True)["samples"][:2000]
+            cells.append((g, x.numpy(), lineages[rule][g]["rate"]))
+        panel[rule] = cells
+    modes = getattr(run.data, "modes", None)
+    figs["samples"] = plot_generation_panel(
+        panel, out / "generations.png",
+        modes=None if modes is None else np.asarray(modes), title="samples per generation")
+    md = markdown(summary, figs)
+    (out / "report.md").write_text(md)
+    (out / "report.html").write_text(to_html(md, figs))
+    return figs

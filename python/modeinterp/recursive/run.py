@@ -1,0 +1,210 @@
+"""``modeinterp recursive``: train generation after generation on the previous generation's
+samples, filtered (or not) by the hallucination score, and measure what happens.
+
+Layout of a run folder::
+
+    manifest.json              config, calibrated window, per-stage status and timings
+    gen-0/                     shared by every filter: trained on real data
+        model.pt samples.pt metrics.json
+    <filter>/gen-<k>/          k = 1 … generations-1, one lineage per filter
+        train.pt               the N samples of generation k-1 this filter kept
+        model.pt samples.pt metrics.json
+    recursive.json report.md report.html *.png
+
+Every file is written atomically and each stage is skipped when its outputs exist; training
+resumes from its last periodic checkpoint. Training and sampling are seeded by (seed,
+generation), so a killed run, rerun with the same command, ends with the same numbers as one that
+never stopped. Scores come from the fused sampler; no trajectory is stored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import detect
+from ..checkpoint import save_atomic
+from ..experiments.reproduce import _fit_window, dataset_of, fit_model
+from ..experiments.specs import spec_of
+from ..sampler import Sampler
+from .config import RecursiveConfig
+from .filters import select
+from .manifest import Manifest, write_json_atomic
+from .metrics import generation_metrics
+
+__all__ = ["run_recursive", "window_key", "window_of"]
+
+
+def window_key(window) -> str:
+    """``"10"`` for the last 10 steps, ``"40-60"`` for steps [40, 60): keys of saved scores."""
+    return f"{window[0]}-{window[1]}" if isinstance(window, (tuple, list)) else str(int(window))
+
+
+def window_of(key: str):
+    """The inverse of :func:`window_key`: 10 or (40, 60)."""
+    start, _, stop = key.partition("-")
+    return (int(start), int(stop)) if stop else int(start)
+
+
+@dataclass
+class Generation:
+    name: str  # "gen-0" or "<filter>/gen-<k>"
+    samples: torch.Tensor  # (n, ...) float32, CPU
+    scores: dict  # {window_key: (n,) float64 numpy}
+    metrics: dict
+
+
+class _Run:
+    def __init__(self, cfg: RecursiveConfig, out: Path, device: str, progress: bool):
+        self.cfg, self.base, self.out = cfg, cfg.base, Path(out)
+        self.device, self.progress = device, progress
+        self.manifest = Manifest(self.out / "manifest.json", cfg.to_dict())
+        self.data = dataset_of(self.base)
+        self.real = self.data.sample(self.base.n_train, seed=self.base.seed)
+        self.table = self.base.schedule().table(method=self.base.sampling_method,
+                                                steps=self.base.steps, clip=self.base.clip)
+        self.paper = min(self.base.window, len(self.table))
+        self.n_draw = detect.oversample(cfg.n_keep, cfg.margin)
+
+    # -- one generation -----------------------------------------------------------------
+    def generation(self, name: str, g: int, train_set: torch.Tensor, windows: list,
+                   extra: dict | None = None) -> Generation:
+        folder = self.out / name
+        paths = {k: folder / f"{k}.{ext}" for k, ext in
+                 (("model", "pt"), ("samples", "pt"), ("metrics", "json"))}
+        if paths["metrics"].exists() and paths["samples"].exists():
+            return self._load(name, paths)
+        seed = self.base.seed + g
+        t0 = time.perf_counter()
+        model, history = fit_model(self.base, self.data, train_set, paths["model"], self.device,
+                                   self.progress, seed=seed)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if paths["samples"].exists():
+            saved = torch.load(paths["samples"], weights_only=True)
+        else:
+            saved = self._sample(model, windows, seed)
+            save_atomic(saved, paths["samples"])
+        sample_s = time.perf_counter() - t0
+        metrics = generation_metrics(self.data, saved["samples"], self.real)
+        metrics.update(generation=g, train_size=int(len(train_set)),
+                       final_train_loss=float(history[-50:].mean()) if len(history) else None,
+                       auroc=self._auroc(saved), **(extra or {}))
+        write_json_atomic(metrics, paths["metrics"])
+        self.manifest.record(name, generation=g, seed=seed, train_s=round(train_s, 2),
+                             sample_s=round(sample_s, 2), n_drawn=int(len(saved["samples"])),
+                             done=time.strftime("%Y-%m-%d %H:%M:%S"))
+        return self._load(name, paths)
+
+    def _sample(self, model, windows: list, seed: int) -> dict:
+        sampler = Sampler(model, self.table, window=list(windows))
+        shape = spec_of(self.base).sample_shape(self.data)
+        result = sampler.sample(self.n_draw, shape, seed=seed + 1, device=self.device,
+                                batch_size=self.base.sample_batch, progress=self.progress)
+        scores = result.window_scores or {windows[0]: result.scores}
+        return {"samples": result.samples.float().cpu(),
+                "scores": {window_key(w): s.float().cpu() for w, s in scores.items()}}
+
+    def _auroc(self, saved: dict):
+        """AUROC of the paper's window on this generation's samples (None: one class only)."""
+        samples = saved["samples"]
+        scores = saved["scores"][window_key(self.paper)].double().numpy()
+        ok = torch.isfinite(samples.flatten(1)).all(dim=1).numpy() & np.isfinite(scores)
+        if not ok.any():
+            return None
+        labels = self.data.is_hallucination(samples[torch.from_numpy(ok)]).numpy()
+        return detect.auroc(scores[ok], labels) if labels.any() and not labels.all() else None
+
+    @staticmethod
+    def _load(name: str, paths: dict) -> Generation:
+        import json
+
+        saved = torch.load(paths["samples"], weights_only=True)
+        return Generation(name, saved["samples"],
+                          {k: v.double().numpy() for k, v in saved["scores"].items()},
+                          json.loads(paths["metrics"].read_text()))
+
+    # -- between generations ------------------------------------------------------------
+    def kept(self, prev: Generation, rule: str, window_of_rule: str, g: int, name: str):
+        """The training set of generation ``g`` of lineage ``rule`` (saved, so a rerun reuses
+        it): the N samples of ``prev`` the rule keeps, among those that are finite."""
+        path = self.out / name / "train.pt"
+        if path.exists():
+            saved = torch.load(path, weights_only=True)
+            return saved["x"], saved["train_rate"]
+        scores = prev.scores[window_of_rule]
+        finite = torch.isfinite(prev.samples.flatten(1)).all(dim=1).numpy() & np.isfinite(scores)
+        pool = np.flatnonzero(finite)
+        n_keep = min(self.cfg.n_keep, len(pool))
+        if n_keep == 0:
+            raise RuntimeError(f"{prev.name}: no finite sample left to train {name} on")
+        idx = pool[select(rule, n_keep, scores[pool], seed=self.base.seed * 1000 + g)]
+        x = prev.samples[torch.from_numpy(idx)]
+        rate = float(self.data.is_hallucination(x).float().mean())
+        save_atomic({"x": x, "kept": torch.from_numpy(idx), "from": prev.name, "rule": rule,
+                     "train_rate": rate}, path)
+        return x, rate
+
+    def calibrated_window(self, gen0: Generation):
+        """The window calibrated on generation 0 (exact oracles only), or None with a reason."""
+        known = self.manifest.data.get("calibrated_window")
+        if known is not None:  # JSON turned a (start, stop) pair into a list
+            window = known.get("window")
+            return (tuple(window) if isinstance(window, list) else window), known.get("reason")
+        if getattr(self.data, "proxy_labels", False):
+            window, reason = None, "the dataset's labels are a proxy (no exact oracle)"
+        else:
+            ok = torch.isfinite(gen0.samples.flatten(1)).all(dim=1).numpy()
+            for s in gen0.scores.values():
+                ok &= np.isfinite(s)
+            labels = self.data.is_hallucination(gen0.samples[torch.from_numpy(ok)]).numpy()
+            keys = {k: s[ok] for k, s in gen0.scores.items()}
+            try:
+                cal = detect.calibrate_window(keys, labels, seed=self.base.seed)
+                window, reason = window_of(cal.window), None
+            except ValueError as exc:  # one class only, or too few hallucinations to split
+                window, reason = None, f"calibration failed on generation 0: {exc}"
+        self.manifest.note("calibrated_window", {"window": window, "reason": reason})
+        return window, reason
+
+
+def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool = True) -> dict:
+    """Run (or resume) the recursive experiment into ``out``; returns the summary
+    ``{"config", "calibrated_window", "lineages": {filter: [metrics of generation 0, 1, …]}}``
+    also written to ``recursive.json`` with figures and report.md / report.html."""
+    from .report import write_recursive_report
+
+    run = _Run(cfg, Path(out), device, progress)
+    sweep = [k for k in dict.fromkeys(_fit_window(w, len(run.table))
+                                      for w in cfg.base.window_sweep) if k is not None]
+    windows0 = [run.paper, *[w for w in sweep if w != run.paper]]
+    gen0 = run.generation("gen-0", 0, run.real, windows0, extra={"train_rate": 0.0})
+    filters = list(cfg.filters)
+    calibrated = reason = None
+    if "variance-calibrated" in filters:
+        calibrated, reason = run.calibrated_window(gen0)
+        if calibrated is None:
+            filters.remove("variance-calibrated")
+    later = [run.paper] + ([calibrated] if calibrated is not None
+                           and window_key(calibrated) != window_key(run.paper) else [])
+    lineages = {}
+    for rule in filters:
+        key = window_key(calibrated if rule == "variance-calibrated" else run.paper)
+        prev, rows = gen0, [gen0.metrics]
+        for g in range(1, cfg.generations):
+            name = f"{rule}/gen-{g}"
+            x, rate = run.kept(prev, rule, key, g, name)
+            prev = run.generation(name, g, x, later, extra={"train_rate": rate})
+            rows.append(prev.metrics)
+        lineages[rule] = rows
+    summary = {"config": cfg.to_dict(), "device": device,
+               "calibrated_window": calibrated, "calibration_note": reason,
+               "paper_window": run.paper, "n_keep": cfg.n_keep, "n_drawn": run.n_draw,
+               "lineages": lineages, "stages": run.manifest.data["stages"]}
+    write_json_atomic(summary, Path(out) / "recursive.json")
+    write_recursive_report(summary, run, Path(out))
+    return summary
