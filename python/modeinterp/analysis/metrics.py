@@ -231,8 +231,6 @@ def ablation_plot(table_rows, x_key, y_key, path, *, group_key=None, yerr_key=No
             ax.plot(xs, ys, marker="o", label=label)
     if logx:
         ax.set_xscale("log")
-        ax.minorticks_off()
-        ax.set_xticks(k.tolist(), [str(v) for v in k.tolist()])
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel or str(x_key))
