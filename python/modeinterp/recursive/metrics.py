@@ -34,12 +34,18 @@ def histogram_kl(real: np.ndarray, generated: np.ndarray, bins: int | None = Non
     return float(np.sum(p * np.log(p / q)))
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 64, seed: int = 0) -> float:
+def sliced_wasserstein(real: np.ndarray, generated: np.ndarray, projections: int = 64,
+                       seed: int = 0) -> float:
     """Mean Wasserstein-1 distance between 1-D projections of two point clouds on ``projections``
-    random unit directions (exact W1 when d = 1)."""
+    random unit directions (exact W1 when d = 1). Generated points are clipped to the real data's
+    range padded by 10 %, as in :func:`histogram_kl`: one diverged sample at 1e13 would otherwise
+    be the whole distance; it counts as a point on the border instead."""
     from scipy.stats import wasserstein_distance
 
-    a, b = np.atleast_2d(a.T).T, np.atleast_2d(b.T).T
+    a, b = np.atleast_2d(real.T).T, np.atleast_2d(generated.T).T
+    lo, hi = a.min(axis=0), a.max(axis=0)
+    pad = 0.1 * (hi - lo) + 1e-9
+    b = np.clip(b, lo - pad, hi + pad)
     if a.shape[1] == 1:
         return float(wasserstein_distance(a[:, 0], b[:, 0]))
     dirs = np.random.default_rng(seed).standard_normal((projections, a.shape[1]))
