@@ -86,8 +86,12 @@ def plot_generation_panel(panel: dict, path, *, modes=None, title=None):
                 ax.imshow(_images_tile(x), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             elif x.ndim == 2 and x.shape[1] == 2:
                 ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, color=_STYLE.get(rule, ("k",))[0])
-                if modes is not None:
+                if modes is not None:  # the modes' frame: a few diverged points stay outside
                     ax.scatter(modes[:, 0], modes[:, 1], s=6, color="black", marker="+")
+                    lo, hi = modes.min(axis=0), modes.max(axis=0)
+                    pad = 0.15 * (hi - lo).max() + 1e-3
+                    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+                    ax.set_ylim(lo[1] - pad, hi[1] + pad)
             else:
                 ax.hist(x.reshape(-1), bins=100, color=_STYLE.get(rule, ("k",))[0])
             ax.set_xticks([])
