@@ -92,8 +92,10 @@ def plot_generation_panel(panel: dict, path, *, modes=None, title=None):
                     pad = 0.15 * (hi - lo).max() + 1e-3
                     ax.set_xlim(lo[0] - pad, hi[0] + pad)
                     ax.set_ylim(lo[1] - pad, hi[1] + pad)
-            else:
-                ax.hist(x.reshape(-1), bins=100, color=_STYLE.get(rule, ("k",))[0])
+            else:  # 1-D points: a histogram over the modes' range
+                span = None if modes is None else (float(modes.min()) - 0.5,
+                                                   float(modes.max()) + 0.5)
+                ax.hist(x.reshape(-1), bins=100, range=span, color=_STYLE.get(rule, ("k",))[0])
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"gen {g}: {rate:.1%}", fontsize=8)
