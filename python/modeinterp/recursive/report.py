@@ -11,7 +11,8 @@ import torch
 from ..analysis._common import new_figure, save
 from ..experiments.report import to_html
 
-__all__ = ["plot_over_generations", "plot_generation_panel", "write_recursive_report"]
+__all__ = ["plot_generation_panel", "plot_mode_mass", "plot_over_generations",
+           "write_recursive_report"]
 
 # metric key -> axis label; a metric is plotted when generation 0 has it
 METRICS = {
@@ -54,6 +55,28 @@ def plot_over_generations(lineages: dict, path, *, title=None):
     axes.flat[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return save(fig, path)
+
+
+def plot_mode_mass(lineages: dict, path, *, title=None):
+    """Mass per mode (in-support samples of the mode / all samples) at the last generation, one
+    bar series per filter, generation 0 as the reference line. Returns the Path."""
+    first = next(iter(lineages.values()))[0]["per_mode_mass"]
+    k = np.arange(len(first))
+    width = 0.8 / len(lineages)
+    fig, axes = new_figure(size=(max(6.0, 0.35 * len(k) * len(lineages) / 2), 3.5))
+    ax = axes[0, 0]
+    for j, (rule, rows) in enumerate(lineages.items()):
+        colour = _STYLE.get(rule, ("black",))[0]
+        ax.bar(k + (j - (len(lineages) - 1) / 2) * width, rows[-1]["per_mode_mass"], width,
+               color=colour, label=f"{rule}, generation {rows[-1]['generation']}")
+    ax.step(np.r_[k - 0.5, k[-1] + 0.5], np.r_[first, first[-1]], where="post", color="black",
+            lw=1, label="generation 0")
+    ax.set_xlabel("mode")
+    ax.set_ylabel("share of all samples")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title)
     return save(fig, path)
 
 
@@ -111,6 +134,28 @@ def _fmt(v, pct=False):
     return f"{100 * v:.2f}%" if pct else f"{v:.4g}"
 
 
+def _final_generation_tables(lineages: dict) -> list:
+    """The oracle's reasons and shape counts (Simple Shapes) or digit counts at generation 0 and
+    at every filter's last generation."""
+    lines = []
+    columns = {"generation 0": next(iter(lineages.values()))[0]}
+    columns.update({f"{rule}, gen {rows[-1]['generation']}": rows[-1]
+                    for rule, rows in lineages.items()})
+    for key, name in (("reasons", "reason"), ("shape_counts", "well-formed shapes"),
+                      ("digit_counts", "recognised digit")):
+        tables = {c: (row.get("oracle") or {}).get(key) for c, row in columns.items()}
+        if not any(tables.values()):
+            continue
+        keys = sorted({k for t in tables.values() if t for k in t},
+                      key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
+        lines += [f"## Samples per {name}", "", f"| {name} | " + " | ".join(columns) + " |",
+                  "|---|" + "---:|" * len(columns)]
+        lines += [f"| {k} | " + " | ".join(str((t or {}).get(k, 0)) for t in tables.values())
+                  + " |" for k in keys]
+        lines.append("")
+    return lines
+
+
 def markdown(summary: dict, figs: dict) -> str:
     cfg, lineages = summary["config"], summary["lineages"]
     base = cfg["base"]
@@ -126,8 +171,7 @@ def markdown(summary: dict, figs: dict) -> str:
                   f"**{summary['calibrated_window']}**.", ""]
     elif summary.get("calibration_note"):
         lines += [f"No variance-calibrated lineage: {summary['calibration_note']}.", ""]
-    keys = [k for k in _present(lineages)]
-    for key in keys:
+    for key in _present(lineages):
         lines += [f"## {METRICS[key]}", "", "| generation | " + " | ".join(lineages) + " |",
                   "|---:|" + "---:|" * len(lineages)]
         n_gen = max(len(r) for r in lineages.values())
@@ -136,6 +180,7 @@ def markdown(summary: dict, figs: dict) -> str:
                      if g < len(rows) else "–" for rows in lineages.values()]
             lines.append(f"| {g} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _final_generation_tables(lineages)
     total = sum(s.get("train_s", 0) + s.get("sample_s", 0) for s in summary["stages"].values())
     lines += [f"Compute: {total / 60:.1f} min of training and sampling over "
               f"{len(summary['stages'])} stages (manifest.json has each).", ""]
@@ -149,6 +194,9 @@ def write_recursive_report(summary: dict, run, out: Path) -> dict:
     figs = {"over_generations": plot_over_generations(
         lineages, out / "over_generations.png", title=f"{summary['config']['base']['dataset']}: "
                                                       "recursive training")}
+    if lineages[next(iter(lineages))][0].get("per_mode_mass") is not None:
+        figs["mode_mass"] = plot_mode_mass(lineages, out / "mode_mass.png",
+                                           title="mass per mode, last generation")
     panel = {}
     for rule in lineages:
         cells = []
