@@ -34,6 +34,10 @@ def __getattr__(name: str):
         from . import sampler
 
         return getattr(sampler, name)
+    if name == "load_samples":
+        from .sampling.shards import load_samples
+
+        return load_samples
     if name == "__version__":
         try:
             return build_info()["version"]
@@ -42,5 +46,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'modeinterp' has no attribute {name!r}")
 
 
-__all__ = ["Sampler", "SampleResult", "Schedule", "StepCoef", "StepTable", "build_info", "ops",
-           "reference", "schedules"]
+__all__ = ["Sampler", "SampleResult", "Schedule", "StepCoef", "StepTable", "build_info",
+           "load_samples", "ops", "reference", "schedules"]

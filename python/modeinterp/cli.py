@@ -65,16 +65,52 @@ def _sample(args) -> int:
 
     import torch
 
+    from . import distributed
     from .checkpoint import load_model
     from .experiments.reproduce import sample_and_score
 
     out = Path(_out_dir(args))
-    model = load_model(out / "model.pt", map_location=args.device)
-    result = sample_and_score(model, _config(args), args.device, not args.no_progress)
+    rank, world, device = distributed.init_from_env(args.device)
+    model = load_model(out / "model.pt", map_location=device)
+    cfg = _config(args)
+    try:
+        if world > 1 or args.shard_size:
+            return _sample_shards(model, cfg, out, device, rank, world, args)
+        result = sample_and_score(model, cfg, device, not args.no_progress)
+    finally:
+        distributed.finish()
     torch.save({"samples": result.samples.cpu(), "scores": result.scores.cpu(),
                 "early_scores": {k: v.cpu() for k, v in result.early_scores.items()}},
                out / "samples.pt")
     print(f"wrote {len(result.scores)} samples and scores to {out / 'samples.pt'}")
+    return 0
+
+
+def _sample_shards(model, cfg, out, device, rank, world, args) -> int:
+    """Stream the samples to out/shards/ (this process's share under torchrun); rank 0 checks
+    every shard and writes shards.json once all processes are done."""
+    import time
+
+    from . import distributed
+    from .experiments.reproduce import config_sampler, dataset_of
+    from .experiments.specs import spec_of
+    from .sampling.shards import sample_to_shards, write_shard_index
+
+    shard_size = args.shard_size or 10 * cfg.sample_batch
+    batch = min(cfg.sample_batch, shard_size)
+    sampler = config_sampler(model, cfg)
+    shape = spec_of(cfg).sample_shape(dataset_of(cfg))
+    t0 = time.perf_counter()
+    sample_to_shards(sampler, cfg.n_samples, shape, out, seed=cfg.seed + 1,
+                     shard_size=shard_size, batch_size=batch, device=device, rank=rank,
+                     world=world, progress=not args.no_progress)
+    distributed.barrier()
+    if rank == 0:
+        write_shard_index(out, cfg.n_samples, shape, shard_size, seed=cfg.seed + 1,
+                          processes=world, windows=[str(w) for w in sampler.window_specs])
+        print(f"wrote {cfg.n_samples} samples and scores as shards of {shard_size} to "
+              f"{out / 'shards'} with {world} process(es) in {time.perf_counter() - t0:.1f} s; "
+              "read them with modeinterp.load_samples")
     return 0
 
 
@@ -85,10 +121,14 @@ def _detect(args) -> int:
 
     from .experiments.reproduce import dataset_of, label_and_evaluate
     from .sampler import SampleResult
+    from .sampling.shards import load_samples
 
     out = Path(_out_dir(args))
-    saved = torch.load(out / "samples.pt", weights_only=True)
-    result = SampleResult(saved["samples"], saved["scores"], saved["early_scores"])
+    samples, scores = load_samples(out)
+    early = {}
+    if (out / "samples.pt").exists() and not (out / "shards").is_dir():
+        early = torch.load(out / "samples.pt", weights_only=True)["early_scores"]
+    result = SampleResult(samples, scores, early)
     _, labels, _, summary, report, n_bad = label_and_evaluate(dataset_of(_config(args)), result)
     where = (f", {summary['n_between_neighbours']} between nearest-neighbour modes, "
              f"{summary['n_elsewhere']} elsewhere" if "n_between_neighbours" in summary
@@ -180,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "oracle, evaluate detection, write report + figures"),
             ("train", _train, "train (or resume) the toy model into OUT/model.pt"),
             ("sample", _sample, "sample OUT/model.pt with scores into OUT/samples.pt"),
-            ("detect", _detect, "evaluate detection on OUT/samples.pt with the oracle")]:
+            ("detect", _detect, "evaluate detection on OUT's samples (samples.pt or shards) "
+                                "with the oracle")]:
         p = sub.add_parser(name, help=help_)
         _add_experiment_args(p)
         p.set_defaults(func=func)
@@ -195,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train-size sweep: keep the config's epochs (default, the paper's "
                              "protocol: more data, more steps) or its optimizer steps fixed")
     ablate.set_defaults(func=_ablate)
+
+    sub.choices["sample"].add_argument("--shard-size", type=int, default=None,
+                        help="stream samples to OUT/shards/ in shards of this many (memory "
+                             "bounded by one shard, resumable; default under torchrun: 10 "
+                             "sampling batches)")
 
     rec = sub.add_parser("recursive", help="train generation after generation on the previous "
                                            "one's samples, filtered by none / random / variance")

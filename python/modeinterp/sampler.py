@@ -72,16 +72,21 @@ class Sampler:
     def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
                device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
                progress: bool = True, model_kwargs: Optional[Mapping] = None,
-               callback: Optional[Callable[[dict], None]] = None) -> SampleResult:
+               callback: Optional[Callable[[dict], None]] = None,
+               first: int = 0) -> SampleResult:
         """Draw n samples of ``shape`` (per sample) with their scores.
 
         Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
-        on batch_size or device (beyond float rounding of the model itself).
+        on batch_size or device (beyond float rounding of the model itself). ``first``: the
+        global index of the first sample — samples [first, first + n) of the stream of this
+        seed, so shards drawn apart (other processes, other days) are the rows of one run.
         ``model_kwargs`` go to every model call (``model(x_t, t, **model_kwargs)``: class labels,
         conditioning). ``callback(info)`` runs after every reverse step of every batch with
         ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
         """
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
+        if isinstance(first, bool) or not isinstance(first, numbers.Integral) or first < 0:
+            raise ValueError(f"first must be an int >= 0 (a global sample index), got {first!r}")
         if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
             raise TypeError(f"model_kwargs must be a mapping, got {type(model_kwargs).__name__}")
         if callback is not None and not callable(callback):
@@ -101,7 +106,7 @@ class Sampler:
             for b0 in range(0, n, batch_size):
                 b1 = min(n, b0 + batch_size)
                 keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
-                x = self._run_batch(b1 - b0, shape, seed, b0 * dims, device,
+                x = self._run_batch(b1 - b0, shape, seed, (int(first) + b0) * dims, device,
                                     early_scores, window_scores, b0, keep,
                                     traj[b0:b0 + keep] if keep else None, bar)
                 samples[b0:b1] = x

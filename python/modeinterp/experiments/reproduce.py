@@ -48,12 +48,19 @@ def fit_model(cfg: ReproduceConfig, data, train_set, checkpoint: Path, device: s
     return load_model(checkpoint, map_location=device), np.asarray(history)
 
 
-def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None):
+def config_sampler(model, cfg: ReproduceConfig) -> Sampler:
+    """The config's sampler: its method, steps and clip, the paper's window first and every sweep
+    window that fits the run after it (all scored in one pass)."""
     table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sweep = [k for k in dict.fromkeys(_fit_window(w, len(table)) for w in cfg.window_sweep)
              if k is not None and k != window]
-    sampler = Sampler(model, table, window=[window, *sweep])  # all windows, one pass
+    return Sampler(model, table, window=[window, *sweep])
+
+
+def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None):
+    sampler = config_sampler(model, cfg)
+    window = sampler.window[1] - sampler.window[0]
     early = tuple(k for k in cfg.early_exit if k < window)
     spec = spec_of(cfg)
     data = spec.dataset(cfg) if data is None else data

@@ -1,0 +1,134 @@
+"""Millions of samples, in shards on disk: memory bounded by one shard, resumable after a kill,
+and split over processes (torchrun) without changing a single bit.
+
+A run of n samples is cut into shards of ``shard_size`` consecutive samples. Shard i holds the
+global samples [start, stop) and is drawn with ``Sampler.sample(first=start)``: its noise is the
+same Philox stream a one-process run draws for those rows, so the union of the shards is that run,
+whatever the number of processes (on CPU bit for bit, as long as the shard size is a multiple of
+the batch size so every batch covers the same rows). Process r of W draws shards r, r + W, ….
+
+On disk (numpy and torch read .npy directly; ``np.load(mmap_mode="r")`` for more than RAM)::
+
+    shards/000000000000-000000100000.samples.npy     (stop - start, *shape) float32
+    shards/000000000000-000000100000.scores.npy      (stop - start,) float32, the first window
+    shards/000000000000-000000100000.window-5.npy    … every other window, when several
+    shards/000000000000-000000100000.json            written last: the shard is complete
+    shards.json                                      n, shape, shard size, windows (rank 0, at
+                                                     the end)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["load_samples", "plan_shards", "sample_to_shards", "write_shard_index"]
+
+
+def plan_shards(n: int, shard_size: int) -> list:
+    """[(start, stop), …] covering [0, n) in order."""
+    if n < 1 or shard_size < 1:
+        raise ValueError(f"n and shard_size must be >= 1, got n={n}, shard_size={shard_size}")
+    return [(a, min(n, a + shard_size)) for a in range(0, n, shard_size)]
+
+
+def _name(start: int, stop: int) -> str:
+    return f"{start:012d}-{stop:012d}"
+
+
+def _save_npy(array: np.ndarray, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _window_name(window) -> str:
+    return f"{window[0]}-{window[1]}" if isinstance(window, tuple) else str(window)
+
+
+def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
+                     batch_size: int | None = None, device="cpu", rank: int = 0, world: int = 1,
+                     progress: bool = True) -> list:
+    """Draw this process's shards of an n-sample run into ``out/shards/``, skipping shards already
+    complete (a rerun after a kill resumes). Returns the (start, stop) of the shards it wrote."""
+    if not 0 <= rank < world:
+        raise ValueError(f"rank must be in [0, world={world}), got {rank}")
+    batch_size = batch_size or shard_size
+    if shard_size % batch_size:
+        raise ValueError(f"shard_size ({shard_size}) must be a multiple of batch_size "
+                         f"({batch_size}): then every batch covers the same rows in any split")
+    folder = Path(out) / "shards"
+    folder.mkdir(parents=True, exist_ok=True)
+    mine = [s for i, s in enumerate(plan_shards(n, shard_size)) if i % world == rank]
+    todo = [s for s in mine if not (folder / f"{_name(*s)}.json").exists()]
+    bar = tqdm(total=sum(b - a for a, b in todo), unit="sample", disable=not progress,
+               desc=f"rank {rank}/{world}" if world > 1 else "sampling", unit_scale=True)
+    for start, stop in todo:
+        t0 = time.perf_counter()
+        result = sampler.sample(stop - start, shape, seed=seed, first=start,
+                                batch_size=batch_size, device=device, progress=False)
+        base = folder / _name(start, stop)
+        _save_npy(result.samples.float().cpu().numpy(), base.with_suffix(".samples.npy"))
+        _save_npy(result.scores.cpu().numpy(), base.with_suffix(".scores.npy"))
+        extra = list(result.window_scores.items())[1:]  # the first window is ``scores``
+        for window, scores in extra:
+            _save_npy(scores.cpu().numpy(),
+                      base.with_suffix(f".window-{_window_name(window)}.npy"))
+        marker = {"start": start, "stop": stop, "seed": seed, "rank": rank,
+                  "windows": [_window_name(w) for w, _ in extra],
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        tmp = base.with_name(f".{base.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(marker))
+        os.replace(tmp, base.with_suffix(".json"))  # last: the shard is now complete
+        bar.update(stop - start)
+    bar.close()
+    return todo
+
+
+def write_shard_index(out, n: int, shape, shard_size: int, **facts) -> dict:
+    """After every process has finished: check every shard is complete and write ``shards.json``
+    (a missing shard — a crashed process — is an error naming it; rerunning resumes)."""
+    folder = Path(out) / "shards"
+    missing = [_name(*s) for s in plan_shards(n, shard_size)
+               if not (folder / f"{_name(*s)}.json").exists()]
+    if missing:
+        raise RuntimeError(f"{len(missing)} shard(s) missing in {folder} (a process died?): "
+                           f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}; rerun "
+                           "the same command to draw only those")
+    index = {"format": "modeinterp.shards/1", "n": n, "shape": list(shape),
+             "shard_size": shard_size, **facts}
+    tmp = Path(out) / f".shards.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(index, indent=1))
+    os.replace(tmp, Path(out) / "shards.json")
+    return index
+
+
+def load_samples(out_dir, *, mmap: bool = False):
+    """(samples, scores) of a sampling run in global sample order, whatever it left on disk:
+    ``samples.pt`` (one process, one file) or ``shards/`` (streamed, any number of processes).
+    ``mmap=True`` memory-maps shards instead of reading them (numpy arrays, read-only)."""
+    out = Path(out_dir)
+    if (out / "samples.pt").exists() and not (out / "shards").is_dir():
+        saved = torch.load(out / "samples.pt", weights_only=True)
+        return saved["samples"], saved["scores"]
+    folder = out / "shards"
+    markers = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not markers:
+        raise FileNotFoundError(f"{out} holds no samples: neither samples.pt nor shards/*.json")
+    spans = [tuple(int(v) for v in m.stem.split("-")) for m in markers]
+    gaps = [f"[{a}, {b})" for (_, a), (b, _) in zip(spans, spans[1:]) if a != b]
+    if spans[0][0] != 0 or gaps:
+        raise RuntimeError(f"{folder}: shards do not cover a contiguous range from 0 (missing "
+                           f"{', '.join(gaps) or f'[0, {spans[0][0]})'}): rerun the sampling")
+    mode = "r" if mmap else None
+    samples = [np.load(m.with_suffix(".samples.npy"), mmap_mode=mode) for m in markers]
+    scores = [np.load(m.with_suffix(".scores.npy"), mmap_mode=mode) for m in markers]
+    if mmap:
+        return samples, scores
+    return torch.from_numpy(np.concatenate(samples)), torch.from_numpy(np.concatenate(scores))
