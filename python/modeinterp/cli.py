@@ -53,10 +53,18 @@ def _train(args) -> int:
 
     from .experiments.reproduce import train_model
 
+    from . import distributed
+
     out = Path(_out_dir(args))
     out.mkdir(parents=True, exist_ok=True)
-    _, history = train_model(_config(args), out, args.device, not args.no_progress)
-    print(f"trained: final loss {history[-50:].mean():.4f}; checkpoint {out / 'model.pt'}")
+    rank, world, device = distributed.init_from_env(args.device)  # DDP under torchrun
+    try:
+        _, history = train_model(_config(args), out, device, not args.no_progress)
+    finally:
+        distributed.finish()
+    if rank == 0:
+        print(f"trained{f' with {world} processes (DDP)' if world > 1 else ''}: final loss "
+              f"{history[-50:].mean():.4f}; checkpoint {out / 'model.pt'}")
     return 0
 
 

@@ -34,11 +34,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..checkpoint import FORMAT, config_diff, load_model, read_checkpoint, save_atomic
 from ..step_table import check_choice
+from .data_parallel import DataParallelGroup
 from .ema import EMA
 from .objective import PREDICTIONS, TimestepSampler, diffusion_batch
 from .stream import BatchStream
@@ -140,6 +140,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=ADAM_BETAS)
         self._ema = None if self.ema is None else EMA(self.model, self.ema)
+        self._group = DataParallelGroup(self.model)  # DDP under torchrun, else the model itself
 
         data_seed, noise_seed = np.random.SeedSequence(self.seed).generate_state(2, np.uint64)
         self._stream = BatchStream(self.data.shape[0], self.batch_size,
@@ -229,9 +230,10 @@ class Trainer:
         eps = torch.randn(x0.shape, generator=self._noise_gen, device=self.device)
         x_t, target = diffusion_batch(x0, eps, self._sqrt_ac[t], self._sqrt_1m_ac[t],
                                       self.prediction)
+        mine = self._group.rows(x0.shape[0])  # all rows in one process; a share under torchrun
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
-            pred = self.model(x_t, t)
-        loss = F.mse_loss(pred.float(), target)
+            pred = self._group.module(x_t[mine], t[mine])
+        loss = self._group.loss(pred, target[mine], x0.shape[0])
         for group in self.optimizer.param_groups:  # a function of the step: resume-safe
             group["lr"] = self.lr_at(self.step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -241,7 +243,7 @@ class Trainer:
         self.optimizer.step()
         if self._ema is not None:
             self._ema.update(self.model)
-        return loss.detach()
+        return self._group.global_loss(loss.detach())
 
     def _flush(self) -> list[float]:
         if not self._pending:
@@ -276,8 +278,9 @@ class Trainer:
         if resume and self.step == 0 and self.checkpoint and os.path.exists(self.checkpoint):
             self.load_checkpoint(self.checkpoint)
         self.model.train()
-        with tqdm(total=self.steps, initial=min(self.step, self.steps), disable=not progress,
-                  desc="train", dynamic_ncols=True) as bar:
+        main = self._group.is_main  # under torchrun only rank 0 reports and writes
+        with tqdm(total=self.steps, initial=min(self.step, self.steps),
+                  disable=not (progress and main), desc="train", dynamic_ncols=True) as bar:
             while self.step < self.steps:
                 if stop_after is not None and self.step >= stop_after:
                     return self.history
@@ -286,14 +289,15 @@ class Trainer:
                 bar.update(1)
                 if callback is not None:
                     callback(self.step, self._flush()[-1])
-                if self.checkpoint and self.step % self.checkpoint_every == 0:
+                if self.checkpoint and main and self.step % self.checkpoint_every == 0:
                     self.save_checkpoint()
                 if self.step % _FLUSH_EVERY == 0:  # one host sync per _FLUSH_EVERY steps
                     self._flush()
                     recent = self._history[-_FLUSH_EVERY:]
                     bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
-        if self.checkpoint:
+        if self.checkpoint and main:
             self.save_checkpoint()
+        self._group.barrier()  # the other processes may read the checkpoint next
         return self.history
 
     # -- checkpoints ----------------------------------------------------------------------
