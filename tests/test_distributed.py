@@ -1,5 +1,6 @@
-"""Sharded and streamed sampling: shards drawn apart (other ranks, after a kill) are bit for bit
-the rows of one run; load_samples reads every layout; torchrun with 2 gloo processes (CPU)."""
+"""Scale-out on CPU: sharded, streamed sampling (shards drawn apart — other ranks, after a kill —
+are bit for bit the rows of one run; load_samples reads every layout) and DDP training, both
+under torchrun with 2 gloo processes."""
 
 from __future__ import annotations
 
