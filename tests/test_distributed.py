@@ -129,3 +129,19 @@ def test_torchrun_ddp_step_matches_one_process_and_resumes_under_another_world_s
     h1 = torch.load(tmp_path / "one" / "model.pt", weights_only=True)["history"]
     h2 = torch.load(tmp_path / "two" / "model.pt", weights_only=True)["history"]
     torch.testing.assert_close(h2, h1, rtol=1e-5, atol=1e-6)
+
+
+def test_torchrun_reproduce_shards_sampling_and_rank_0_reports(tmp_path):
+    (tmp_path / "cfg.toml").write_text("sample_batch = 40\ntrajectory = 8\n")
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "modeinterp", "reproduce", "gaussian2d", "--quick", "--out", str(out),
+         "--config", str(tmp_path / "cfg.toml"), *TINY],
+        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["oracle"]["n"] + metrics["n_non_finite"] == 120
+    assert (out / "report.html").exists() and (out / "trajectories.png").exists()
+    ranks = {json.loads(m.read_text())["rank"] for m in (out / "shards").glob("*.json")}
+    assert ranks == {0, 1}  # 3 shards of 40 over 2 processes

@@ -11,8 +11,8 @@ import torch
 
 from modeinterp.data.gaussian import GaussianGrid
 from modeinterp.recursive import (FILTERS, histogram_kl, recursive_config, run_recursive, select,
-                                  sliced_wasserstein, window_key)
-from modeinterp.recursive.run import window_of
+                                  sliced_wasserstein)
+from modeinterp.sampling.window import window_key, window_of
 from modeinterp.recursive import run as run_module
 
 MICRO = dict(n_train=300, train_steps=20, batch_size=100, steps=20, window=5, sample_batch=400,

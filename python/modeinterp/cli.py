@@ -41,8 +41,16 @@ def _reproduce(args) -> int:
     from .experiments import reproduce
     from .experiments.report import markdown
 
+    from . import distributed
+
     cfg = _config(args)
-    metrics = reproduce(cfg, _out_dir(args), device=args.device, progress=not args.no_progress)
+    rank, world, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
+    try:
+        metrics = reproduce(cfg, _out_dir(args), device=device, progress=not args.no_progress)
+    finally:
+        distributed.finish()
+    if rank != 0:
+        return 0
     print(markdown(metrics, {}).split("## Figures")[0])
     print(f"artefacts in {_out_dir(args)}/ (report.md, report.html, metrics.json, *.png)")
     return 0

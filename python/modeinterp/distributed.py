@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["barrier", "finish", "init_from_env"]
+__all__ = ["barrier", "finish", "init_from_env", "process_rank"]
 
 
 def init_from_env(device: str = "cpu") -> tuple:
@@ -28,6 +28,15 @@ def init_from_env(device: str = "cpu") -> tuple:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def process_rank() -> tuple:
+    """(rank, world_size) of the process group this process has joined, (0, 1) outside one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def barrier() -> None:

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import analysis, detect
+from .. import analysis, detect, distributed
 from ..checkpoint import load_model
+from ..distributed import process_rank
 from ..sampler import SampleResult, Sampler
+from ..sampling.shards import load_samples, load_shard_scores, sample_to_shards
+from ..sampling.window import window_key
 from ..train import Trainer
 from .config import ReproduceConfig
 from .report import write_reports
@@ -58,16 +61,38 @@ def config_sampler(model, cfg: ReproduceConfig) -> Sampler:
     return Sampler(model, table, window=[window, *sweep])
 
 
-def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None):
+def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None,
+                     out=None):
+    """The config's samples with every score. Under torchrun (a process group of several) each
+    process draws its shards into ``out/shards/`` and rank 0 returns the whole run (the other
+    ranks None); the rows are the one-process run's noise, shard for shard."""
     sampler = config_sampler(model, cfg)
     window = sampler.window[1] - sampler.window[0]
     early = tuple(k for k in cfg.early_exit if k < window)
     spec = spec_of(cfg)
-    data = spec.dataset(cfg) if data is None else data
-    return sampler.sample(cfg.n_samples, spec.sample_shape(data), seed=cfg.seed + 1,
-                          batch_size=cfg.sample_batch, device=device,
-                          trajectory=min(cfg.trajectory, cfg.n_samples), early_exit=early,
-                          progress=progress)
+    shape = spec.sample_shape(spec.dataset(cfg) if data is None else data)
+    m = min(cfg.trajectory, cfg.n_samples)
+    kwargs = dict(seed=cfg.seed + 1, batch_size=cfg.sample_batch, device=device,
+                  early_exit=early)
+    rank, world = process_rank()
+    if world == 1:
+        return sampler.sample(cfg.n_samples, shape, trajectory=m, progress=progress, **kwargs)
+    if out is None:
+        raise ValueError("sampling under torchrun needs out: the folder the shards go to")
+    sample_to_shards(sampler, cfg.n_samples, shape, out, shard_size=cfg.sample_batch, rank=rank,
+                     world=world, progress=progress and rank == 0, **kwargs)
+    distributed.barrier()
+    if rank != 0:
+        return None
+    samples, scores = load_samples(out)
+    extra = load_shard_scores(out)
+    window_scores = {spec_: extra["windows"].get(window_key(spec_), scores)
+                     for spec_ in sampler.window_specs}
+    # The first m rows again, with their x̂0 paths: the same noise, so the same samples.
+    traj = sampler.sample(m, shape, trajectory=m, progress=False, **kwargs).trajectory if m else None
+    return SampleResult(samples, scores, extra["early"], traj,
+                        torch.tensor(sampler.table.timesteps.copy()), sampler.window,
+                        window_scores if len(sampler.windows) > 1 else {}, list(sampler.windows))
 
 
 def _fit_window(window, steps: int):
@@ -167,11 +192,13 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     data = dataset_of(cfg)
     timings = {}
     t0 = time.perf_counter()
-    model, history = train_model(cfg, out, device, progress, data)
+    model, history = train_model(cfg, out, device, progress, data)  # DDP under torchrun
     timings["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = sample_and_score(model, cfg, device, progress, data)
+    result = sample_and_score(model, cfg, device, progress, data, out=out)
     timings["sample_s"] = time.perf_counter() - t0
+    if result is None:  # another process of a torchrun: rank 0 labels and reports
+        return {}
     result, labels, regions, summary, report, n_bad = label_and_evaluate(data, result)
     metrics = {
         "config": cfg.to_dict(), "device": device,

@@ -6,7 +6,7 @@ calibrated on generation 0: ``variance-calibrated``). See :func:`run_recursive`.
 from .config import RecursiveConfig, recursive_config
 from .filters import FILTERS, select
 from .metrics import generation_metrics, histogram_kl, sliced_wasserstein
-from .run import run_recursive, window_key
+from .run import run_recursive
 
 __all__ = ["FILTERS", "RecursiveConfig", "generation_metrics", "histogram_kl",
-           "recursive_config", "run_recursive", "select", "sliced_wasserstein", "window_key"]
+           "recursive_config", "run_recursive", "select", "sliced_wasserstein"]

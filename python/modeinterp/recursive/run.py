@@ -31,23 +31,13 @@ from ..checkpoint import save_atomic
 from ..experiments.reproduce import _fit_window, dataset_of, fit_model
 from ..experiments.specs import spec_of
 from ..sampler import Sampler
+from ..sampling.window import window_key, window_of
 from .config import RecursiveConfig
 from .filters import select
 from .manifest import Manifest, write_json_atomic
 from .metrics import generation_metrics
 
-__all__ = ["run_recursive", "window_key", "window_of"]
-
-
-def window_key(window) -> str:
-    """``"10"`` for the last 10 steps, ``"40-60"`` for steps [40, 60): keys of saved scores."""
-    return f"{window[0]}-{window[1]}" if isinstance(window, (tuple, list)) else str(int(window))
-
-
-def window_of(key: str):
-    """The inverse of :func:`window_key`: 10 or (40, 60)."""
-    start, _, stop = key.partition("-")
-    return (int(start), int(stop)) if stop else int(start)
+__all__ = ["run_recursive"]
 
 
 @dataclass

@@ -28,7 +28,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["load_samples", "plan_shards", "sample_to_shards", "write_shard_index"]
+from .window import window_key
+
+__all__ = ["load_samples", "load_shard_scores", "plan_shards", "sample_to_shards",
+           "write_shard_index"]
 
 
 def plan_shards(n: int, shard_size: int) -> list:
@@ -48,15 +51,12 @@ def _save_npy(array: np.ndarray, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _window_name(window) -> str:
-    return f"{window[0]}-{window[1]}" if isinstance(window, tuple) else str(window)
-
-
 def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
                      batch_size: int | None = None, device="cpu", rank: int = 0, world: int = 1,
-                     progress: bool = True) -> list:
+                     early_exit=(), progress: bool = True) -> list:
     """Draw this process's shards of an n-sample run into ``out/shards/``, skipping shards already
-    complete (a rerun after a kill resumes). Returns the (start, stop) of the shards it wrote."""
+    complete (a rerun after a kill resumes). ``early_exit``: as in ``Sampler.sample`` (saved too).
+    Returns the (start, stop) of the shards it wrote."""
     if not 0 <= rank < world:
         raise ValueError(f"rank must be in [0, world={world}), got {rank}")
     batch_size = batch_size or shard_size
@@ -72,16 +72,20 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
     for start, stop in todo:
         t0 = time.perf_counter()
         result = sampler.sample(stop - start, shape, seed=seed, first=start,
-                                batch_size=batch_size, device=device, progress=False)
+                                batch_size=batch_size, device=device, early_exit=early_exit,
+                                progress=False)
         base = folder / _name(start, stop)
         _save_npy(result.samples.float().cpu().numpy(), base.with_suffix(".samples.npy"))
         _save_npy(result.scores.cpu().numpy(), base.with_suffix(".scores.npy"))
         extra = list(result.window_scores.items())[1:]  # the first window is ``scores``
         for window, scores in extra:
             _save_npy(scores.cpu().numpy(),
-                      base.with_suffix(f".window-{_window_name(window)}.npy"))
+                      base.with_suffix(f".window-{window_key(window)}.npy"))
+        for k, scores in result.early_scores.items():
+            _save_npy(scores.cpu().numpy(), base.with_suffix(f".early-{k}.npy"))
         marker = {"start": start, "stop": stop, "seed": seed, "rank": rank,
-                  "windows": [_window_name(w) for w, _ in extra],
+                  "windows": [window_key(w) for w, _ in extra],
+                  "early": sorted(result.early_scores),
                   "seconds": round(time.perf_counter() - t0, 3)}
         tmp = base.with_name(f".{base.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(marker))
@@ -109,14 +113,9 @@ def write_shard_index(out, n: int, shape, shard_size: int, **facts) -> dict:
     return index
 
 
-def load_samples(out_dir, *, mmap: bool = False):
-    """(samples, scores) of a sampling run in global sample order, whatever it left on disk:
-    ``samples.pt`` (one process, one file) or ``shards/`` (streamed, any number of processes).
-    ``mmap=True`` memory-maps shards instead of reading them (numpy arrays, read-only)."""
-    out = Path(out_dir)
-    if (out / "samples.pt").exists() and not (out / "shards").is_dir():
-        saved = torch.load(out / "samples.pt", weights_only=True)
-        return saved["samples"], saved["scores"]
+def _markers(out: Path) -> list:
+    """The complete shards' markers in order; an error naming the gap when they do not cover a
+    contiguous range from 0."""
     folder = out / "shards"
     markers = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not markers:
@@ -126,6 +125,33 @@ def load_samples(out_dir, *, mmap: bool = False):
     if spans[0][0] != 0 or gaps:
         raise RuntimeError(f"{folder}: shards do not cover a contiguous range from 0 (missing "
                            f"{', '.join(gaps) or f'[0, {spans[0][0]})'}): rerun the sampling")
+    return markers
+
+
+def load_shard_scores(out_dir) -> dict:
+    """Every score the shards hold, concatenated in sample order: ``{"windows": {name: (n,)},
+    "early": {k: (n,)}}`` (window names as ``"5"`` / ``"20-30"``; the first window is the one
+    :func:`load_samples` returns)."""
+    markers = _markers(Path(out_dir))
+    meta = json.loads(markers[0].read_text())
+
+    def cat(suffix):
+        return torch.from_numpy(np.concatenate([np.load(m.with_suffix(suffix)) for m in markers]))
+
+    return {"windows": {w: cat(f".window-{w}.npy") for w in meta.get("windows", [])},
+            "early": {int(k): cat(f".early-{k}.npy") for k in meta.get("early", [])}}
+
+
+def load_samples(out_dir, *, mmap: bool = False):
+    """(samples, scores) of a sampling run in global sample order, whatever it left on disk:
+    ``samples.pt`` (one process, one file) or ``shards/`` (streamed, any number of processes).
+    ``mmap=True`` memory-maps the shards instead of reading them: two lists of read-only numpy
+    arrays, one per shard, in order."""
+    out = Path(out_dir)
+    if (out / "samples.pt").exists() and not (out / "shards").is_dir():
+        saved = torch.load(out / "samples.pt", weights_only=True)
+        return saved["samples"], saved["scores"]
+    markers = _markers(out)
     mode = "r" if mmap else None
     samples = [np.load(m.with_suffix(".samples.npy"), mmap_mode=mode) for m in markers]
     scores = [np.load(m.with_suffix(".scores.npy"), mmap_mode=mode) for m in markers]

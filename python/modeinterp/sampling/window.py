@@ -48,6 +48,20 @@ def resolve_windows(window, steps: int) -> tuple:
     return specs, resolved
 
 
+def window_key(window) -> str:
+    """A window as a file-name-safe string: ``"10"`` for the last 10 steps, ``"40-60"`` for
+    steps [40, 60) (the names of saved scores: shards, recursive runs)."""
+    if isinstance(window, (tuple, list)):
+        return f"{int(window[0])}-{int(window[1])}"
+    return str(int(window))
+
+
+def window_of(key: str):
+    """The inverse of :func:`window_key`: 10 or (40, 60)."""
+    start, _, stop = str(key).partition("-")
+    return (int(start), int(stop)) if stop else int(start)
+
+
 def resolve_early_exit(early_exit: Sequence[int], window: tuple) -> list:
     """Sorted distinct k in [1, window length]: score after the first k steps of the window."""
     start, stop = window
