@@ -3,7 +3,9 @@
 # GPU benchmark table, then the full-size 2-D reproduction. Everything lands under ${OUT:-out}/.
 # Sized for ~10 minutes on an H100; pass SKIP_REPRODUCE=1 to stop after the benchmarks.
 # The 2-D run trains for at most TRAIN_S seconds (default 300) towards the paper's 100k steps, then
-# samples and reports with the checkpoint it reached (a later call resumes it).
+# samples and reports with the checkpoint it reached (a later call resumes it). SHAPES_S=S adds the
+# paper-size 64×64 Simple Shapes run, trained for at most S seconds (resumable the same way) and
+# sampled 2000 times; off by default, it needs a session of its own (needs diffusers there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -31,4 +33,14 @@ print(r('$full/model.pt')['step'])")
   echo "trained $steps of the paper's 100000 steps" | tee "$OUT/full2d_steps.txt"
   python3 -m modeinterp.cli reproduce gaussian2d --device cuda --no-progress --out "$full" \
     --train-steps "$steps" 2>&1 | tee "$OUT/full2d.txt" | tail -30
+fi
+if [ -n "${SHAPES_S:-}" ]; then
+  shapes="$OUT/shapes64"
+  timeout "$SHAPES_S" python3 -m modeinterp.cli train shapes --device cuda --no-progress \
+    --out "$shapes" 2>&1 | tail -3
+  steps=$(python3 -c "from modeinterp.checkpoint import read_checkpoint as r; \
+print(r('$shapes/model.pt')['step'])")
+  echo "trained $steps of 100000 steps (64×64, shapes-64)" | tee "$OUT/shapes64_steps.txt"
+  python3 -m modeinterp.cli reproduce shapes --device cuda --no-progress --out "$shapes" \
+    --train-steps "$steps" --n-samples 2000 2>&1 | tee "$OUT/shapes64.txt" | tail -40
 fi
