@@ -62,3 +62,23 @@ def test_folder_without_an_oracle(tmp_path):
     assert "No oracle for this dataset" in (out / "report.md").read_text()
     with pytest.raises(ValueError, match="--path"):
         reproduce(config_for("folder", quick=True, **MICRO), tmp_path / "again", progress=False)
+
+
+def test_detection_by_reason_and_at_fixed_shape_count():
+    import numpy as np
+
+    from modeinterp.experiments.reproduce import detection_by_reason
+
+    class Counted:  # two shapes for the last four images
+        def shape_counts(self, x):
+            return np.array([1, 1, 1, 1, 2, 2, 2, 2])
+
+    scores = np.array([0.1, 0.2, 0.9, 0.3, 0.5, 0.8, 0.7, 0.4])
+    regions = ["ok", "ok", "two-squares", "ok", "ok", "malformed+two-squares", "malformed", "ok"]
+    labels = np.array([r != "ok" for r in regions])
+    out = detection_by_reason(scores, labels, regions, Counted(), None)
+    assert out["by_reason"]["two-squares"] == {"n": 2, "auroc": 1.0}
+    assert out["by_reason"]["malformed"]["n"] == 2
+    assert out["by_count"]["2"] == {"n": 4, "n_hallucinated": 2, "auroc": 1.0}
+    assert detection_by_reason(scores, labels, np.arange(8), None, None) == {
+        "by_reason": {}, "by_count": {}}  # toy regions are ints: nothing to split by

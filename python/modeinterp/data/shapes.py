@@ -200,6 +200,10 @@ class SimpleShapes:
         """One string per image: ``"ok"`` or its reasons joined by ``+`` (module docstring)."""
         return ["+".join(r) or "ok" for r, _ in map(self._image_reasons, self._images(x)[:, 0])]
 
+    def shape_counts(self, x) -> np.ndarray:
+        """(n,) int: the number of well-formed shapes in each image (whatever their strips)."""
+        return np.array([k for _, k in map(self._image_reasons, self._images(x)[:, 0])])
+
     def is_hallucination(self, x) -> torch.Tensor:
         """(n,) bool: the image is outside the training support (any reason but ``ok``)."""
         return torch.tensor([c != "ok" for c in self.classify(x)], dtype=torch.bool)

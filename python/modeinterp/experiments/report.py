@@ -46,6 +46,7 @@ def markdown(metrics: dict, figs: dict) -> str:
         lines += ["## Label-free filtering (the paper's rule: draw N + 2.5%, keep the N lowest)",
                   "", f"Kept {lf['n_kept']:,} of {lf['n_drawn']:,}: hallucination rate "
                   f"{lf['rate_before']:.2%} → {lf['rate_after']:.2%}.", ""]
+    lines += _by_reason_section(metrics.get("detection_by_reason"))
     lines += _window_section(metrics)
     if metrics["early_exit"]:
         lines += ["## Pre-emptive detection: deciding after the first k window steps", "",
@@ -88,6 +89,26 @@ def _oracle_section(oracle: dict, n_bad: int) -> list:
     if "well_formed_fraction" in oracle:
         lines += [f"Images whose every blob is a well-formed shape: "
                   f"{oracle['well_formed_fraction']:.1%}.", ""]
+    return lines
+
+
+def _by_reason_section(by: dict | None) -> list:
+    """AUROC per kind of hallucination, and among images with the same number of shapes."""
+    if not by or not (by.get("by_reason") or by.get("by_count")):
+        return []
+    lines = ["## Which hallucinations does the score find?", ""]
+    if by.get("by_reason"):
+        lines += ["Each reason against the in-support samples (paper's window):", "",
+                  "| reason | images | AUROC |", "|---|---:|---:|"]
+        lines += [f"| {r} | {v['n']:,} | {v['auroc']:.4f} |" for r, v in by["by_reason"].items()]
+        lines.append("")
+    if by.get("by_count"):
+        lines += ["Among images with the same number of well-formed shapes (the score averages "
+                  "x̂0's variance over pixels, so more foreground alone raises it):", "",
+                  "| shapes | images | hallucinated | AUROC |", "|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['n']:,} | {v['n_hallucinated']:,} | {v['auroc']:.4f} |"
+                  for k, v in by["by_count"].items()]
+        lines.append("")
     return lines
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import analysis, detect, distributed
-from ..checkpoint import load_model
+from ..checkpoint import load_model, save_atomic
 from ..distributed import process_rank
 from ..sampler import SampleResult, Sampler
 from ..sampling.shards import load_samples, load_shard_scores, sample_to_shards
@@ -148,6 +148,33 @@ def label_and_evaluate(data, result):
     return result, labels, regions, data.summary(samples), report, int((~finite).sum())
 
 
+def detection_by_reason(scores: np.ndarray, labels: np.ndarray, regions, data, samples) -> dict:
+    """Which hallucinations the score finds: AUROC of each reason against the in-support samples
+    (an image with several reasons counts for each), and — where the dataset counts objects
+    (``shape_counts``) — the AUROC among images with the same number of shapes, since the score
+    averages x̂0's variance over pixels and grows with the foreground."""
+    out: dict = {"by_reason": {}, "by_count": {}}
+    if not len(regions) or isinstance(regions[0], (int, np.integer)) or labels.all() \
+            or not labels.any():
+        return out
+    ok = ~labels
+    reasons = sorted({r for region in regions for r in str(region).split("+")} - {"ok"})
+    for reason in reasons:
+        has = np.array([reason in str(region).split("+") for region in regions])
+        out["by_reason"][reason] = {"n": int(has.sum()), "auroc": detect.auroc(
+            np.r_[scores[has], scores[ok]], np.r_[np.ones(has.sum(), bool), np.zeros(ok.sum(),
+                                                                                    bool)])}
+    if hasattr(data, "shape_counts"):
+        counts = data.shape_counts(samples)
+        for k in sorted(set(counts.tolist())):
+            same = counts == k
+            if labels[same].any() and not labels[same].all():
+                out["by_count"][str(k)] = {"n": int(same.sum()),
+                                           "n_hallucinated": int(labels[same].sum()),
+                                           "auroc": detect.auroc(scores[same], labels[same])}
+    return out
+
+
 def label_free_filter(scores: np.ndarray, labels: np.ndarray, frac: float = 0.025) -> dict:
     """The paper's label-free rule applied to this run: read the n samples as N + 2.5% and keep
     the N with the lowest scores; hallucination rate before and after."""
@@ -217,6 +244,14 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         "paper": {"removed_pct": 95.0, "retained_pct": 96.0},
         **window_choice(result, labels, cfg.seed),
     }
+    if labels is not None and regions is not None:
+        metrics["detection_by_reason"] = detection_by_reason(
+            result.scores.cpu().numpy(), labels, regions, data, result.samples.float().cpu())
+    # The samples and every window's scores, for analyses the report does not make.
+    save_atomic({"samples": result.samples.cpu(), "scores": result.scores.cpu(),
+                 "window_scores": {window_key(w): s.cpu() for w, s in result.window_scores.items()},
+                 "early_scores": {k: v.cpu() for k, v in result.early_scores.items()}},
+                out / "samples.pt")
     figs = spec_of(cfg).figures(cfg, data, model, result, labels, regions, report, out)
     if metrics["window_sweep"]:
         chosen = metrics["calibrated"]["window"] if metrics["calibrated"] else None
