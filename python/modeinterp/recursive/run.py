@@ -19,6 +19,7 @@ never stopped. Scores come from the fused sampler; no trajectory is stored.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +112,6 @@ class _Run:
 
     @staticmethod
     def _load(name: str, paths: dict) -> Generation:
-        import json
-
         saved = torch.load(paths["samples"], weights_only=True)
         return Generation(name, saved["samples"],
                           {k: v.double().numpy() for k, v in saved["scores"].items()},
