@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..experiments.config import ReproduceConfig, config_for
 from .filters import FILTERS
@@ -26,7 +26,6 @@ class RecursiveConfig:
     filters: tuple = ("none", "random", "variance", "variance-calibrated")
     n_keep: int | None = None
     margin: float = 0.025
-    notes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if isinstance(self.generations, bool) or not isinstance(self.generations, numbers.Integral) \
@@ -48,7 +47,6 @@ class RecursiveConfig:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["base"] = self.base.to_dict()
-        out.pop("notes")
         return out
 
 
