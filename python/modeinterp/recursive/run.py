@@ -49,6 +49,11 @@ class Generation:
     metrics: dict
 
 
+def _as_generation(name: str, saved: dict, metrics: dict) -> Generation:
+    return Generation(name, saved["samples"],
+                      {k: v.double().numpy() for k, v in saved["scores"].items()}, metrics)
+
+
 class _Run:
     def __init__(self, cfg: RecursiveConfig, out: Path, device: str, progress: bool):
         self.cfg, self.base, self.out = cfg, cfg.base, Path(out)
@@ -89,7 +94,8 @@ class _Run:
         self.manifest.record(name, generation=g, seed=seed, train_s=round(train_s, 2),
                              sample_s=round(sample_s, 2), n_drawn=int(len(saved["samples"])),
                              done=time.strftime("%Y-%m-%d %H:%M:%S"))
-        return self._load(name, paths)
+        # As a rerun would read it back (JSON values), without reading the files again.
+        return _as_generation(name, saved, json.loads(json.dumps(metrics, default=float)))
 
     def _sample(self, model, windows: list, seed: int) -> dict:
         sampler = Sampler(model, self.table, window=list(windows))
@@ -112,10 +118,8 @@ class _Run:
 
     @staticmethod
     def _load(name: str, paths: dict) -> Generation:
-        saved = torch.load(paths["samples"], weights_only=True)
-        return Generation(name, saved["samples"],
-                          {k: v.double().numpy() for k, v in saved["scores"].items()},
-                          json.loads(paths["metrics"].read_text()))
+        return _as_generation(name, torch.load(paths["samples"], weights_only=True),
+                              json.loads(paths["metrics"].read_text()))
 
     # -- between generations ------------------------------------------------------------
     def kept(self, prev: Generation, rule: str, window_of_rule: str, g: int, name: str):
