@@ -1,46 +1,60 @@
 #!/usr/bin/env bash
-# One call on a lent GPU (see the device tool): build with CUDA, run the CUDA tests, print the
-# GPU benchmark table, then the full-size 2-D reproduction. Everything lands under ${OUT:-out}/.
-# Sized for ~10 minutes on an H100; pass SKIP_REPRODUCE=1 to stop after the benchmarks.
-# The 2-D run trains for at most TRAIN_S seconds (default 300) towards the paper's 100k steps, then
-# samples and reports with the checkpoint it reached (a later call resumes it). SHAPES_S=S adds the
-# paper-size 64×64 Simple Shapes run, trained for at most S seconds (resumable the same way) and
-# sampled 2000 times; off by default, it needs a session of its own (needs diffusers there).
+# One call on a lent GPU (see the device tool): build with CUDA, run every CUDA test, print the GPU
+# benchmark table, then a bounded full-size 2-D reproduction. At most 8 files land in ${OUT:-out}/
+# (the device tool returns no more): session.log (everything), cuda_tests.txt, bench_cuda.{md,json},
+# full2d_report.md; runs themselves live under RUNS (default /tmp/modeinterp-gpu-runs).
+# Sized for ~7 minutes on an H200. Knobs: SKIP_REPRODUCE=1 stops after the benchmarks; TRAIN_S
+# (default 150) bounds the 2-D training towards the paper's 100k steps, REPRO_S (default 150) the
+# sampling + report; SHAPES_S=S adds the paper-size 64×64 Simple Shapes run, trained for at most S
+# seconds and sampled 2000 times (a session of its own; needs diffusers there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
-mkdir -p "$OUT"
+RUNS=${RUNS:-/tmp/modeinterp-gpu-runs}
+mkdir -p "$OUT" "$RUNS"
+exec > >(tee -a "$OUT/session.log") 2>&1
 export PIP_ROOT_USER_ACTION=ignore PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import cmake, scikit_build_core; print('cmake', cmake.__version__)"  # the image has them
+stamp() { echo "== $(date +%T) $*"; }
+stamp start
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import torch, cmake, scikit_build_core; print('torch', torch.__version__, 'cmake', cmake.__version__)"
+stamp build
 python3 -m pip install -q --no-build-isolation --no-deps -e . -C cmake.define.MODEINTERP_CUDA=ON \
-  -C cmake.define.MODEINTERP_CUDA_ARCHS=9.0 2>&1 | tail -5
-python3 -m modeinterp.cli info 2>&1 | tee "$OUT/info.txt"  # runs one fused step on the GPU vs CPU
-python3 -m pytest -q tests/test_build_cuda.py 2>&1 | tail -2
-python3 -m pytest -q tests/test_ops.py tests/test_philox_ops.py tests/test_ops_errors.py \
-  tests/test_ops_compile.py tests/test_sampler.py -k "cuda or graph or mixed" 2>&1 \
-  | tee "$OUT/cuda_tests.txt" | tail -5
+  -C cmake.define.MODEINTERP_CUDA_ARCHS=9.0 2>&1 | tail -15
+stamp info
+python3 -m modeinterp.cli info  # runs one fused step on the GPU vs CPU
+stamp cuda-tests
+# Every test parametrised over the CUDA device, plus the build checks.
+timeout "${TESTS_S:-240}" python3 -m pytest -q -p no:cacheprovider -n 8 tests \
+  -k "cuda or graph or mixed" > "$OUT/cuda_tests.txt" 2>&1
+tail -25 "$OUT/cuda_tests.txt"
+stamp bench
 # The scored-vs-stock diffusers table needs diffusers there (carry its wheel: device README).
 diffusers_flag=$(python3 -c "import diffusers" 2>/dev/null && echo --diffusers)
-python3 benchmarks/report.py --device cuda $diffusers_flag --json "$OUT/bench_cuda.json" 2>&1 \
-  | tee "$OUT/bench_cuda.md"
+timeout "${BENCH_S:-180}" python3 benchmarks/report.py --device cuda --windows $diffusers_flag \
+  --min-run-time 0.5 --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
 if [ -z "${SKIP_REPRODUCE:-}" ]; then
-  full="$OUT/full2d"
-  timeout "${TRAIN_S:-300}" python3 -m modeinterp.cli train gaussian2d --device cuda \
+  stamp full2d
+  full="$RUNS/full2d"
+  timeout "${TRAIN_S:-150}" python3 -m modeinterp.cli train gaussian2d --device cuda \
     --no-progress --out "$full" 2>&1 | tail -3
   steps=$(python3 -c "from modeinterp.checkpoint import read_checkpoint as r; \
 print(r('$full/model.pt')['step'])")
-  echo "trained $steps of the paper's 100000 steps" | tee "$OUT/full2d_steps.txt"
-  python3 -m modeinterp.cli reproduce gaussian2d --device cuda --no-progress --out "$full" \
-    --train-steps "$steps" 2>&1 | tee "$OUT/full2d.txt" | tail -30
+  echo "trained $steps of the paper's 100000 steps"
+  timeout "${REPRO_S:-150}" python3 -m modeinterp.cli reproduce gaussian2d --device cuda \
+    --no-progress --out "$full" --train-steps "$steps" 2>&1 | tail -30
+  cp "$full/report.md" "$OUT/full2d_report.md" 2>/dev/null
 fi
 if [ -n "${SHAPES_S:-}" ]; then
-  shapes="$OUT/shapes64"
+  stamp shapes64
+  shapes="$RUNS/shapes64"
   timeout "$SHAPES_S" python3 -m modeinterp.cli train shapes --device cuda --no-progress \
     --out "$shapes" 2>&1 | tail -3
   steps=$(python3 -c "from modeinterp.checkpoint import read_checkpoint as r; \
 print(r('$shapes/model.pt')['step'])")
-  echo "trained $steps of 100000 steps (64×64, shapes-64)" | tee "$OUT/shapes64_steps.txt"
+  echo "trained $steps of 100000 steps (64×64, shapes-64)"
   python3 -m modeinterp.cli reproduce shapes --device cuda --no-progress --out "$shapes" \
-    --train-steps "$steps" --n-samples 2000 2>&1 | tee "$OUT/shapes64.txt" | tail -40
+    --train-steps "$steps" --n-samples 2000 2>&1 | tail -40
+  cp "$shapes/report.md" "$OUT/shapes64_report.md" 2>/dev/null
 fi
+stamp done
