@@ -10,15 +10,26 @@
 namespace modeinterp {
 namespace {
 
+// Shapes and devices are spelled out by hand: streaming an IntArrayRef (c10's operator<< template)
+// into a TORCH_CHECK message crashed the process on the GPU machine (torch 2.11, g++ 13) instead
+// of raising, while the same check raised on the CPU build.
+std::string shape_string(at::IntArrayRef sizes) {
+  std::string s = "[";
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(sizes[i]);
+  }
+  return s + "]";
+}
+
 bool is_supported_float(at::ScalarType t) {
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
 }
 
 void check_like_x(const at::Tensor& x, const at::Tensor& t, const char* name) {
-  TORCH_CHECK_VALUE(t.device() == x.device(), "fused_step: ", name, " is on ", t.device(),
-                    " but x is on ", x.device());
-  TORCH_CHECK_VALUE(t.sizes() == x.sizes(), "fused_step: ", name, " has shape ", t.sizes(),
-                    " but x has shape ", x.sizes());
+  TORCH_CHECK_VALUE(t.device() == x.device(), "fused_step: ", name, " is on ", t.device().str(),
+                    " but x is on ", x.device().str());
+  TORCH_CHECK_VALUE(t.sizes() == x.sizes(), "fused_step: ", name, " has shape ",
+                    shape_string(t.sizes()), " but x has shape ", shape_string(x.sizes()));
 }
 
 void check_accumulator(const at::Tensor& x, const at::Tensor& t, const char* name) {
@@ -41,7 +52,8 @@ FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, d
                                    const std::optional<at::Tensor>& noise, int64_t seed,
                                    int64_t step, int64_t offset,
                                    const std::optional<at::Tensor>& mean,
-                                   const std::optional<at::Tensor>& m2, int64_t count) {
+                                   const std::optional<at::Tensor>& m2, int64_t count,
+                                   const std::optional<at::Tensor>& counter) {
   TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()),
                    "fused_step: x must be float32, float16 or bfloat16, got ", x.scalar_type());
   TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), "fused_step: out has dtype ",
@@ -76,6 +88,23 @@ FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, d
   // wrapper maps [0, 2^64) onto it, so the full counter space stays reachable.
   in.key = NoiseKey{static_cast<uint64_t>(seed), static_cast<uint64_t>(step)};
   in.offset = static_cast<uint64_t>(offset);
+  if (counter.has_value()) {
+    TORCH_CHECK_VALUE(counter->device() == x.device(), "fused_step: counter is on ",
+                      counter->device().str(), " but x is on ", x.device().str());
+    TORCH_CHECK_TYPE(counter->scalar_type() == at::kLong,
+                     "fused_step: counter must be int64 [seed, offset], got ",
+                     counter->scalar_type());
+    TORCH_CHECK_VALUE(counter->dim() == 1 && counter->numel() == 2,
+                      "fused_step: counter must have shape [2] ([seed, offset]), got ",
+                      shape_string(counter->sizes()));
+    const at::Tensor words = counter->contiguous();
+    if (words.is_cpu()) {
+      in.key.seed = static_cast<uint64_t>(words.const_data_ptr<int64_t>()[0]);
+      in.offset = static_cast<uint64_t>(words.const_data_ptr<int64_t>()[1]);
+    } else {
+      in.counter = words;
+    }
+  }
   in.welford_n = static_cast<float>(count + 1);
   in.generate_noise = !noise.has_value() && in.coef.sigma != 0.0f;
   return in;
@@ -92,7 +121,7 @@ void check_trajectory_score_args(const at::Tensor& m2, int64_t count) {
   TORCH_CHECK_VALUE(m2.dim() >= 1, "trajectory_score: m2 must have a batch dimension");
   TORCH_CHECK_VALUE(m2.size(0) == 0 || m2.numel() > 0,
                     "trajectory_score: m2 has no elements beyond the batch dimension, shape ",
-                    m2.sizes());
+                    shape_string(m2.sizes()));
   TORCH_CHECK_VALUE(count >= 1, "trajectory_score: count must be >= 1 (x̂0 values in m2), got ",
                     count);
 }

@@ -15,6 +15,9 @@ struct FusedStepInputs {
   at::Tensor x, out;    // contiguous, same dtype/shape/device
   at::Tensor noise;     // undefined, or contiguous float32 shaped like x
   at::Tensor mean, m2;  // undefined, or contiguous float32 shaped like x (updated in place)
+  // Undefined, or int64 [seed, offset] on a CUDA device, read there by the kernel. On the CPU the
+  // values are read here into key.seed and offset, and counter stays undefined.
+  at::Tensor counter;
   StepCoef coef;
   NoiseKey key;
   uint64_t offset;
@@ -27,7 +30,8 @@ FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, d
                                    const std::optional<at::Tensor>& noise, int64_t seed,
                                    int64_t step, int64_t offset,
                                    const std::optional<at::Tensor>& mean,
-                                   const std::optional<at::Tensor>& m2, int64_t count);
+                                   const std::optional<at::Tensor>& m2, int64_t count,
+                                   const std::optional<at::Tensor>& counter);
 
 // The x̂0 output when asked for (shaped like x), else an empty tensor.
 at::Tensor make_x0_output(const at::Tensor& x, bool return_x0);

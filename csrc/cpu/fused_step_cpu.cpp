@@ -57,9 +57,11 @@ std::tuple<at::Tensor, at::Tensor> fused_step_cpu(
     const at::Tensor& x, const at::Tensor& out, double a, double b, double c0, double c1,
     double c2, double sigma, double clip, const std::optional<at::Tensor>& noise, int64_t seed,
     int64_t step, int64_t offset, const std::optional<at::Tensor>& mean,
-    const std::optional<at::Tensor>& m2, int64_t count, bool return_x0) {
+    const std::optional<at::Tensor>& m2, int64_t count, bool return_x0,
+    const std::optional<at::Tensor>& counter) {
   const FusedStepInputs in = prepare_fused_step(x, out, a, b, c0, c1, c2, sigma, clip, noise,
-                                                seed, step, offset, mean, m2, count);
+                                                seed, step, offset, mean, m2, count,
+                                                counter);
   at::Tensor x_prev = at::empty_like(in.x);
   at::Tensor x0 = make_x0_output(in.x, return_x0);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, in.x.scalar_type(), "fused_step_cpu",

@@ -44,12 +44,19 @@ __global__ void fused_step_kernel(FusedStepParams p, uint64_t quads, bool vector
   const T* out = static_cast<const T*>(p.out);
   T* x_prev = static_cast<T*>(p.x_prev);
   T* x0 = static_cast<T*>(p.x0);
-  const int64_t lead = static_cast<int64_t>(p.offset & 3);
+  NoiseKey key = p.key;
+  uint64_t offset = p.offset;
+  if (p.counter != nullptr) {
+    key.seed = static_cast<uint64_t>(p.counter[0]);
+    offset = static_cast<uint64_t>(p.counter[1]);
+  }
+  const int64_t lead = static_cast<int64_t>(offset & 3);
+  vector_ok = vector_ok && lead == 0;  // with a counter, the host did not know the lead
   const uint64_t stride = static_cast<uint64_t>(gridDim.x) * blockDim.x;
   for (uint64_t q = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; q < quads;
        q += stride) {
     Normal4 z{{0.f, 0.f, 0.f, 0.f}};
-    if (p.generate_noise) z = normal4(p.key, (p.offset >> 2) + q);
+    if (p.generate_noise) z = normal4(key, (offset >> 2) + q);
     const int64_t base = static_cast<int64_t>(4 * q) - lead;  // local index of lane 0
     if (vector_ok && base + 3 < p.numel) {
       // lead == 0 and 16/8-byte aligned pointers: whole-quad loads and stores.
@@ -99,7 +106,8 @@ bool aligned(const void* ptr, unsigned bytes) {
 
 template <typename T>
 cudaError_t launch_typed(const FusedStepParams& p, cudaStream_t stream) {
-  const uint64_t quads = quad_count(p.numel, p.offset);
+  // With a counter the offset is known only on the device: cover the largest lead (3).
+  const uint64_t quads = quad_count(p.numel, p.counter != nullptr ? 3 : p.offset);
   const unsigned pack = 4 * sizeof(T);
   const bool vector_ok = (p.offset & 3) == 0 && aligned(p.x, pack) && aligned(p.out, pack) &&
                          aligned(p.x_prev, pack) && aligned(p.x0, pack) &&

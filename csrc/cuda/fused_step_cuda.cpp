@@ -23,10 +23,12 @@ std::tuple<at::Tensor, at::Tensor> fused_step_cuda(
     const at::Tensor& x, const at::Tensor& out, double a, double b, double c0, double c1,
     double c2, double sigma, double clip, const std::optional<at::Tensor>& noise, int64_t seed,
     int64_t step, int64_t offset, const std::optional<at::Tensor>& mean,
-    const std::optional<at::Tensor>& m2, int64_t count, bool return_x0) {
+    const std::optional<at::Tensor>& m2, int64_t count, bool return_x0,
+    const std::optional<at::Tensor>& counter) {
   const c10::cuda::CUDAGuard guard(x.device());
   const FusedStepInputs in = prepare_fused_step(x, out, a, b, c0, c1, c2, sigma, clip, noise,
-                                                seed, step, offset, mean, m2, count);
+                                                seed, step, offset, mean, m2, count,
+                                                counter);
   at::Tensor x_prev = at::empty_like(in.x);
   at::Tensor x0 = make_x0_output(in.x, return_x0);
   FusedStepParams p;
@@ -42,6 +44,7 @@ std::tuple<at::Tensor, at::Tensor> fused_step_cuda(
   p.coef = in.coef;
   p.key = in.key;
   p.offset = in.offset;
+  p.counter = in.counter.defined() ? in.counter.const_data_ptr<int64_t>() : nullptr;
   p.welford_n = in.welford_n;
   p.generate_noise = in.generate_noise;
   check_launch(launch_fused_step(p, current_stream(in.x)), "fused_step");

@@ -26,6 +26,8 @@ struct FusedStepParams {
   StepCoef coef;
   NoiseKey key;
   uint64_t offset;      // global flat index of element 0
+  const int64_t* counter;  // nullptr, or [seed, offset] in device memory, replacing key.seed
+                           // and offset (read by the kernel: graph replays with new values)
   float welford_n;      // count + 1
   bool generate_noise;
 };

@@ -11,7 +11,7 @@ import torch
 
 @torch.library.register_fake("modeinterp::fused_step")
 def _fused_step_fake(x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
-                     count, return_x0):
+                     count, return_x0, counter=None):
     x_prev = torch.empty_like(x, memory_format=torch.contiguous_format)
     x0 = (torch.empty_like(x, memory_format=torch.contiguous_format) if return_x0
           else x.new_empty((0,)))

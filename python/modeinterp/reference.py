@@ -128,10 +128,11 @@ def _check_like(t, name, x, dtypes):
 
 
 def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
-               count=0, return_x0=False):
+               count=0, return_x0=False, counter=None):
     """One reverse step (docs/design.md, "The fused reverse step"), float32 maths, x_prev in x's dtype.
 
-    mean/m2 (float32, like x) are updated in place by Welford on the (clipped) x0 prediction."""
+    mean/m2 (float32, like x) are updated in place by Welford on the (clipped) x0 prediction.
+    counter: an int64 tensor [seed, offset] (two's complement words) replacing seed and offset."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in _FLOATS:
@@ -145,6 +146,11 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
         _check_like(mean, "mean", x, (torch.float32,))
         _check_like(m2, "m2", x, (torch.float32,))
     count = _validate.count(count, 0, "x̂0 values already in mean/m2")
+    if counter is not None:
+        if counter.dtype != torch.int64 or counter.shape != (2,):
+            raise ValueError(f"counter must be an int64 tensor of shape (2,), got {counter.dtype} "
+                             f"{tuple(counter.shape)}")
+        seed, offset = (int(w) % 2**64 for w in counter.tolist())
     # Validate the noise key even when unused so a bad seed never passes silently.
     seed, step, offset = _u64(seed, "seed"), _u64(step, "step"), _u64(offset, "offset")
 
