@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
@@ -14,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import ops
+from .sampling.graphed import GraphedLoop, model_signature
 from .sampling.window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from .schedules import StepTable
 
@@ -53,10 +55,16 @@ class Sampler:
     window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair — or a
         list of such windows, all scored in the same pass (``window=[10, 5, 20, (900, 950)]``):
         ``scores`` and ``early_scores`` belong to the first, ``window_scores`` holds them all.
+    graph: on CUDA, capture each batch's whole reverse loop (denoiser + fused step, every step)
+        once per batch size as a CUDA graph and replay it (:mod:`modeinterp.sampling.graphed`):
+        the same samples and scores as the eager loop, far fewer launches. None (default): on
+        for CUDA devices. Runs that need Python at every step (``trajectory``, ``callback``) and
+        CPU devices use the eager loop; if capture fails (a denoiser that synchronises with the
+        host, say) the sampler warns once and samples eagerly.
     """
 
     def __init__(self, model: Callable, table: StepTable, window=10, *,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, graph: Optional[bool] = None):
         if not callable(model):
             raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
         if not isinstance(table, StepTable):
@@ -64,7 +72,12 @@ class Sampler:
                             f"{type(table).__name__}")
         if dtype not in (torch.float32, torch.float16, torch.bfloat16):
             raise TypeError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
-        self.model, self.table, self.dtype = model, table, dtype
+        if graph not in (None, True, False):
+            raise TypeError(f"graph must be None, True or False, got {graph!r}")
+        self.model, self.table, self.dtype, self.graph = model, table, dtype, graph
+        self._graphs: dict = {}  # (size, shape, device) -> GraphedLoop, for one model_signature
+        self._graphs_for = None
+        self._graph_failed = False
         self.window_specs, self.windows = resolve_windows(window, len(table))
         self.window = self.windows[0]
         self.coefs = [table.coef(i) for i in range(len(table))]
@@ -120,10 +133,27 @@ class Sampler:
     def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
                    traj, bar):
         T = self.table.num_train_timesteps
-        x = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
-        x = x.to(self.dtype)
-        windows = WindowScores(self.windows, list(early_scores))
-        want_x0 = traj is not None or self._callback is not None
+        x_T = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
+        x_T = x_T.to(self.dtype)
+        graphed = self._graphed(size, shape, device, list(early_scores), traj is not None)
+        if graphed is not None:
+            x, scores, early = graphed.replay(x_T, seed, offset)
+            bar.update(size * len(self.coefs))
+        else:
+            windows = WindowScores(self.windows, list(early_scores))
+            x = self._steps(x_T, windows, seed=seed, offset=offset,
+                            on_step=self._on_step(b0, size, keep, traj, bar))
+            scores, early = [w.scores for w in windows.windows], windows.main.early_scores
+        for k, value in early.items():
+            early_scores[k][b0:b0 + size] = value
+        for spec, value in zip(self.window_specs, scores):
+            window_scores[spec][b0:b0 + size] = value
+        return x  # a replay's x is overwritten by the next replay: sample() copies it out first
+
+    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None):
+        """The reverse loop from x_T: every denoiser call and fused step; x_0 out."""
+        size, device = x.shape[0], x.device
+        want_x0 = on_step is not None and on_step.wants_x0
         for i, coef in enumerate(self.coefs):
             t = int(self.table.timesteps[i])
             out = self.model(x, torch.full((size,), t, dtype=torch.int64, device=device),
@@ -132,18 +162,56 @@ class Sampler:
                 raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
                                    f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
             result = windows.fused_step(i, x, out.to(self.dtype), coef, seed=seed, step=t,
-                                        offset=offset, return_x0=want_x0)
+                                        offset=offset, return_x0=want_x0, counter=counter)
             x, x0 = result if want_x0 else (result, None)
+            if on_step is not None:
+                on_step(i, t, x, x0)
+        return x
+
+    def _on_step(self, b0, size, keep, traj, bar):
+        """Per-step work of the eager loop: trajectory rows, the user's callback, the bar."""
+        callback = self._callback
+
+        def on_step(i, t, x, x0):
             if traj is not None:
                 traj[:, i] = x0[:keep].float()
-            if self._callback is not None:
-                self._callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
+            if callback is not None:
+                callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
             bar.update(size)
-        for k, value in windows.main.early_scores.items():
-            early_scores[k][b0:b0 + size] = value
-        for spec, window in zip(self.window_specs, windows.windows):
-            window_scores[spec][b0:b0 + size] = window.scores
-        return x
+        on_step.wants_x0 = traj is not None or callback is not None
+        return on_step
+
+    def _graphed(self, size, shape, device, early, trajectory):
+        """The captured loop for this batch, or None for the eager loop (see ``graph``)."""
+        if device.type != "cuda" or self.graph is False or self._graph_failed:
+            return None
+        if trajectory or self._callback is not None:
+            if self.graph:
+                warnings.warn("Sampler(graph=True): trajectory and callback need Python at every "
+                              "step; sampling this call eagerly", RuntimeWarning, stacklevel=4)
+            return None
+        signature = model_signature(self.model, self._model_kwargs)
+        if signature != self._graphs_for:  # new weights or arguments: old graphs are stale
+            self._graphs, self._graphs_for = {}, signature
+        key = (size, tuple(shape), device, tuple(early))
+        if key not in self._graphs:
+            try:
+                self._graphs[key] = GraphedLoop(
+                    self._steps, lambda: WindowScores(self.windows, early), size, shape,
+                    self.dtype, device, self._warm_up)
+            except Exception as exc:  # noqa: BLE001 — any capture failure falls back to eager
+                self._graph_failed = True
+                warnings.warn(f"Sampler: CUDA graph capture failed ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); sampling "
+                              f"eagerly", RuntimeWarning, stacklevel=4)
+                return None
+        return self._graphs[key]
+
+    def _warm_up(self, x):
+        t = torch.full((x.shape[0],), int(self.table.timesteps[0]), dtype=torch.int64,
+                       device=x.device)
+        out = self.model(x, t, **self._model_kwargs)
+        ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
 
     def _check(self, n, shape, batch_size, trajectory, early_exit):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
