@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     result = sampler.sample(args.n, (2,), batch_size=args.batch, device=args.device,
-                            progress=False)
+                            progress=True)  # one bar update per batch
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - start

@@ -2,8 +2,9 @@
 # One call on a lent GPU (see the device tool): build with CUDA, run every CUDA test, print the GPU
 # benchmark table, then a bounded full-size 2-D reproduction. At most 8 files land in ${OUT:-out}/
 # (the device tool returns no more): session.log (everything), cuda_tests.txt, bench_cuda.{md,json},
-# full2d_report.md; runs themselves live under RUNS (default /tmp/modeinterp-gpu-runs).
-# Sized for ~7 minutes on an H200. Knobs: SKIP_REPRODUCE=1 stops after the benchmarks; TRAIN_S
+# big_run.json, full2d_report.md; runs themselves live under RUNS (default /tmp/modeinterp-gpu-runs).
+# Sized for ~7 minutes on an H200. Knobs: SKIP_REPRODUCE=1 stops after the benchmarks; BIG_N (default
+# 10M) samples × 1000 steps in one Sampler call (0 skips it); TRAIN_S
 # (default 150) bounds the 2-D training towards the paper's 100k steps, REPRO_S (default 150) the
 # sampling + report; SHAPES_S=S adds the paper-size 64×64 Simple Shapes run, trained for at most S
 # seconds and sampled 2000 times (a session of its own; needs diffusers there).
@@ -26,13 +27,18 @@ python3 -m modeinterp.cli info  # runs one fused step on the GPU vs CPU
 stamp cuda-tests
 # Every test parametrised over the CUDA device, plus the build checks.
 timeout "${TESTS_S:-240}" python3 -m pytest -q -p no:cacheprovider -n 8 tests \
-  -k "cuda or graph or mixed" > "$OUT/cuda_tests.txt" 2>&1
+  -k "cuda or graph or mixed or counter" > "$OUT/cuda_tests.txt" 2>&1
 tail -25 "$OUT/cuda_tests.txt"
 stamp bench
 # The scored-vs-stock diffusers table needs diffusers there (carry its wheel: device README).
 diffusers_flag=$(python3 -c "import diffusers" 2>/dev/null && echo --diffusers)
-timeout "${BENCH_S:-180}" python3 benchmarks/report.py --device cuda --windows $diffusers_flag \
-  --min-run-time 0.5 --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
+timeout "${BENCH_S:-220}" python3 benchmarks/report.py --device cuda --e2e \
+  $diffusers_flag --min-run-time 0.5 --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
+if [ "${BIG_N:-10000000}" != 0 ]; then
+  stamp big-run
+  timeout "${BIG_S:-150}" python3 benchmarks/big_run.py --device cuda --n "${BIG_N:-10000000}" \
+    --batch 1000000 --json "$OUT/big_run.json"
+fi
 if [ -z "${SKIP_REPRODUCE:-}" ]; then
   stamp full2d
   full="$RUNS/full2d"

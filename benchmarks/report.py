@@ -4,11 +4,15 @@
     python benchmarks/report.py --device cuda           # README's GPU table (names the card)
     python benchmarks/report.py --diffusers             # + scored vs stock diffusers scheduler
     python benchmarks/report.py --windows               # + cost of 1 vs 6 score windows
+    python benchmarks/report.py --e2e                   # + whole sampling runs (e2e_report.py)
 
 Each variant is timed in the same run with torch.utils.benchmark (which synchronises CUDA),
 median of repeated blocks. Effective bandwidth counts the fused step's minimal traffic in float32:
 x, out read; x_prev written; mean, m2 read and written = 28 bytes/element. On CUDA it is compared
 with a measured device-to-device copy (bytes read + written) of the same card.
+
+Every row is printed as soon as it is measured and --json is rewritten after every table, so a
+run cut short by a timeout keeps what it measured.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import torch.utils.benchmark as tb
 
 sys.path.insert(0, str(Path(__file__).parent))
 from baselines import eager_randn_step  # noqa: E402
+from e2e_report import add_arguments as add_e2e_arguments  # noqa: E402
+from e2e_report import e2e_tables  # noqa: E402
 
 import modeinterp  # noqa: E402
 from modeinterp import ops, reference  # noqa: E402
@@ -66,8 +72,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--sizes", default=None,
-                   help="comma-separated element counts (default: cpu 2M,3.1M; cuda 20k,2M,3M,"
-                        "25M,32M)")
+                   help="comma-separated element counts (default: cpu 2M,3.1M; cuda 2M,32M)")
     p.add_argument("--min-run-time", type=float, default=1.0)
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     p.add_argument("--diffusers", action="store_true",
@@ -76,46 +81,58 @@ def main(argv=None) -> int:
     p.add_argument("--windows", action="store_true",
                    help="also time one step with 1 vs 6 active score windows, and a whole "
                         "1000-step toy run with 1 vs 6 windows")
+    add_e2e_arguments(p)
     args = p.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # each row shows up as soon as it is measured
     cuda = args.device.startswith("cuda")
-    default = "20000,2000000,3145728,25000000,32000000" if cuda else "2000000,3145728"
+    default = "2000000,32000000" if cuda else "2000000,3145728"
     sizes = [int(float(s)) for s in (args.sizes or default).split(",")]
     card = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
-    copy_bw = copy_bandwidth(args.device) if cuda else None
-    rows = []
-    for n in sizes:
-        x, out = torch.randn(n, device=args.device), torch.randn(n, device=args.device)
-        mean, m2 = torch.zeros(n, device=args.device), torch.zeros(n, device=args.device)
-        times = {}
-        for name, fn in variants(x, out, mean, m2, args.device).items():
-            fn()  # warm-up (and compilation)
-            times[name] = median_seconds(fn, args.min_run_time)
-        fused = times["fused (modeinterp)"]
-        for name, t in times.items():
-            gbs = BYTES_PER_ELEMENT * n / t / 1e9
-            rows.append({"elements": n, "variant": name, "ms": t * 1e3, "GB/s": gbs,
-                         "speedup_of_fused": t / fused,
-                         "pct_copy_bw": 100 * gbs * 1e9 / copy_bw if copy_bw else None})
+    report = {"device": card, "rows": []}
+
+    def save():  # via a temporary file: a run killed mid-write keeps the previous JSON
+        if args.json:
+            tmp = args.json.with_name(args.json.name + ".tmp")
+            tmp.write_text(json.dumps(report, indent=1))
+            tmp.replace(args.json)
+
     print(f"device: {card}; torch {torch.__version__}; modeinterp {modeinterp.__version__}")
+    step_table(args.device, sizes, args.min_run_time, report["rows"])
+    save()
+    if args.diffusers:
+        report["diffusers"] = diffusers_table(args.device, args.min_run_time)
+        save()
+    if args.windows:
+        report["windows"] = windows_table(args.device, args.min_run_time)
+        save()
+    if args.e2e:
+        e2e_tables(args, report.setdefault("e2e", {}), save)
+    return 0
+
+
+def step_table(device: str, sizes: list, min_run_time: float, rows: list) -> None:
+    """One fused step vs its eager / compiled twins; rows appended (and printed) as measured."""
+    copy_bw = copy_bandwidth(device) if device.startswith("cuda") else None
     if copy_bw:
         print(f"device-to-device copy bandwidth (read+write): {copy_bw / 1e9:.0f} GB/s")
     print("| elements | variant | time (ms) | eff. GB/s | fused is x faster |"
           + (" % of copy BW |" if copy_bw else ""))
     print("|---:|---|---:|---:|---:|" + ("---:|" if copy_bw else ""))
-    for r in rows:
-        line = (f"| {r['elements']:,} | {r['variant']} | {r['ms']:.3f} | {r['GB/s']:.1f} | "
-                f"{r['speedup_of_fused']:.2f} |")
-        if copy_bw:
-            line += f" {r['pct_copy_bw']:.0f}% |"
-        print(line)
-    report = {"device": card, "rows": rows}
-    if args.diffusers:
-        report["diffusers"] = diffusers_table(args.device, args.min_run_time)
-    if args.windows:
-        report["windows"] = windows_table(args.device, args.min_run_time)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-    return 0
+    for n in sizes:
+        x, out = torch.randn(n, device=device), torch.randn(n, device=device)
+        mean, m2 = torch.zeros(n, device=device), torch.zeros(n, device=device)
+        fused = None
+        for name, fn in variants(x, out, mean, m2, device).items():  # the fused step first
+            fn()  # warm-up (and compilation)
+            t = median_seconds(fn, min_run_time)
+            fused = fused or t
+            gbs = BYTES_PER_ELEMENT * n / t / 1e9
+            r = {"elements": n, "variant": name, "ms": t * 1e3, "GB/s": gbs,
+                 "speedup_of_fused": t / fused,
+                 "pct_copy_bw": 100 * gbs * 1e9 / copy_bw if copy_bw else None}
+            rows.append(r)
+            print(f"| {n:,} | {name} | {r['ms']:.3f} | {gbs:.1f} | {r['speedup_of_fused']:.2f} |"
+                  + (f" {r['pct_copy_bw']:.0f}% |" if copy_bw else ""))
 
 
 def diffusers_table(device: str, min_run_time: float) -> list:
@@ -127,21 +144,16 @@ def diffusers_table(device: str, min_run_time: float) -> list:
     print("| batch | variant | ms / step | scored is x faster |")
     print("|---|---|---:|---:|")
     for label, shape in SHAPES.items():
-        runs = make_runs(shape, device)
-        times = {}
-        for name, fn in runs.items():
+        scored = None
+        for name, fn in make_runs(shape, device).items():  # the scored scheduler first
             fn()  # warm-up
-            times[name] = median_seconds(fn, min_run_time) / STEPS
-        for name, t in times.items():
-            ratio = t / times["scored (modeinterp)"]
+            t = median_seconds(fn, min_run_time) / STEPS
+            scored = scored or t
+            ratio = t / scored
             rows.append({"batch": label, "variant": name, "ms_per_step": t * 1e3,
                          "speedup_of_scored": ratio})
             print(f"| {label} | {name} | {t * 1e3:.3f} | {ratio:.2f} |")
     return rows
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 SIX_WINDOWS = [10, 2, 3, 5, 20, (900, 950)]
@@ -152,7 +164,6 @@ def windows_table(device: str, min_run_time: float) -> dict:
     2M elements with every window active, and a whole 1000-step DDPM run of the toy 2-D denoiser
     (the windows only cost on the steps they cover)."""
     from modeinterp import Sampler, Schedule
-    from modeinterp.data import get_dataset
     from modeinterp.models import MLPDenoiser
     from modeinterp.sampling import WindowScores
 
@@ -192,3 +203,7 @@ def windows_table(device: str, min_run_time: float) -> dict:
           f"{run[6]:.2f} s | {run[6] / run[1]:.3f} |")
     return {"step_ms": {k: v * 1e3 for k, v in step.items()}, "run_s": run,
             "windows": [str(w) for w in SIX_WINDOWS], "n_samples": n_samples}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
