@@ -3,8 +3,8 @@
 # benchmark table, then a bounded full-size 2-D reproduction. At most 8 files land in ${OUT:-out}/
 # (the device tool returns no more): session.log (everything), cuda_tests.txt, bench_cuda.{md,json},
 # big_run.json, full2d_report.md; runs themselves live under RUNS (default /tmp/modeinterp-gpu-runs).
-# Sized for ~7 minutes on an H200. Knobs: SKIP_REPRODUCE=1 stops after the benchmarks; BIG_N (default
-# 10M) samples × 1000 steps in one Sampler call (0 skips it); TRAIN_S
+# Sized for ~10 minutes on an H200 with SKIP_REPRODUCE=1 (stops after the benchmarks). Knobs: BIG_N
+# (default 10M) samples × 1000 steps in one Sampler call (0 skips it), E2E_SIZES; TRAIN_S
 # (default 150) bounds the 2-D training towards the paper's 100k steps, REPRO_S (default 150) the
 # sampling + report; SHAPES_S=S adds the paper-size 64×64 Simple Shapes run, trained for at most S
 # seconds and sampled 2000 times (a session of its own; needs diffusers there).
@@ -32,11 +32,15 @@ tail -25 "$OUT/cuda_tests.txt"
 stamp bench
 # The scored-vs-stock diffusers table needs diffusers there (carry its wheel: device README).
 diffusers_flag=$(python3 -c "import diffusers" 2>/dev/null && echo --diffusers)
+# E2E_SIZES: 100k samples × 1000 steps take ~2.5 s per variant on an H200 (the toy MLP in fp32
+# dominates); 1M take ~25 s per variant, so add it only with time to spare.
 timeout "${BENCH_S:-220}" python3 benchmarks/report.py --device cuda --e2e \
-  $diffusers_flag --min-run-time 0.5 --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
+  --e2e-sizes "${E2E_SIZES:-100000}" $diffusers_flag --min-run-time 0.5 \
+  --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
 if [ "${BIG_N:-10000000}" != 0 ]; then
   stamp big-run
-  timeout "${BIG_S:-150}" python3 benchmarks/big_run.py --device cuda --n "${BIG_N:-10000000}" \
+  # ~23 s per million samples on an H200 (measured 2026-11-29): 10M needs BIG_S >= 240.
+  timeout "${BIG_S:-260}" python3 benchmarks/big_run.py --device cuda --n "${BIG_N:-10000000}" \
     --batch 1000000 --json "$OUT/big_run.json"
 fi
 if [ -z "${SKIP_REPRODUCE:-}" ]; then

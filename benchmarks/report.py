@@ -59,9 +59,8 @@ def variants(x, out, mean, m2, device):
     found = {"fused (modeinterp)": fused, "eager reference (Philox in torch)": ref,
              "eager torch.randn": randn}
     if device == "cuda":
-        compiled_ref = torch.compile(reference.fused_step)
-        found["torch.compile reference"] = lambda: compiled_ref(
-            x, out, COEF, seed=1, step=5, mean=mean, m2=m2, count=3)
+        # Not the reference under torch.compile: its Philox in torch ops and .item() graph breaks
+        # compiled for over 3 minutes on the H200 without finishing (gpu_session, 2026-11-29).
         compiled_randn = torch.compile(eager_randn_step)
         found["torch.compile torch.randn"] = lambda: compiled_randn(x, out, COEF, mean, m2, 3,
                                                                      None)
