@@ -170,6 +170,7 @@ def _ablate(args) -> int:
 
 
 def _recursive(args) -> int:
+    from . import distributed
     from .recursive import recursive_config, run_recursive
     from .recursive.report import markdown
 
@@ -179,7 +180,13 @@ def _recursive(args) -> int:
                            train_steps=args.train_steps, seed=args.seed, steps=args.steps,
                            window=args.window, size=args.size)
     out = args.out or f"runs/recursive-{args.dataset}{'-quick' if args.quick else ''}"
-    summary = run_recursive(cfg, out, device=args.device, progress=not args.no_progress)
+    rank, _, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
+    try:
+        summary = run_recursive(cfg, out, device=device, progress=not args.no_progress)
+    finally:
+        distributed.finish()
+    if rank != 0:
+        return 0
     print(markdown(summary, {}))
     print(f"artefacts in {out}/ (report.md, report.html, recursive.json, manifest.json, *.png; "
           "one folder per generation)")

@@ -32,10 +32,11 @@ def _diff(a, b, prefix="") -> list:
 
 
 class Manifest:
-    """``manifest.json`` of one recursive run folder (created on first use)."""
+    """``manifest.json`` of one recursive run folder (created on first use). ``write=False``
+    keeps it in memory only: the other processes of a torchrun, whose rank 0 writes."""
 
-    def __init__(self, path: Path, config: dict):
-        self.path = Path(path)
+    def __init__(self, path: Path, config: dict, write: bool = True):
+        self.path, self.write = Path(path), write
         config = json.loads(json.dumps(config, default=float))  # tuples -> lists, as on disk
         if self.path.exists():
             self.data = json.loads(self.path.read_text())
@@ -50,7 +51,8 @@ class Manifest:
             self.save()
 
     def save(self) -> None:
-        write_json_atomic(self.data, self.path)
+        if self.write:
+            write_json_atomic(self.data, self.path)
 
     def record(self, stage: str, **facts) -> None:
         """Merge ``facts`` (timings, counts, status) into a stage's entry and save."""

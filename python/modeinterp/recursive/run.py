@@ -12,7 +12,11 @@ Layout of a run folder::
     recursive.json report.md report.html *.png
 
 Every file is written atomically and each stage is skipped when its outputs exist; training
-resumes from its last periodic checkpoint. Training and sampling are seeded by (seed,
+resumes from its last periodic checkpoint. Under ``torchrun`` every process runs every stage:
+training is data-parallel (DDP), each generation's samples are drawn as shards over the processes
+(``<stage>/shards/``, merged into samples.pt and removed), every process then holds the whole
+generation, and rank 0 alone writes files; a barrier before each stage keeps the processes on
+the same files. Training and sampling are seeded by (seed,
 generation), so a killed run, rerun with the same command, ends with the same numbers as one that
 never stopped. Scores come from the fused sampler; no trajectory is stored.
 """
@@ -20,6 +24,7 @@ never stopped. Scores come from the fused sampler; no trajectory is stored.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import detect
+from .. import detect, distributed
 from ..checkpoint import save_atomic
 from ..experiments.reproduce import _fit_window, dataset_of, fit_model
 from ..experiments.specs import spec_of
 from ..sampler import Sampler
+from ..sampling.shards import load_samples, load_shard_scores, sample_to_shards
 from ..sampling.window import window_key, window_of
 from .config import RecursiveConfig
 from .filters import select
@@ -58,7 +64,9 @@ class _Run:
     def __init__(self, cfg: RecursiveConfig, out: Path, device: str, progress: bool):
         self.cfg, self.base, self.out = cfg, cfg.base, Path(out)
         self.device, self.progress = device, progress
-        self.manifest = Manifest(self.out / "manifest.json", cfg.to_dict())
+        self.rank, self.world = distributed.process_rank()
+        self.main = self.rank == 0  # under torchrun only rank 0 writes
+        self.manifest = Manifest(self.out / "manifest.json", cfg.to_dict(), write=self.main)
         self.data = dataset_of(self.base)
         self.real = self.data.sample(self.base.n_train, seed=self.base.seed)
         self.table = self.base.schedule().table(method=self.base.sampling_method,
@@ -72,6 +80,7 @@ class _Run:
         folder = self.out / name
         paths = {k: folder / f"{k}.{ext}" for k, ext in
                  (("model", "pt"), ("samples", "pt"), ("metrics", "json"))}
+        distributed.barrier()  # every process sees the files of the stages before
         if paths["metrics"].exists() and paths["samples"].exists():
             return self._load(name, paths)
         seed = self.base.seed + g
@@ -83,28 +92,45 @@ class _Run:
         if paths["samples"].exists():
             saved = torch.load(paths["samples"], weights_only=True)
         else:
-            saved = self._sample(model, windows, seed)
-            save_atomic(saved, paths["samples"])
+            saved = self._sample(model, windows, seed, folder)
+            if self.main:
+                save_atomic(saved, paths["samples"])
+            if self.world > 1:
+                distributed.barrier()  # every process has read the shards
+                if self.main:
+                    shutil.rmtree(folder / "shards")
         sample_s = time.perf_counter() - t0
         metrics = generation_metrics(self.data, saved["samples"], self.real)
         metrics.update(generation=g, train_size=int(len(train_set)),
                        final_train_loss=float(history[-50:].mean()) if len(history) else None,
                        auroc=self._auroc(saved), **(extra or {}))
-        write_json_atomic(metrics, paths["metrics"])
+        if self.main:
+            write_json_atomic(metrics, paths["metrics"])
         self.manifest.record(name, generation=g, seed=seed, train_s=round(train_s, 2),
                              sample_s=round(sample_s, 2), n_drawn=int(len(saved["samples"])),
                              done=time.strftime("%Y-%m-%d %H:%M:%S"))
         # As a rerun would read it back (JSON values), without reading the files again.
         return _as_generation(name, saved, json.loads(json.dumps(metrics, default=float)))
 
-    def _sample(self, model, windows: list, seed: int) -> dict:
+    def _sample(self, model, windows: list, seed: int, folder: Path) -> dict:
         sampler = Sampler(model, self.table, window=list(windows))
         shape = spec_of(self.base).sample_shape(self.data)
-        result = sampler.sample(self.n_draw, shape, seed=seed + 1, device=self.device,
-                                batch_size=self.base.sample_batch, progress=self.progress)
-        scores = result.window_scores or {windows[0]: result.scores}
-        return {"samples": result.samples.float().cpu(),
-                "scores": {window_key(w): s.float().cpu() for w, s in scores.items()}}
+        kwargs = dict(seed=seed + 1, device=self.device, batch_size=self.base.sample_batch)
+        if self.world == 1:
+            result = sampler.sample(self.n_draw, shape, progress=self.progress, **kwargs)
+            scores = result.window_scores or {windows[0]: result.scores}
+            return {"samples": result.samples.float().cpu(),
+                    "scores": {window_key(w): s.float().cpu() for w, s in scores.items()}}
+        # Shards of one batch each: the batches, hence the rows, of the one-process run.
+        sample_to_shards(sampler, self.n_draw, shape, folder, shard_size=self.base.sample_batch,
+                         rank=self.rank, world=self.world, progress=self.progress and self.main,
+                         **kwargs)
+        distributed.barrier()
+        samples, first = load_samples(folder)
+        extra = load_shard_scores(folder)["windows"]
+        return {"samples": samples.float(),
+                "scores": {window_key(w): extra.get(window_key(w), first).float()
+                           for w in windows}}
 
     def _auroc(self, saved: dict):
         """AUROC of the paper's window on this generation's samples (None: one class only)."""
@@ -126,6 +152,7 @@ class _Run:
         """The training set of generation ``g`` of lineage ``rule`` (saved, so a rerun reuses
         it): the N samples of ``prev`` the rule keeps, among those that are finite."""
         path = self.out / name / "train.pt"
+        distributed.barrier()
         if path.exists():
             saved = torch.load(path, weights_only=True)
             return saved["x"], saved["train_rate"]
@@ -138,7 +165,8 @@ class _Run:
         idx = pool[select(rule, n_keep, scores[pool], seed=self.base.seed * 1000 + g)]
         x = prev.samples[torch.from_numpy(idx)]
         rate = float(self.data.is_hallucination(x).float().mean())
-        save_atomic({"x": x, "kept": torch.from_numpy(idx), "from": prev.name, "rule": rule,
+        if self.main:
+            save_atomic({"x": x, "kept": torch.from_numpy(idx), "from": prev.name, "rule": rule,
                      "train_rate": rate}, path)
         return x, rate
 
@@ -198,6 +226,7 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
                "calibrated_window": calibrated, "calibration_note": reason,
                "paper_window": run.paper, "n_keep": cfg.n_keep, "n_drawn": run.n_draw,
                "lineages": lineages, "stages": run.manifest.data["stages"]}
-    write_json_atomic(summary, Path(out) / "recursive.json")
-    write_recursive_report(summary, run, Path(out))
+    if run.main:
+        write_json_atomic(summary, Path(out) / "recursive.json")
+        write_recursive_report(summary, run, Path(out))
     return summary
