@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 SCRIPT = """
 import sys, numpy as np, torch
@@ -67,6 +68,23 @@ def test_vector_noise_matches_the_scalar_stream(tmp_path, seed, path):
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, err_msg=name)
     if {"avx2", "fma"} <= cpu_flags():  # the vector path really ran: not the scalar bits
         assert any(not np.array_equal(scalar[k], vector[k]) for k in scalar)
+
+
+def test_the_path_is_reported(tmp_path):
+    from modeinterp import ops
+    from modeinterp.diagnose import diagnose
+
+    ops.load()
+    path = torch.ops.modeinterp.cpu_noise_path()
+    want = ("avx512" if {"avx512f", "avx512dq"} <= cpu_flags()
+            else "avx2" if {"avx2", "fma"} <= cpu_flags() else "scalar")
+    assert path == want and diagnose()["cpu_noise"] == path
+    forced = subprocess.run(
+        [sys.executable, "-c", "import torch; from modeinterp import ops; ops.load(); "
+                               "print(torch.ops.modeinterp.cpu_noise_path())"],
+        env=dict(os.environ, MODEINTERP_CPU_NOISE="scalar"), capture_output=True, text=True,
+        check=True, timeout=120)
+    assert forced.stdout.strip() == "scalar"
 
 
 def test_vector_noise_is_standard_normal(tmp_path, seed):

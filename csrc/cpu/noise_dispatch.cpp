@@ -1,6 +1,9 @@
 // Which noise path this CPU runs (noise_simd.h), decided once at first use.
+#include <torch/library.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "noise_simd.h"
 
@@ -28,6 +31,11 @@ NoisePath pick() {
 const NoisePath& noise_path() {
   static const NoisePath path = pick();
   return path;
+}
+
+// For `modeinterp info` and the benchmarks: which path this process draws CPU noise with.
+TORCH_LIBRARY_FRAGMENT(modeinterp, m) {
+  m.def("cpu_noise_path() -> str", []() { return std::string(noise_path().name); });
 }
 
 }  // namespace modeinterp::cpu

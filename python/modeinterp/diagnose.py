@@ -68,6 +68,7 @@ def diagnose() -> dict:
         return facts
     facts["load_error"] = None
     facts["kernels"] = _kernels()
+    facts["cpu_noise"] = torch.ops.modeinterp.cpu_noise_path()
     if facts["gpu_available"] and all(k["cuda"] for k in facts["kernels"].values()):
         try:
             facts["cuda_check"] = _cuda_check()
@@ -119,7 +120,9 @@ def format_report(facts: dict) -> str:
         f"running     python {facts['python']}, torch {facts['torch']} (CUDA "
         f"{facts['torch_cuda'] or 'none'}), needs variant {facts['needed_variant']}",
         f"  GPU       {facts['gpu'] or 'none visible'}",
-        f"  CPU       capability {facts['cpu_capability']}",
+        f"  CPU       capability {facts['cpu_capability']}"
+        + (f", noise path {facts['cpu_noise']} (MODEINTERP_CPU_NOISE=scalar|avx2 to force)"
+           if facts.get("cpu_noise") else ""),
     ]
     if facts.get("kernels"):
         for op, k in facts["kernels"].items():
