@@ -21,6 +21,8 @@ from .schedules import StepTable
 
 __all__ = ["SampleResult", "Sampler", "resolve_window"]
 
+_MAX_GRAPHS = 4  # captured loops a Sampler keeps (batch sizes, shapes): n % batch_size is a second
+
 
 @dataclass
 class SampleResult:
@@ -195,6 +197,8 @@ class Sampler:
             self._graphs, self._graphs_for = {}, signature
         key = (size, tuple(shape), device, tuple(early))
         if key not in self._graphs:
+            if len(self._graphs) >= _MAX_GRAPHS:  # each holds its own memory pool: drop the oldest
+                del self._graphs[next(iter(self._graphs))]
             try:
                 self._graphs[key] = GraphedLoop(
                     self._steps, lambda: WindowScores(self.windows, early), size, shape,
