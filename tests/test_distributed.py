@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -174,3 +176,39 @@ def test_torchrun_recursive_matches_one_process(tmp_path):
     torch.testing.assert_close(b["samples"], a["samples"], rtol=1e-3, atol=1e-3)
     for rule in one:
         assert [g["train_size"] for g in one[rule]] == [g["train_size"] for g in two[rule]]
+
+
+def test_torchrun_a_killed_rank_fails_the_run_and_a_rerun_resumes(tmp_path):
+    """SIGKILL one of two processes mid-run: torchrun fails the whole run naming the rank, the
+    shards already complete stay, and the same command then finishes the run — bit-identical to
+    one process."""
+    out = str(tmp_path)
+    slow = [a if a != "20" else "400" for a in TINY]  # 400 steps: shards of 10 take a while
+    assert main(["train", "gaussian2d", "--quick", "--out", out, *slow]) == 0
+    assert main(["sample", "gaussian2d", "--quick", "--out", out, *slow]) == 0
+    (tmp_path / "samples.pt").rename(tmp_path / "one.pt")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           "2", "-m", "modeinterp", "sample", "gaussian2d", "--quick", "--out", out,
+           "--shard-size", "10", *slow]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline and run.poll() is None:
+        markers = [json.loads(m.read_text()) for m in (tmp_path / "shards").glob("*.json")]
+        victim = next((m["pid"] for m in markers if m["rank"] == 1), None)
+        time.sleep(0.02)
+    assert victim is not None, "rank 1 wrote no shard"
+    os.kill(victim, signal.SIGKILL)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert "rank" in err and "FAILED" in err and "SIGKILL" in err, err[-2000:]
+    done = len(list((tmp_path / "shards").glob("*.json")))
+    assert 0 < done < 12  # a partial run: some shards complete, not all
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    one = torch.load(tmp_path / "one.pt", weights_only=True)
+    samples, scores = load_samples(tmp_path)
+    assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
+    assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))

@@ -83,7 +83,7 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
                       base.with_suffix(f".window-{window_key(window)}.npy"))
         for k, scores in result.early_scores.items():
             _save_npy(scores.cpu().numpy(), base.with_suffix(f".early-{k}.npy"))
-        marker = {"start": start, "stop": stop, "seed": seed, "rank": rank,
+        marker = {"start": start, "stop": stop, "seed": seed, "rank": rank, "pid": os.getpid(),
                   "windows": [window_key(w) for w, _ in extra],
                   "early": sorted(result.early_scores),
                   "seconds": round(time.perf_counter() - t0, 3)}
