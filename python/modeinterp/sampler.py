@@ -140,6 +140,8 @@ class Sampler:
         graphed = self._graphed(size, shape, device, list(early_scores), traj is not None)
         if graphed is not None:
             x, scores, early = graphed.replay(x_T, seed, offset)
+            if not bar.disable:  # a replay only enqueues: let the bar show finished work
+                torch.cuda.current_stream(device).synchronize()
             bar.update(size * len(self.coefs))
         else:
             windows = WindowScores(self.windows, list(early_scores))
