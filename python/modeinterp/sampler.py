@@ -146,7 +146,8 @@ class Sampler:
         else:
             windows = WindowScores(self.windows, list(early_scores))
             x = self._steps(x_T, windows, seed=seed, offset=offset,
-                            on_step=self._on_step(b0, size, keep, traj, bar))
+                            on_step=self._on_step(b0, size, keep, traj, bar),
+                            want_x0=traj is not None or self._callback is not None)
             scores, early = [w.scores for w in windows.windows], windows.main.early_scores
         for k, value in early.items():
             early_scores[k][b0:b0 + size] = value
@@ -154,10 +155,10 @@ class Sampler:
             window_scores[spec][b0:b0 + size] = value
         return x  # a replay's x is overwritten by the next replay: sample() copies it out first
 
-    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None):
-        """The reverse loop from x_T: every denoiser call and fused step; x_0 out."""
+    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None, want_x0=False):
+        """The reverse loop from x_T: every denoiser call and fused step; x_0 out.
+        ``on_step(i, t, x_prev, x0)`` after each step (x0 None unless ``want_x0``)."""
         size, device = x.shape[0], x.device
-        want_x0 = on_step is not None and on_step.wants_x0
         for i, coef in enumerate(self.coefs):
             t = int(self.table.timesteps[i])
             out = self.model(x, torch.full((size,), t, dtype=torch.int64, device=device),
@@ -182,7 +183,6 @@ class Sampler:
             if callback is not None:
                 callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
             bar.update(size)
-        on_step.wants_x0 = traj is not None or callback is not None
         return on_step
 
     def _graphed(self, size, shape, device, early, trajectory):
