@@ -21,7 +21,9 @@ from .schedules import StepTable
 
 __all__ = ["SampleResult", "Sampler", "resolve_window"]
 
-_MAX_GRAPHS = 4  # captured loops a Sampler keeps (batch sizes, shapes): n % batch_size is a second
+# Captured loops a Sampler keeps, each with its own memory pool: one per batch size and shape
+# (a run whose n is not a multiple of batch_size needs two).
+_MAX_GRAPHS = 4
 
 
 @dataclass
@@ -77,7 +79,7 @@ class Sampler:
         if graph not in (None, True, False):
             raise TypeError(f"graph must be None, True or False, got {graph!r}")
         self.model, self.table, self.dtype, self.graph = model, table, dtype, graph
-        self._graphs: dict = {}  # (size, shape, device) -> GraphedLoop, for one model_signature
+        self._graphs: dict = {}  # (size, shape, device, early) -> GraphedLoop, one signature
         self._graphs_for = None
         self._graph_failed = False
         self.window_specs, self.windows = resolve_windows(window, len(table))

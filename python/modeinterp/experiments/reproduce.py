@@ -14,7 +14,7 @@ from .. import analysis, detect, distributed
 from ..checkpoint import load_model, save_atomic
 from ..distributed import process_rank
 from ..sampler import SampleResult, Sampler
-from ..sampling.shards import load_samples, load_shard_scores, sample_to_shards
+from ..sampling.shards import load_window_scores, sample_to_shards
 from ..sampling.window import window_key
 from ..train import Trainer
 from .config import ReproduceConfig
@@ -84,13 +84,11 @@ def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, d
     distributed.barrier()
     if rank != 0:
         return None
-    samples, scores = load_samples(out)
-    extra = load_shard_scores(out)
-    window_scores = {spec_: extra["windows"].get(window_key(spec_), scores)
-                     for spec_ in sampler.window_specs}
+    samples, window_scores, early = load_window_scores(out, sampler.window_specs)
+    scores = window_scores[sampler.window_specs[0]]
     # The first m rows again, with their x̂0 paths: the same noise, so the same samples.
     traj = sampler.sample(m, shape, trajectory=m, progress=False, **kwargs).trajectory if m else None
-    return SampleResult(samples, scores, extra["early"], traj,
+    return SampleResult(samples, scores, early, traj,
                         torch.tensor(sampler.table.timesteps.copy()), sampler.window,
                         window_scores if len(sampler.windows) > 1 else {}, list(sampler.windows))
 

@@ -37,7 +37,7 @@ from ..checkpoint import save_atomic
 from ..experiments.reproduce import _fit_window, dataset_of, fit_model
 from ..experiments.specs import spec_of
 from ..sampler import Sampler
-from ..sampling.shards import load_samples, load_shard_scores, sample_to_shards
+from ..sampling.shards import load_window_scores, sample_to_shards
 from ..sampling.window import window_key, window_of
 from .config import RecursiveConfig
 from .filters import select
@@ -126,11 +126,9 @@ class _Run:
                          rank=self.rank, world=self.world, progress=self.progress and self.main,
                          **kwargs)
         distributed.barrier()
-        samples, first = load_samples(folder)
-        extra = load_shard_scores(folder)["windows"]
+        samples, scores, _ = load_window_scores(folder, sampler.window_specs)
         return {"samples": samples.float(),
-                "scores": {window_key(w): extra.get(window_key(w), first).float()
-                           for w in windows}}
+                "scores": {window_key(w): s.float() for w, s in scores.items()}}
 
     def _auroc(self, saved: dict):
         """AUROC of the paper's window on this generation's samples (None: one class only)."""
@@ -166,8 +164,8 @@ class _Run:
         x = prev.samples[torch.from_numpy(idx)]
         rate = float(self.data.is_hallucination(x).float().mean())
         if self.main:
-            save_atomic({"x": x, "kept": torch.from_numpy(idx), "from": prev.name, "rule": rule,
-                     "train_rate": rate}, path)
+            save_atomic({"x": x, "kept": torch.from_numpy(idx), "from": prev.name,
+                         "rule": rule, "train_rate": rate}, path)
         return x, rate
 
     def calibrated_window(self, gen0: Generation):

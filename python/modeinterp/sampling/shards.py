@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 
 from .window import window_key
 
-__all__ = ["load_samples", "load_shard_scores", "plan_shards", "sample_to_shards",
-           "write_shard_index"]
+__all__ = ["load_samples", "load_shard_scores", "load_window_scores", "plan_shards",
+           "sample_to_shards", "write_shard_index"]
 
 
 def plan_shards(n: int, shard_size: int) -> list:
@@ -140,6 +140,15 @@ def load_shard_scores(out_dir) -> dict:
 
     return {"windows": {w: cat(f".window-{w}.npy") for w in meta.get("windows", [])},
             "early": {int(k): cat(f".early-{k}.npy") for k in meta.get("early", [])}}
+
+
+def load_window_scores(out_dir, windows) -> tuple:
+    """``(samples, {window: scores}, early)`` of a sharded run, for a sampler's windows as it was
+    given them (``Sampler.window_specs``; the first is the one :func:`load_samples` returns)."""
+    samples, first = load_samples(out_dir)
+    extra = load_shard_scores(out_dir)
+    return (samples, {w: extra["windows"].get(window_key(w), first) for w in windows},
+            extra["early"])
 
 
 def load_samples(out_dir, *, mmap: bool = False):
