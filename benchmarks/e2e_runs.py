@@ -25,6 +25,7 @@ from baselines import eager_randn_step, eager_step, welford_update
 
 from modeinterp import Sampler, Schedule, StepTable, ops
 from modeinterp.models import MLPDenoiser
+from modeinterp.sampler import shared_timestep
 
 WINDOW = 10
 GRAPH, EAGER = "modeinterp (CUDA graph)", "modeinterp (eager loop)"
@@ -96,7 +97,8 @@ def _batches(n: int, batch: int) -> list:
 
 
 def _model_out(w: Workload, x, t: int):
-    return w.model(x, torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device))
+    """The model called as modeinterp.Sampler calls it (t expanded: the MLP embeds it once)."""
+    return w.model(x, shared_timestep(t, x.shape[0], x.device))
 
 
 def _coefs(w: Workload) -> list:

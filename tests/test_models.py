@@ -39,8 +39,35 @@ def test_dim1_accepts_flat_batch_and_empty_batch():
     assert torch.equal(model(x, t), model(x[:, None], t)[:, 0])
     assert model(torch.randn(0, 1), torch.zeros(0, dtype=torch.int64)).shape == (0, 1)
     # scalar timestep broadcast to the batch
-    assert torch.equal(model(x, 3), model(x, t))
-    assert torch.equal(model(x, torch.tensor(3)), model(x, t))
+    torch.testing.assert_close(model(x, 3), model(x, t))
+    assert torch.equal(model(x, torch.tensor(3)), model(x, 3))
+
+
+def test_shared_timestep_embedded_once_matches_per_row():
+    """An int, a 0-d tensor or a stride-0 (B,) t is embedded once and broadcast: the same
+    numbers as B per-row embeddings (exactly in float64, to float32 rounding in float32)."""
+    torch.manual_seed(2)
+    model = MLPDenoiser(2, hidden=64, time_dim=32)
+    x = torch.randn(300, 2)
+    per_row = torch.full((300,), 417, dtype=torch.int64)
+    shared = torch.tensor(417).expand(300)
+    assert shared.stride(0) == 0
+    one = model(x, shared)
+    assert torch.equal(one, model(x, 417)) and torch.equal(one, model(x, torch.tensor(417)))
+    torch.testing.assert_close(one, model(x, per_row), rtol=1e-5, atol=1e-5)
+    model64 = model.double()
+    torch.testing.assert_close(model64(x.double(), shared), model64(x.double(), per_row),
+                               rtol=1e-12, atol=1e-12)
+    # one embedding row goes through the blocks, not 300 (what makes the shared path cheaper)
+    seen = []
+    hook = model64.blocks[0].enc.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    model64(x.double(), shared)
+    model64(x.double(), per_row)
+    hook.remove()
+    assert seen == [(1, 64), (300, 64)]
+    # the t-range check still sees the shared value
+    with pytest.raises(ValueError, match="lie in"):
+        model(x, torch.tensor(1000).expand(300))
 
 
 def test_parameter_counts_shared_vs_independent():

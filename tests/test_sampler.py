@@ -95,3 +95,18 @@ def test_bad_arguments(model):
         sample(model, early_exit=(11,))
     with pytest.raises(RuntimeError, match="shaped like x_t"):
         Sampler(lambda x, t: x[:, :1], SCHEDULE.table()).sample(4, (2,), progress=False)
+
+
+def test_model_gets_one_timestep_expanded_over_the_batch():
+    """t reaches the model as one int64 value expanded over the batch (stride 0), which lets a
+    model embed it once (MLPDenoiser does)."""
+    seen = []
+
+    def spy(x, t):
+        seen.append((tuple(t.shape), t.stride(), t.dtype, int(t[0])))
+        return torch.zeros_like(x)
+
+    table = SCHEDULE.table(method="ddim", steps=5)
+    Sampler(spy, table, window=2).sample(6, (2,), batch_size=4, progress=False)
+    want = [((size,), (0,), torch.int64, int(t)) for size in (4, 2) for t in table.timesteps]
+    assert seen == want

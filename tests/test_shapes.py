@@ -107,3 +107,24 @@ def test_smaller_images_scale_the_geometry_and_keep_the_oracle_exact():
         SimpleShapes(size=16)
     with pytest.raises(ValueError, match="32, 32"):
         small.classify(torch.zeros(1, 1, 64, 64))
+
+
+def test_oracle_reuses_the_last_batch_only_for_the_same_pixels(monkeypatch):
+    """labels, reasons, counts and summary of one batch match blobs once; any other batch (even
+    one pixel changed) is matched afresh."""
+    shapes = SimpleShapes(size=32, cache_dir=None)
+    x = shapes.sample(20, seed=5)
+    calls = []
+    real = shapes._image_reasons
+    monkeypatch.setattr(shapes, "_image_reasons", lambda img: calls.append(1) or real(img))
+    labels, reasons = shapes.is_hallucination(x), shapes.classify(x)
+    counts, summary = shapes.shape_counts(x), shapes.summary(x.clone())
+    assert len(calls) == 20 and not labels.any() and reasons == ["ok"] * 20
+    assert summary["n"] == 20 and counts.sum() == sum(int(k) * v for k, v in
+                                                       summary["shape_counts"].items())
+    dot = x[:1].clone()
+    dot[0, 0, 31, 31] = 1.0  # one pixel in the padding corner: a blob that matches no shape
+    assert shapes.classify(dot) == ["malformed"] and len(calls) == 21
+    assert shapes.classify(x[:1]) == ["ok"] and len(calls) == 22
+    shapes.classify(x[:2])
+    assert len(calls) == 24

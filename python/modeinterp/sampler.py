@@ -26,6 +26,12 @@ __all__ = ["SampleResult", "Sampler", "resolve_window"]
 _MAX_GRAPHS = 4
 
 
+def shared_timestep(t: int, size: int, device) -> torch.Tensor:
+    """The ``(size,)`` int64 ``t`` a model gets at one reverse step: one element expanded over the
+    batch (stride 0), so that a model may embed it once instead of per row (MLPDenoiser does)."""
+    return torch.full((), t, dtype=torch.int64, device=device).expand(size)
+
+
 @dataclass
 class SampleResult:
     """What :meth:`Sampler.sample` returns.
@@ -54,7 +60,8 @@ class Sampler:
     """Sample from a denoiser with a :class:`StepTable` and score every sample while doing so.
 
     model: any callable ``model(x_t, t) -> prediction`` shaped like x_t, t an int64 (B,) tensor of
-        original (un-respaced) timesteps; the prediction type is the table's (eps / x0 / v).
+        original (un-respaced) timesteps (one value expanded over the batch: read-only, see
+        :func:`shared_timestep`); the prediction type is the table's (eps / x0 / v).
     table: from :meth:`Schedule.table` (DDPM or DDIM, respaced or not, clip on/off).
     window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair — or a
         list of such windows, all scored in the same pass (``window=[10, 5, 20, (900, 950)]``):
@@ -163,8 +170,7 @@ class Sampler:
         size, device = x.shape[0], x.device
         for i, coef in enumerate(self.coefs):
             t = int(self.table.timesteps[i])
-            out = self.model(x, torch.full((size,), t, dtype=torch.int64, device=device),
-                             **self._model_kwargs)
+            out = self.model(x, shared_timestep(t, size, device), **self._model_kwargs)
             if out.shape != x.shape:
                 raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
                                    f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
@@ -216,8 +222,7 @@ class Sampler:
         return self._graphs[key]
 
     def _warm_up(self, x):
-        t = torch.full((x.shape[0],), int(self.table.timesteps[0]), dtype=torch.int64,
-                       device=x.device)
+        t = shared_timestep(int(self.table.timesteps[0]), x.shape[0], x.device)
         out = self.model(x, t, **self._model_kwargs)
         ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
 
