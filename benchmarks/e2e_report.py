@@ -1,8 +1,10 @@
 """report.py --e2e: whole sampling runs of e2e_runs.py's variants, one Markdown table per size.
 
-Each variant is timed once, after a warm-up run on min(n, 1000) samples (on the full batch for
-what is specialised to the batch shape: torch.compile, the CUDA graph); wall time, synchronised on
-CUDA. Peak GPU: torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus what was
+Each variant is warmed up once on min(n, 1000) samples (on the full batch for what is specialised
+to the batch shape: torch.compile, the CUDA graph), then timed ``--e2e-repeats`` times in rounds
+that run every variant once each, so that a slow spell of a shared machine hits all of them alike;
+the table gives the median wall time (synchronised on CUDA) and the spread. Peak GPU and host
+memory: the largest over the repeats. Peak GPU: torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus what was
 allocated before the run (the model). Peak host: this process's RSS sampled every 10 ms by a
 thread, minus the RSS before the run — ru_maxrss is the process's lifetime peak, so it tells
 nothing once a large variant has run; the sampling can miss peaks shorter than 10 ms, and freed
@@ -12,6 +14,7 @@ memory that the allocator keeps still counts.
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 
@@ -38,6 +41,9 @@ def add_arguments(parser) -> None:
     g.add_argument("--host-limit-gb", type=float, default=16.0,
                    help="skip the paper-style run when its stored x̂0 would need more host "
                         "memory (default 16)")
+    g.add_argument("--e2e-repeats", type=int, default=3,
+                   help="timed runs of every variant, in interleaved rounds; the table gives "
+                        "the median (default 3)")
     g.add_argument("--e2e-shapes", action="store_true",
                    help=f"with --e2e: also the 64×64 shapes U-Net, B = {SHAPES_BATCH} (needs "
                         "diffusers)")
@@ -54,9 +60,11 @@ def e2e_tables(args, out: dict, save) -> None:
     steps = args.e2e_steps or (1000 if cuda else 100)
     out.setdefault("rows", [])
     out.setdefault("goals", [])
+    if args.e2e_repeats < 1:
+        raise SystemExit(f"--e2e-repeats must be >= 1, got {args.e2e_repeats}")
     workload = toy_workload(args.device, steps)
     for n in sizes:
-        _table(workload, n, args.host_limit_gb, out, save, toy=True)
+        _table(workload, n, args.host_limit_gb, args.e2e_repeats, out, save, toy=True)
     if not args.e2e_shapes:
         return
     try:
@@ -65,35 +73,40 @@ def e2e_tables(args, out: dict, save) -> None:
         print("\nshapes U-Net rows skipped: diffusers not installed")
         return
     workload = shapes_workload(args.device, args.e2e_shapes_steps)
-    _table(workload, SHAPES_BATCH, args.host_limit_gb, out, save, names=SHAPES_VARIANTS)
+    _table(workload, SHAPES_BATCH, args.host_limit_gb, args.e2e_repeats, out, save,
+           names=SHAPES_VARIANTS)
 
 
-def _table(w, n, host_limit_gb, out, save, names=None, toy=False) -> None:
+def _table(w, n, host_limit_gb, repeats, out, save, names=None, toy=False) -> None:
     steps, T = len(w.table), w.table.num_train_timesteps
-    print(f"\nEnd to end: {w.label}, {n:,} samples in one batch, DDPM {steps} steps"
-          f"{f' (respaced from T = {T})' if steps < T else ''}, score window {WINDOW}, "
-          f"{w.device.type}")
-    print("| variant | samples/s | wall (s) | peak GPU (MiB) | peak host (MiB) | "
-          "modeinterp is × faster |")
-    print("|---|---:|---:|---:|---:|---:|")
-    measured, ref = {}, None
+    title = (f"{w.label}, {n:,} samples in one batch, DDPM {steps} steps"
+             f"{f' (respaced from T = {T})' if steps < T else ''}, score window {WINDOW}, "
+             f"{w.device.type}, median of {repeats}")
+    print(f"\nEnd to end: {title}", flush=True)
+    rows, runnable = [], {}
     for name, variant in variants(w, names).items():
         row = {"workload": w.label, "steps": steps, "samples": n, "variant": name}
         reason = variant if isinstance(variant, str) else _too_big(name, n, w, host_limit_gb)
         if reason:
             row["skipped"] = reason
-            print(f"| {name} | skipped ({reason}) | | | | |")
         else:
-            row.update(_measure(variant, n, w.device))
-            ref = ref or (row if name in (GRAPH, EAGER) else None)
-            row["modeinterp_x"] = row["seconds"] / ref["seconds"]
-            measured[name] = row
-            gpu, host = row["gpu_peak_mib"], row["host_peak_mib"]
-            print(f"| {name} | {row['samples_per_s']:,.0f} | {row['seconds']:.2f} | "
-                  f"{'–' if gpu is None else f'{gpu:,.0f}'} | "
-                  f"{'–' if host is None else f'{host:,.0f}'} | {row['modeinterp_x']:.2f} |")
-        out["rows"].append(row)
-        save()
+            _warm_up(variant, n)
+            row["runs_s"], runnable[name] = [], variant
+        rows.append(row)
+    out["rows"].extend(rows)
+    for r in range(repeats):  # a killed report keeps the rounds done (JSON: medians so far)
+        for row in rows:
+            if row["variant"] in runnable:
+                _record(row, _measure(runnable[row["variant"]], n, w.device))
+                save()
+        print(f"  round {r + 1}/{repeats}: " + ", ".join(
+            f"{row['variant']} {row['runs_s'][-1]:.2f} s" for row in rows if "runs_s" in row),
+            flush=True)
+    measured = {row["variant"]: row for row in rows if "runs_s" in row}
+    ref = next((measured[k] for k in (GRAPH, EAGER) if k in measured), None)
+    for row in measured.values():
+        row["modeinterp_x"] = row["seconds"] / ref["seconds"] if ref else None
+    _print_table(rows)
     if any(not r["finite"] for r in measured.values()):
         print("\n(samples not finite: random weights, see e2e_runs.toy_workload; the same "
               "operations run either way)")
@@ -102,15 +115,47 @@ def _table(w, n, host_limit_gb, out, save, names=None, toy=False) -> None:
         save()
 
 
+def _record(row, run) -> None:
+    """Fold one timed run into the row: median seconds, spread, the largest memory peaks."""
+    row["runs_s"].append(run["seconds"])
+    row["seconds"] = statistics.median(row["runs_s"])
+    row["samples_per_s"] = row["samples"] / row["seconds"]
+    for key in ("gpu_peak_mib", "host_peak_mib"):
+        if run[key] is not None:
+            row[key] = max(row.get(key) or run[key], run[key])
+        else:
+            row.setdefault(key, None)
+    row["finite"] = row.get("finite", True) and run["finite"]
+
+
+def _print_table(rows) -> None:
+    print("| variant | samples/s | wall (s) | spread (s) | peak GPU (MiB) | peak host (MiB) | "
+          "modeinterp is × faster |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        if "skipped" in row:
+            print(f"| {row['variant']} | skipped ({row['skipped']}) | | | | | |")
+            continue
+        gpu, host, x = row["gpu_peak_mib"], row["host_peak_mib"], row["modeinterp_x"]
+        print(f"| {row['variant']} | {row['samples_per_s']:,.0f} | {row['seconds']:.2f} | "
+              f"{min(row['runs_s']):.2f}–{max(row['runs_s']):.2f} | "
+              f"{'–' if gpu is None else f'{gpu:,.0f}'} | "
+              f"{'–' if host is None else f'{host:,.0f}'} | "
+              f"{'–' if x is None else f'{x:.2f}'} |")
+
+
 def _too_big(name, n, w, host_limit_gb):
     """Why the paper-style run is skipped: its stored trajectory exceeds the host limit."""
     need = n * len(w.table) * int(torch.Size(w.shape).numel()) * 4 / 1e9
     return f"needs {need:.1f} GB host" if name == PAPER and need > host_limit_gb else None
 
 
-def _measure(variant, n, device) -> dict:
+def _warm_up(variant, n) -> None:
     warm = n if variant.full_warmup else min(n, WARMUP_N)
     variant.run(warm, warm)
+
+
+def _measure(variant, n, device) -> dict:
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -124,7 +169,7 @@ def _measure(variant, n, device) -> dict:
         seconds = time.perf_counter() - start
     finite = bool(torch.isfinite(samples).all()) and (
         scores is None or bool(torch.isfinite(scores).all()))
-    return {"seconds": seconds, "samples_per_s": n / seconds,
+    return {"seconds": seconds,
             "gpu_peak_mib": (torch.cuda.max_memory_allocated() - base) / 2**20 if cuda else None,
             "host_peak_mib": host.mib, "finite": finite}
 

@@ -32,10 +32,12 @@ tail -25 "$OUT/cuda_tests.txt"
 stamp bench
 # The scored-vs-stock diffusers table needs diffusers there (carry its wheel: device README).
 diffusers_flag=$(python3 -c "import diffusers" 2>/dev/null && echo --diffusers)
-# E2E_SIZES: 100k samples × 1000 steps take ~2.5 s per variant on an H200 (the toy MLP in fp32
-# dominates); 1M take ~25 s per variant, so add it only with time to spare.
-timeout "${BENCH_S:-220}" python3 benchmarks/report.py --device cuda --e2e \
-  --e2e-sizes "${E2E_SIZES:-100000}" $diffusers_flag --min-run-time 0.5 \
+# E2E_SIZES: 100k samples × 1000 steps take ~2.5 s per variant and run on an H200 (the toy MLP in
+# fp32 dominates; less since it embeds t once), × E2E_REPEATS (default 3, interleaved, median);
+# 1M take ~25 s per run, so add it only with time to spare.
+timeout "${BENCH_S:-250}" python3 benchmarks/report.py --device cuda --e2e \
+  --e2e-sizes "${E2E_SIZES:-100000}" --e2e-repeats "${E2E_REPEATS:-3}" $diffusers_flag \
+  --min-run-time 0.5 \
   --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
 if [ "${BIG_N:-10000000}" != 0 ]; then
   stamp big-run

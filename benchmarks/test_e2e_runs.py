@@ -93,9 +93,16 @@ def test_host_peak_sees_new_pages():
 def test_report_e2e_writes_json(tmp_path):
     path = tmp_path / "report.json"
     assert main(["--device", "cpu", "--sizes", "1000", "--min-run-time", "0.01", "--e2e",
-                 "--e2e-sizes", "64", "--e2e-steps", "20", "--json", str(path)]) == 0
+                 "--e2e-sizes", "64", "--e2e-steps", "20", "--e2e-repeats", "3",
+                 "--json", str(path)]) == 0
     report = json.loads(path.read_text())
     rows = {r["variant"]: r for r in report["e2e"]["rows"]}
-    assert rows[GRAPH]["skipped"] == "needs CUDA"
+    assert rows[GRAPH]["skipped"] == "needs CUDA" and "runs_s" not in rows[GRAPH]
     assert rows[EAGER]["modeinterp_x"] == 1.0 and rows[PAPER]["samples_per_s"] > 0
+    for row in rows.values():
+        if "runs_s" in row:  # the median of three interleaved runs
+            assert len(row["runs_s"]) == 3 and row["seconds"] == sorted(row["runs_s"])[1]
+            assert row["samples_per_s"] == 64 / row["seconds"]
+    with pytest.raises(SystemExit, match="e2e-repeats"):
+        main(["--device", "cpu", "--sizes", "1000", "--e2e", "--e2e-repeats", "0"])
     assert report["e2e"]["goals"][0]["modeinterp"] == EAGER

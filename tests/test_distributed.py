@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,6 +99,39 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert index["processes"] == 2 and index["n"] == 120
     samples, scores = load_samples(tmp_path)
     # bit for bit, NaNs included (a 5-step model diverges on part of the samples)
+    assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
+    assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_torchrun_two_nodes_by_rendezvous_match_one(tmp_path):
+    """The README's several-machines command, as two "nodes" on this host: two torchrun agents
+    with one process each meet at a c10d rendezvous (both processes have LOCAL_RANK 0, ranks 0
+    and 1) and share the output folder as a shared filesystem; the union of their shards is
+    bit-identical to one process."""
+    out = str(tmp_path)
+    assert main(["train", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
+    assert main(["sample", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
+    one = torch.load(tmp_path / "samples.pt", weights_only=True)
+    (tmp_path / "samples.pt").rename(tmp_path / "one.pt")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    node = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
+            "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}",
+            "--rdzv-id", "two-nodes", "-m", "modeinterp", "sample", "gaussian2d", "--quick",
+            "--out", out, "--shard-size", "40", *TINY]
+    agents = [subprocess.Popen(node, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env) for _ in range(2)]
+    logs = [agent.communicate(timeout=300)[0] for agent in agents]
+    assert [agent.returncode for agent in agents] == [0, 0], "\n".join(logs)[-3000:]
+    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "shards").glob("*.json"))]
+    assert sorted({m["rank"] for m in markers}) == [0, 1]
+    assert len({m["pid"] for m in markers}) == 2
+    samples, scores = load_samples(tmp_path)
     assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
     assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))
 
