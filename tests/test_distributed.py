@@ -167,6 +167,27 @@ def test_torchrun_ddp_step_matches_one_process_and_resumes_under_another_world_s
     torch.testing.assert_close(h2, h1, rtol=1e-5, atol=1e-6)
 
 
+def test_torchrun_ddp_unet_step_matches_one_process(tmp_path):
+    """The same for an image model: diffusers' U-Net (digits-8 preset: convolutions, GroupNorm,
+    no batch statistics), 3 DDP steps of 2 processes against 1 process on the same global batch."""
+    pytest.importorskip("diffusers")
+    (tmp_path / "cfg.toml").write_text('lr_schedule = "constant"\nbatch_size = 30\nema = 0.9\n')
+    common = ["digits", "--quick", "--config", str(tmp_path / "cfg.toml"), "--train-steps", "3",
+              "--no-progress"]
+    assert main(["train", *common, "--out", str(tmp_path / "one")]) == 0
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", "-m", "modeinterp", "train", *common,
+                           "--out", str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (torch.load(tmp_path / d / "model.pt", weights_only=True) for d in ("one", "two"))
+    assert one["config"]["model_class"] == "UNetDenoiser"
+    for name, value in one["model"].items():
+        torch.testing.assert_close(two["model"][name], value, rtol=1e-4, atol=2e-5, msg=name)
+    torch.testing.assert_close(two["history"], one["history"], rtol=1e-5, atol=1e-6)
+
+
 def test_torchrun_reproduce_shards_sampling_and_rank_0_reports(tmp_path):
     (tmp_path / "cfg.toml").write_text("sample_batch = 40\ntrajectory = 8\n")
     out = tmp_path / "run"
