@@ -7,7 +7,8 @@
 #  2. CUDA, wherever a CUDA toolkit is found: the CUDA variant built against a CUDA torch
 #     ($CUDA_TORCH) in a venv of its own, installed from the index, imported on this machine
 #     (no GPU needed), `modeinterp info`, and tests/test_build_cuda.py (a CUDA kernel registered
-#     for every op; sm_80 + sm_90 SASS and PTX in the fat binary, read back with cuobjdump).
+#     for every op; sm_80 + sm_90 SASS and PTX in the fat binary, read back with cuobjdump) and
+#     tests/test_ops_errors.py (its bad-input checks raise, on CPU tensors).
 # Prints the time of each stage and the wheel sizes (README, "Install"). WORK keeps the venvs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +64,11 @@ cuda_variant=$("$gpu" tools/build/torch_variant.py 2>/dev/null)
 cuobjdump_dir=$(dirname "$(find "$WORK/venv-cuda" -name cuobjdump -type f | head -n 1)" 2>/dev/null || true)
 stamp "installed modeinterp $base+$cuda_variant from the index"
 "$WORK/venv-cuda/bin/modeinterp" info
+# test_ops_errors.py: the bad-input checks of a CUDA build raise (on CPU tensors here). On the H200
+# (torch 2.11, g++ 13.3) checks whose messages streamed numbers crashed the process instead.
 PATH="${cuobjdump_dir:+$cuobjdump_dir:}$PATH" tests_against_installed "$gpu" -rs \
-  tests/test_build_cuda.py tests/test_build.py::test_build_info tests/test_extension_loading.py
-stamp "CUDA wheel imports here and registers a CUDA kernel for every op"
+  tests/test_build_cuda.py tests/test_build.py::test_build_info tests/test_extension_loading.py \
+  tests/test_ops_errors.py
+stamp "CUDA wheel imports here, registers a CUDA kernel for every op and its checks raise"
 ls -l "$DIST"/wheels/*.whl "$DIST"/sdist/*.tar.gz | awk '{printf "ci_wheels: %-72s %6.2f MB\n", $NF, $5 / 1e6}' \
   | sed "s|$DIST/||"
