@@ -81,14 +81,26 @@ TINY = ["--n-train", "256", "--train-steps", "5", "--n-samples", "120", "--steps
         "--no-progress"]
 
 
-def test_torchrun_two_processes_match_one(tmp_path):
-    """CPU, gloo: `torchrun --nproc-per-node 2 -m modeinterp sample` writes shards whose union is
-    bit-identical to the one-process `modeinterp sample`."""
+def _one_process_samples(tmp_path) -> dict:
+    """Train a tiny model into tmp_path and sample it in one process (kept as one.pt)."""
     out = str(tmp_path)
     assert main(["train", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
     assert main(["sample", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
-    one = torch.load(tmp_path / "samples.pt", weights_only=True)
     (tmp_path / "samples.pt").rename(tmp_path / "one.pt")
+    return torch.load(tmp_path / "one.pt", weights_only=True)
+
+
+def _assert_bitwise(loaded, one) -> None:
+    """Bit for bit, NaNs included (a 5-step model diverges on part of the samples)."""
+    samples, scores = loaded
+    assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
+    assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))
+
+
+def test_torchrun_two_processes_match_one(tmp_path):
+    """CPU, gloo: `torchrun --nproc-per-node 2 -m modeinterp sample` writes shards whose union is
+    bit-identical to the one-process `modeinterp sample`."""
+    out, one = str(tmp_path), _one_process_samples(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
            "2", "-m", "modeinterp", "sample", "gaussian2d", "--quick", "--out", out,
@@ -97,10 +109,7 @@ def test_torchrun_two_processes_match_one(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     index = json.loads((tmp_path / "shards.json").read_text())
     assert index["processes"] == 2 and index["n"] == 120
-    samples, scores = load_samples(tmp_path)
-    # bit for bit, NaNs included (a 5-step model diverges on part of the samples)
-    assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
-    assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))
+    _assert_bitwise(load_samples(tmp_path), one)
 
 
 def _free_port() -> int:
@@ -114,11 +123,7 @@ def test_torchrun_two_nodes_by_rendezvous_match_one(tmp_path):
     with one process each meet at a c10d rendezvous (both processes have LOCAL_RANK 0, ranks 0
     and 1) and share the output folder as a shared filesystem; the union of their shards is
     bit-identical to one process."""
-    out = str(tmp_path)
-    assert main(["train", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
-    assert main(["sample", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
-    one = torch.load(tmp_path / "samples.pt", weights_only=True)
-    (tmp_path / "samples.pt").rename(tmp_path / "one.pt")
+    out, one = str(tmp_path), _one_process_samples(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     node = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
             "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}",
@@ -131,9 +136,7 @@ def test_torchrun_two_nodes_by_rendezvous_match_one(tmp_path):
     markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "shards").glob("*.json"))]
     assert sorted({m["rank"] for m in markers}) == [0, 1]
     assert len({m["pid"] for m in markers}) == 2
-    samples, scores = load_samples(tmp_path)
-    assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
-    assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))
+    _assert_bitwise(load_samples(tmp_path), one)
 
 
 def _weights(path):
@@ -264,6 +267,4 @@ def test_torchrun_a_killed_rank_fails_the_run_and_a_rerun_resumes(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     one = torch.load(tmp_path / "one.pt", weights_only=True)
-    samples, scores = load_samples(tmp_path)
-    assert torch.equal(samples.view(torch.int32), one["samples"].view(torch.int32))
-    assert torch.equal(scores.view(torch.int32), one["scores"].view(torch.int32))
+    _assert_bitwise(load_samples(tmp_path), one)
