@@ -3,9 +3,9 @@
 Each variant is warmed up once on min(n, 1000) samples (on the full batch for what is specialised
 to the batch shape: torch.compile, the CUDA graph), then timed ``--e2e-repeats`` times in rounds
 that run every variant once each, so that a slow spell of a shared machine hits all of them alike;
-the table gives the median wall time (synchronised on CUDA) and the spread. Peak GPU and host
-memory: the largest over the repeats. Peak GPU: torch.cuda.max_memory_allocated after reset_peak_memory_stats, minus what was
-allocated before the run (the model). Peak host: this process's RSS sampled every 10 ms by a
+the table gives the median wall time (synchronised on CUDA) and the spread. Memory peaks are the
+largest over the repeats. Peak GPU: torch.cuda.max_memory_allocated after
+reset_peak_memory_stats, minus what was allocated before the run (the model). Peak host: this process's RSS sampled every 10 ms by a
 thread, minus the RSS before the run — ru_maxrss is the process's lifetime peak, so it tells
 nothing once a large variant has run; the sampling can miss peaks shorter than 10 ms, and freed
 memory that the allocator keeps still counts.
@@ -120,11 +120,8 @@ def _record(row, run) -> None:
     row["runs_s"].append(run["seconds"])
     row["seconds"] = statistics.median(row["runs_s"])
     row["samples_per_s"] = row["samples"] / row["seconds"]
-    for key in ("gpu_peak_mib", "host_peak_mib"):
-        if run[key] is not None:
-            row[key] = max(row.get(key) or run[key], run[key])
-        else:
-            row.setdefault(key, None)
+    for key in ("gpu_peak_mib", "host_peak_mib"):  # None: not measurable here
+        row[key] = run[key] if row.get(key) is None else max(row[key], run[key])
     row["finite"] = row.get("finite", True) and run["finite"]
 
 
