@@ -9,6 +9,7 @@ import torch
 
 from modeinterp.cli import main
 from modeinterp.experiments import config_for, reproduce
+from modeinterp.experiments.reproduce import config_sampler
 
 MICRO = dict(n_train=512, train_steps=30, batch_size=256, ema=0.5, n_samples=300, trajectory=8)
 
@@ -53,6 +54,30 @@ def test_cli_train_sample_detect(tmp_path, capsys):
     assert (tmp_path / "samples.pt").exists()
     assert main(["detect", *common]) == 0
     assert "hallucinat" in capsys.readouterr().out
+
+
+def test_prediction_key_trains_and_samples_one_target_and_sample_refuses_another(tmp_path):
+    """`prediction = "v"` in a config: the trainer learns v, the sampler's table reads v, the
+    checkpoint records it; `sample` with another target or schedule than the checkpoint's is an
+    error naming it, not noise-like samples."""
+    (tmp_path / "v.toml").write_text('prediction = "v_prediction"\n')  # diffusers' name
+    common = ["gaussian1d", "--out", str(tmp_path), "--n-train", "512", "--train-steps", "20",
+              "--n-samples", "100", "--no-progress"]
+    assert main(["train", *common, "--config", str(tmp_path / "v.toml")]) == 0
+    ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert ckpt["config"]["trainer"]["prediction"] == "v"
+    assert main(["sample", *common, "--config", str(tmp_path / "v.toml")]) == 0
+    cfg = config_for("gaussian1d", toml_path=tmp_path / "v.toml")
+    assert cfg.prediction == "v"
+    assert config_sampler(torch.nn.Identity(), cfg).table.prediction == "v"
+    with pytest.raises(ValueError, match="trained to predict 'v' but sampling is set to "
+                                         "prediction='eps'"):
+        main(["sample", *common])
+    (tmp_path / "beta.toml").write_text('prediction = "v"\nbeta_end = 0.1\n')
+    with pytest.raises(ValueError, match="another noise schedule"):
+        main(["sample", *common, "--config", str(tmp_path / "beta.toml")])
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        config_for("gaussian1d", prediction="score")
 
 
 def test_quick_config_exists_for_every_dataset_and_names_unknown_ones():

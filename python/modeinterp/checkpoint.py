@@ -20,6 +20,7 @@ import os
 import tempfile
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 __all__ = ["FORMAT", "save_atomic", "read_checkpoint", "config_diff", "load_model"]
@@ -92,6 +93,22 @@ def config_diff(saved: Any, current: Any, prefix: str = "") -> list[str]:
     if saved != current:
         return [f"{prefix or 'config'}: checkpoint {saved!r}, now {current!r}"]
     return []
+
+
+def check_trained_for(path: str | os.PathLike, prediction: str, alphas_cumprod) -> None:
+    """Refuse to sample the checkpoint's model with another prediction target or noise schedule
+    than it was trained with: either gives noise-like samples, and no error on its own."""
+    ckpt = read_checkpoint(path)
+    trained = ckpt["config"]["trainer"].get("prediction", "eps")
+    if trained != prediction:
+        raise ValueError(f"{os.fspath(path)} was trained to predict {trained!r} but sampling is "
+                         f"set to prediction={prediction!r}: use the config it was trained with")
+    saved = ckpt["schedule"]["alphas_cumprod"].numpy()
+    now = np.asarray(alphas_cumprod, dtype=np.float64)
+    if saved.shape != now.shape or not np.array_equal(saved, now):
+        raise ValueError(f"{os.fspath(path)} was trained with another noise schedule (T = "
+                         f"{len(saved)}) than sampling is set to (T = {len(now)}, or other "
+                         "betas): use the config it was trained with")
 
 
 def load_model(path: str | os.PathLike, *, ema: bool = True, map_location: Any = "cpu"):

@@ -82,13 +82,14 @@ def _sample(args) -> int:
     import torch
 
     from . import distributed
-    from .checkpoint import load_model
+    from .checkpoint import check_trained_for, load_model
     from .experiments.reproduce import sample_and_score
 
     out = Path(_out_dir(args))
+    cfg = _config(args)
+    check_trained_for(out / "model.pt", cfg.prediction, cfg.schedule().alphas_cumprod)
     rank, world, device = distributed.init_from_env(args.device)
     model = load_model(out / "model.pt", map_location=device)
-    cfg = _config(args)
     try:
         if world > 1 or args.shard_size:
             return _sample_shards(model, cfg, out, device, rank, world, args)

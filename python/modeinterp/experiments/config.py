@@ -32,6 +32,9 @@ class ReproduceConfig:
     focus_prob: float = 0.9
     ema: float | None = None
     share_blocks: bool = False
+    # The denoiser's target, trained and sampled alike: "eps" (the paper), "x0" or "v" (diffusers'
+    # names too). `sample` refuses a model.pt trained for another one.
+    prediction: str = "eps"
     T: int = 1000
     beta_start: float = 1e-3
     beta_end: float = 0.2
@@ -85,6 +88,10 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
             values.update(tomllib.load(f))
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(ReproduceConfig)}
+    if "prediction" in values:  # one spelling in configs, reports and checkpoints
+        from ..step_table import PREDICTIONS, check_choice
+
+        values["prediction"] = check_choice("prediction", values["prediction"], PREDICTIONS)
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")

@@ -17,7 +17,8 @@ def markdown(metrics: dict, figs: dict) -> str:
     lines = [
         f"# modeinterp reproduce {cfg['dataset']}",
         "",
-        f"Device: {metrics['device_name']}. Trained {cfg['train_steps']} steps on "
+        f"Device: {metrics['device_name']}. Trained {cfg['train_steps']} steps "
+        f"({cfg.get('prediction', 'eps')}-prediction) on "
         f"{cfg['n_train']:,} samples ({metrics['timings']['train_s']:.1f} s of training in this "
         f"call; a resumed run counts only its new steps); sampled "
         f"{cfg['n_samples']:,} ({ran['method']}, {ran['steps']} steps) in "

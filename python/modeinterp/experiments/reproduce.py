@@ -45,7 +45,7 @@ def fit_model(cfg: ReproduceConfig, data, train_set, checkpoint: Path, device: s
                       lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
                       focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
                       steps=cfg.train_steps, ema=cfg.ema, grad_clip=cfg.grad_clip,
-                      seed=seed, device=device, checkpoint=checkpoint,
+                      prediction=cfg.prediction, seed=seed, device=device, checkpoint=checkpoint,
                       checkpoint_every=max(1, min(500, cfg.train_steps)))
     history = trainer.fit(resume=True, progress=progress)
     return load_model(checkpoint, map_location=device), np.asarray(history)
@@ -54,7 +54,8 @@ def fit_model(cfg: ReproduceConfig, data, train_set, checkpoint: Path, device: s
 def config_sampler(model, cfg: ReproduceConfig) -> Sampler:
     """The config's sampler: its method, steps and clip, the paper's window first and every sweep
     window that fits the run after it (all scored in one pass)."""
-    table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip)
+    table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip,
+                                 prediction=cfg.prediction)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sweep = [k for k in dict.fromkeys(_fit_window(w, len(table)) for w in cfg.window_sweep)
              if k is not None and k != window]

@@ -70,7 +70,8 @@ class _Run:
         self.data = dataset_of(self.base)
         self.real = self.data.sample(self.base.n_train, seed=self.base.seed)
         self.table = self.base.schedule().table(method=self.base.sampling_method,
-                                                steps=self.base.steps, clip=self.base.clip)
+                                                steps=self.base.steps, clip=self.base.clip,
+                                                prediction=self.base.prediction)
         self.paper = min(self.base.window, len(self.table))
         self.n_draw = detect.oversample(cfg.n_keep, cfg.margin)
 

@@ -63,6 +63,7 @@ def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dic
             window=min(result.window[1] - result.window[0], last))
     if data.dim == 1:
         analysis.learned_vs_true_score(model, data, cfg.schedule(), ts=cfg.score_ts,
+                                       prediction=cfg.prediction,
                                        path=out / "learned_vs_true_score.png")
         figs["learned_vs_true_score"] = out / "learned_vs_true_score.png"
     return figs
