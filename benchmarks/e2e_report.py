@@ -90,18 +90,22 @@ def _table(w, n, host_limit_gb, repeats, out, save, names=None, toy=False) -> No
         if reason:
             row["skipped"] = reason
         else:
-            _warm_up(variant, n)
             row["runs_s"], runnable[name] = [], variant
         rows.append(row)
     out["rows"].extend(rows)
-    for r in range(repeats):  # a killed report keeps the rounds done (JSON: medians so far)
+    # Each run is printed and saved as it ends, so that a report killed by a time bound (a slow
+    # torch.compile warm-up, say) keeps every run done so far; warm-ups happen in the first round.
+    for r in range(repeats):
         for row in rows:
-            if row["variant"] in runnable:
-                _record(row, _measure(runnable[row["variant"]], n, w.device))
-                save()
-        print(f"  round {r + 1}/{repeats}: " + ", ".join(
-            f"{row['variant']} {row['runs_s'][-1]:.2f} s" for row in rows if "runs_s" in row),
-            flush=True)
+            variant = runnable.get(row["variant"])
+            if variant is None:
+                continue
+            if r == 0:
+                _warm_up(variant, n)
+            _record(row, _measure(variant, n, w.device))
+            save()
+            print(f"  run {r + 1}/{repeats}, {row['variant']}: {row['runs_s'][-1]:.2f} s",
+                  flush=True)
     measured = {row["variant"]: row for row in rows if "runs_s" in row}
     ref = next((measured[k] for k in (GRAPH, EAGER) if k in measured), None)
     for row in measured.values():
