@@ -23,7 +23,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-__all__ = ["FORMAT", "save_atomic", "read_checkpoint", "config_diff", "load_model"]
+__all__ = ["FORMAT", "save_atomic", "read_checkpoint", "config_diff", "check_trained_for",
+           "load_model"]
 
 FORMAT = "modeinterp.train/1"
 
