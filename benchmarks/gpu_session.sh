@@ -7,9 +7,15 @@
 # (default 10M) samples × 1000 steps in one Sampler call (0 skips it), E2E_SIZES; TRAIN_S
 # (default 150) bounds the 2-D training towards the paper's 100k steps, REPRO_S (default 150) the
 # sampling + report; SHAPES_S=S adds the paper-size 64×64 Simple Shapes run, trained for at most S
-# seconds and sampled 2000 times (a session of its own; needs diffusers there).
+# seconds and sampled 2000 times (a session of its own; needs diffusers there). diffusers is not
+# on the H200 machines: run benchmarks/fetch_gpu_wheels.sh here first and carry .whl; E2E_SHAPES=1
+# then adds the 64×64 U-Net rows to the end-to-end table (≈ 1 min more).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if ls .whl/*.whl > /dev/null 2>&1; then  # carried wheels (benchmarks/fetch_gpu_wheels.sh)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 OUT=${OUT:-out}
 RUNS=${RUNS:-/tmp/modeinterp-gpu-runs}
 mkdir -p "$OUT" "$RUNS"
@@ -37,6 +43,7 @@ diffusers_flag=$(python3 -c "import diffusers" 2>/dev/null && echo --diffusers)
 # 1M take ~25 s per run, so add it only with time to spare.
 timeout "${BENCH_S:-250}" python3 benchmarks/report.py --device cuda --e2e \
   --e2e-sizes "${E2E_SIZES:-100000}" --e2e-repeats "${E2E_REPEATS:-3}" $diffusers_flag \
+  ${E2E_SHAPES:+--e2e-shapes} \
   --min-run-time 0.5 \
   --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
 if [ "${BIG_N:-10000000}" != 0 ]; then
