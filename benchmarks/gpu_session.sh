@@ -12,10 +12,6 @@
 # then adds the 64×64 U-Net rows to the end-to-end table (≈ 1 min more).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if ls .whl/*.whl > /dev/null 2>&1; then  # carried wheels (benchmarks/fetch_gpu_wheels.sh)
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
 OUT=${OUT:-out}
 RUNS=${RUNS:-/tmp/modeinterp-gpu-runs}
 mkdir -p "$OUT" "$RUNS"
@@ -23,6 +19,10 @@ exec > >(tee -a "$OUT/session.log") 2>&1
 export PIP_ROOT_USER_ACTION=ignore PYTHONUNBUFFERED=1
 stamp() { echo "== $(date +%T) $*"; }
 stamp start
+if ls .whl/*.whl > /dev/null 2>&1; then  # carried wheels (benchmarks/fetch_gpu_wheels.sh)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, cmake, scikit_build_core; print('torch', torch.__version__, 'cmake', cmake.__version__)"
 stamp build
