@@ -115,7 +115,7 @@ def _sample_shards(model, cfg, out, device, rank, world, args) -> int:
 
     shard_size = args.shard_size or 10 * cfg.sample_batch
     batch = min(cfg.sample_batch, shard_size)
-    sampler = config_sampler(model, cfg)
+    sampler = config_sampler(model, cfg, sharded=True)
     shape = spec_of(cfg).sample_shape(dataset_of(cfg))
     t0 = time.perf_counter()
     sample_to_shards(sampler, cfg.n_samples, shape, out, seed=cfg.seed + 1,

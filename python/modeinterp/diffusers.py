@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised in an environment wit
                       "pip install 'modeinterp[diffusers]'") from exc
 
 from .sampling import WindowScores, resolve_early_exit, resolve_window, resolve_windows
+from .sampling.aggregations import aggregate
 from .step_table import StepTable, table_from_alphas
 
 __all__ = ["ScoredDDPMScheduler", "ScoredDDIMScheduler"]
@@ -97,6 +98,21 @@ class _Scored:
         """{window as given: (B,)} for every window (``window=[10, 5, (20, 40)]``); the first is
         ``scores``."""
         return {spec: w.scores for spec, w in zip(self._specs, self._score.windows)}
+
+    @property
+    def score_maps(self) -> dict:
+        """{window as given: (B, *sample shape) float32} the per-element variance of x̂0 over each
+        window (the Welford state the scores are read from: no extra cost). Raises until the
+        windows are complete."""
+        return {spec: w.map for spec, w in zip(self._specs, self._score.windows)}
+
+    def aggregate_scores(self, aggregations=("mean", "pool4"), samples=None) -> dict:
+        """{(window, aggregation): (B,)} — the score maps reduced as ``Sampler(aggregations=)``
+        does (:mod:`modeinterp.sampling.aggregations`); ``rel-`` ones are normalised over this
+        batch, ``component`` needs the final ``samples``."""
+        return {(spec, name): scores for spec, w in zip(self._specs, self._score.windows)
+                for name, scores in aggregate(w.map, aggregations, samples, m2=w.m2,
+                                              count=w.count).items()}
 
     def _step_index(self, timestep) -> int:
         t = int(timestep)

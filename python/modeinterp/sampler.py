@@ -15,7 +15,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import ops
+from .sampling.aggregations import resolve_aggregations
 from .sampling.graphed import GraphedLoop, model_signature
+from .sampling.map_scores import RunMapScores
 from .sampling.window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from .schedules import StepTable
 
@@ -44,6 +46,10 @@ class SampleResult:
     timesteps: the S model timesteps, descending. window: (start, stop) step indices scored.
     window_scores: {window as given: (n,) float32} for every window of a multi-window sampler
         (the first is ``scores``); ``windows``: their (start, stop) step ranges, in order.
+    aggregate_scores: {(window, aggregation name): (n,) float32} for every pair of a sampler with
+        ``aggregations`` beyond ``"mean"`` (``(window, "mean")`` is that window's score).
+    score_maps: {window: (n, *shape) float32} per-element variance of x̂0 over each window
+        (``sample(score_maps=True)``); the mean over non-batch dims of a map is its score.
     """
 
     samples: torch.Tensor
@@ -54,6 +60,8 @@ class SampleResult:
     window: tuple = (0, 0)
     window_scores: dict = field(default_factory=dict)
     windows: list = field(default_factory=list)
+    aggregate_scores: dict = field(default_factory=dict)
+    score_maps: dict = field(default_factory=dict)
 
 
 class Sampler:
@@ -66,6 +74,11 @@ class Sampler:
     window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair — or a
         list of such windows, all scored in the same pass (``window=[10, 5, 20, (900, 950)]``):
         ``scores`` and ``early_scores`` belong to the first, ``window_scores`` holds them all.
+    aggregations: how each window's score map becomes a per-sample score
+        (:mod:`modeinterp.sampling.aggregations`): ``"mean"`` (the paper's, always computed and
+        always ``scores``), ``"max"``, ``"pool4"``, ``"q99"``, ``"component"``, ``"rel-pool4"``, …
+        or callables ``f(maps, samples) -> (n,)``; every (window, aggregation) pair lands in
+        ``aggregate_scores``, all from the same pass.
     graph: on CUDA, capture each batch's whole reverse loop (denoiser + fused step, every step)
         once per batch size as a CUDA graph and replay it (:mod:`modeinterp.sampling.graphed`):
         the same samples and scores as the eager loop, far fewer launches. None (default): on
@@ -75,7 +88,8 @@ class Sampler:
     """
 
     def __init__(self, model: Callable, table: StepTable, window=10, *,
-                 dtype: torch.dtype = torch.float32, graph: Optional[bool] = None):
+                 dtype: torch.dtype = torch.float32, graph: Optional[bool] = None,
+                 aggregations: Sequence = ("mean",)):
         if not callable(model):
             raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
         if not isinstance(table, StepTable):
@@ -91,13 +105,14 @@ class Sampler:
         self._graph_failed = False
         self.window_specs, self.windows = resolve_windows(window, len(table))
         self.window = self.windows[0]
+        self.aggregations = resolve_aggregations(aggregations)
         self.coefs = [table.coef(i) for i in range(len(table))]
 
     def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
                device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
                progress: bool = True, model_kwargs: Optional[Mapping] = None,
                callback: Optional[Callable[[dict], None]] = None,
-               first: int = 0) -> SampleResult:
+               first: int = 0, score_maps: bool = False) -> SampleResult:
         """Draw n samples of ``shape`` (per sample) with their scores.
 
         Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
@@ -107,6 +122,7 @@ class Sampler:
         ``model_kwargs`` go to every model call (``model(x_t, t, **model_kwargs)``: class labels,
         conditioning). ``callback(info)`` runs after every reverse step of every batch with
         ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
+        ``score_maps``: also return every window's per-element x̂0 variance (n × dims floats each).
         """
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
         if isinstance(first, bool) or not isinstance(first, numbers.Integral) or first < 0:
@@ -115,6 +131,8 @@ class Sampler:
             raise TypeError(f"model_kwargs must be a mapping, got {type(model_kwargs).__name__}")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        if not isinstance(score_maps, bool):
+            raise TypeError(f"score_maps must be True or False, got {score_maps!r}")
         self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
         device = torch.device(device)
         dims = math.prod(shape)
@@ -124,6 +142,8 @@ class Sampler:
         early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
         traj = (torch.empty((trajectory, len(self.table), *shape), device=device)
                 if trajectory else None)
+        map_scores = RunMapScores(self.window_specs, self.aggregations, n, shape, device,
+                                  score_maps)
         bar = tqdm(total=n * len(self.table), unit="sample-step", disable=not progress,
                    desc=f"{self.table.method} x{len(self.table)}")
         with torch.inference_mode():
@@ -132,23 +152,25 @@ class Sampler:
                 keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
                 x = self._run_batch(b1 - b0, shape, seed, (int(first) + b0) * dims, device,
                                     early_scores, window_scores, b0, keep,
-                                    traj[b0:b0 + keep] if keep else None, bar)
+                                    traj[b0:b0 + keep] if keep else None, bar, map_scores)
                 samples[b0:b1] = x
+            pairs, maps = map_scores.finish(samples, window_scores)
         bar.close()
         scores = window_scores[self.window_specs[0]]
         return SampleResult(samples, scores, early_scores, traj,
                             torch.tensor(self.table.timesteps.copy()), self.window,
                             window_scores if len(self.windows) > 1 else {},
-                            list(self.windows))
+                            list(self.windows), pairs if len(self.aggregations) > 1 else {}, maps)
 
     def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
-                   traj, bar):
+                   traj, bar, map_scores):
         T = self.table.num_train_timesteps
         x_T = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
         x_T = x_T.to(self.dtype)
         graphed = self._graphed(size, shape, device, list(early_scores), traj is not None)
         if graphed is not None:
             x, scores, early = graphed.replay(x_T, seed, offset)
+            states = graphed.states
             if not bar.disable:  # a replay only enqueues: let the bar show finished work
                 torch.cuda.current_stream(device).synchronize()
             bar.update(size * len(self.coefs))
@@ -158,6 +180,9 @@ class Sampler:
                             on_step=self._on_step(b0, size, keep, traj, bar),
                             want_x0=traj is not None or self._callback is not None)
             scores, early = [w.scores for w in windows.windows], windows.main.early_scores
+            states = [(w.m2, w.count) for w in windows.windows]
+        if map_scores.active:
+            map_scores.add_batch(b0, states, x)
         for k, value in early.items():
             early_scores[k][b0:b0 + size] = value
         for spec, value in zip(self.window_specs, scores):

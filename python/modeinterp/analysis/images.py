@@ -1,5 +1,6 @@
 """Figures of generated images: a grid with the hallucinations framed in red and their reasons,
-the highest- and lowest-scored samples side by side, and x̂0 trajectories of a few images."""
+the highest- and lowest-scored samples side by side (also with their score maps as heat
+overlays), and x̂0 trajectories of a few images."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 
 from ._common import COLOURS, new_figure, save, to_numpy
 
-__all__ = ["plot_image_grid", "plot_image_trajectories", "plot_ranked"]
+__all__ = ["plot_image_grid", "plot_image_trajectories", "plot_ranked", "plot_score_map_overlays"]
 
 
 def _pixels(image: np.ndarray) -> np.ndarray:
@@ -86,6 +87,45 @@ def plot_ranked(images, scores, path, *, k: int = 16, labels=None, reasons=None,
         axes[block * rows_each, 0].set_ylabel(name, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def plot_score_map_overlays(images, maps, scores, path, *, k: int = 8, labels=None,
+                            reasons=None, peaks=None, title=None):
+    """The ``k`` highest- and ``k`` lowest-scored samples, each as a pair of tiles: the image,
+    and its score map (x̂0 variance per pixel, channels averaged, each map scaled to its own
+    maximum) as a heat overlay on it. Hallucinations framed in red with their reason; ``peaks``
+    ((n, 2) row, column) marks where the pooled map peaks. Returns the Path."""
+    images = to_numpy(images, "images", dtype=np.float32)
+    maps = to_numpy(maps, "maps", dtype=np.float32)
+    scores = to_numpy(scores, "scores").reshape(-1)
+    if images.ndim != 4 or maps.shape != images.shape or len(scores) != len(images):
+        raise ValueError(f"images (n, C, H, W), maps of the same shape and n scores expected, got "
+                         f"{images.shape}, {maps.shape} and {scores.shape}")
+    order = np.argsort(scores)
+    k = min(k, len(order) // 2) or min(k, len(order))
+    picks = [("highest", order[::-1][:k]), ("lowest", order[:k])]
+    cols = 4  # two samples (image | overlay) per row
+    rows_each = -(-k // 2)
+    fig, axes = new_figure(2 * rows_each, cols, size=(1.45, 1.6))
+    for block, (name, idx) in enumerate(picks):
+        for j in range(rows_each * 2):
+            ax_img, ax_map = (axes[block * rows_each + j // 2, 2 * (j % 2) + c] for c in (0, 1))
+            if j >= len(idx):
+                ax_img.axis("off")
+                ax_map.axis("off")
+                continue
+            i = idx[j]
+            bad = bool(labels[i]) if labels is not None else False
+            why = f"\n{_reason(reasons[i])}" if bad and reasons is not None else ""
+            _tile(ax_img, images[i], hallucinated=bad, caption=f"{name} {j + 1}: {scores[i]:.2g}")
+            _tile(ax_map, images[i], hallucinated=bad, caption=why.strip() or "score map")
+            heat = maps[i].mean(axis=0)
+            ax_map.imshow(heat / max(float(heat.max()), 1e-30), cmap="inferno", alpha=0.6,
+                          vmin=0.0, vmax=1.0, interpolation="nearest")
+            if peaks is not None:
+                ax_map.plot(peaks[i][1], peaks[i][0], "c+", markersize=6, mew=1.2)
+    fig.suptitle(title or "highest and lowest scores, with where x̂0 varied (heat)", fontsize=9)
     return save(fig, path)
 
 

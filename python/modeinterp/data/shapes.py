@@ -171,10 +171,11 @@ class SimpleShapes:
         return best if best_iou >= MATCH_IOU else None
 
     def _image_reasons(self, image: np.ndarray) -> tuple:
-        """(reasons, number of well-formed shapes) of one (size, size) image."""
+        """(reasons, number of well-formed shapes, {reason: strips blamed}) of one (size, size)
+        image."""
         from scipy import ndimage
 
-        reasons, shapes, blobs = [], 0, 0
+        reasons, shapes, blobs, blame = [], 0, 0, {}
         for s, own in enumerate(SHAPES):
             # Each strip on its own: shapes of neighbouring strips may touch across the border in
             # training images; a blob straddling the border is cut in two and matches nothing.
@@ -187,15 +188,19 @@ class SimpleShapes:
                 name = self._match(labels[box] == k)
                 if name is None:
                     reasons.append("malformed")
+                    blame.setdefault("malformed", set()).add(s)
                 else:
                     names.append(name)
             shapes += len(names)
-            reasons += [f"{name}-in-{own}-strip" for name in set(names) - {own}]
+            for name in set(names) - {own}:
+                reasons.append(f"{name}-in-{own}-strip")
+                blame.setdefault(reasons[-1], set()).add(s)
             if names.count(own) > 1:
                 reasons.append(f"two-{own}s")
+                blame[reasons[-1]] = {s}
         if blobs == 0:
-            reasons.append("empty")
-        return sorted(set(reasons)), shapes
+            reasons.append("empty")  # nothing to point at: not blamed on any strip
+        return sorted(set(reasons)), shapes, blame
 
     def _reasons(self, x) -> list:
         """``_image_reasons`` of every image. The last batch's results are kept, keyed by a digest
@@ -210,11 +215,27 @@ class SimpleShapes:
 
     def classify(self, x) -> list:
         """One string per image: ``"ok"`` or its reasons joined by ``+`` (module docstring)."""
-        return ["+".join(r) or "ok" for r, _ in self._reasons(x)]
+        return ["+".join(r) or "ok" for r, _, _ in self._reasons(x)]
 
     def shape_counts(self, x) -> np.ndarray:
         """(n,) int: the number of well-formed shapes in each image (whatever their strips)."""
-        return np.array([k for _, k in self._reasons(x)], dtype=np.int64)
+        return np.array([k for _, k, _ in self._reasons(x)], dtype=np.int64)
+
+    def strip_masks(self) -> np.ndarray:
+        """(3, size, size) bool: the pixels of each strip (the last one reaches the right edge)."""
+        masks = np.zeros((3, self.size, self.size), dtype=bool)
+        for s in range(3):
+            masks[s, :, s * self.strip_w:(s + 1) * self.strip_w if s < 2 else self.size] = True
+        return masks
+
+    def blame(self, x) -> list:
+        """Where the oracle locates each image's hallucinations: one ``{reason: (size, size) bool
+        mask}`` per image, the mask covering the strip(s) it blames (a second square: the square
+        strip; a square in the triangle strip: the triangle strip; a malformed blob: its strip).
+        In-support and empty images get ``{}``: there is nothing to point at."""
+        strips = self.strip_masks()
+        return [{reason: strips[sorted(where)].any(axis=0) for reason, where in blame.items()}
+                for _, _, blame in self._reasons(x)]
 
     def is_hallucination(self, x) -> torch.Tensor:
         """(n,) bool: the image is outside the training support (any reason but ``ok``)."""
@@ -224,14 +245,14 @@ class SimpleShapes:
         """Counts per reason, per number of well-formed shapes, and the hallucination rate."""
         results = self._reasons(x)
         reasons: dict = {}
-        for r, _ in results:
+        for r, _, _ in results:
             for reason in r or ["ok"]:
                 reasons[reason] = reasons.get(reason, 0) + 1
         counts: dict = {}
-        for _, k in results:
+        for _, k, _ in results:
             counts[str(k)] = counts.get(str(k), 0) + 1
-        n_bad = sum(1 for r, _ in results if r)
-        n_malformed = sum(1 for r, _ in results if "malformed" in r)
+        n_bad = sum(1 for r, _, _ in results if r)
+        n_malformed = sum(1 for r, _, _ in results if "malformed" in r)
         return {"n": len(results), "n_hallucinated": n_bad,
                 "rate": n_bad / len(results) if results else 0.0,
                 "well_formed_fraction": 1 - n_malformed / len(results) if results else 1.0,

@@ -47,6 +47,12 @@ class ReproduceConfig:
     # mid-trajectory (start, stop) range of step indices (dropped when the run is shorter).
     window_sweep: tuple = (2, 3, 4, 5, 6, 8, 10, 15, 20)
     early_exit: tuple = (2, 3, 5, 7)  # one step has no variance yet
+    # How each window's per-pixel x̂0 variance (its score map) becomes a score: "mean" (the paper)
+    # and any of modeinterp.sampling.aggregations; every (window, aggregation) pair is scored in
+    # the same pass and calibrated like the windows. score_maps: keep the maps (localisation,
+    # the score-map figure).
+    aggregations: tuple = ("mean",)
+    score_maps: bool = False
     trajectory: int = 1000  # x̂0 paths kept for the figure: enough to catch ~1% hallucinations
     seed: int = 0
     score_ts: tuple = field(default=(0, 10, 50, 200))
@@ -95,7 +101,7 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
-    for key in ("early_exit", "score_ts", "means", "window_sweep"):
+    for key in ("early_exit", "score_ts", "means", "window_sweep", "aggregations"):
         if values.get(key) is None and key == "means":
             continue
         values[key] = tuple(tuple(v) if isinstance(v, list) else v  # TOML arrays are lists

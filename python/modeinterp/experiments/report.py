@@ -6,6 +6,8 @@ import base64
 import html
 from pathlib import Path
 
+from .score_pairs import pair_markdown
+
 
 def _pct(v) -> str:
     return "n/a" if v is None else f"{v:.1f}%"
@@ -49,6 +51,7 @@ def markdown(metrics: dict, figs: dict) -> str:
                   f"{lf['rate_before']:.2%} → {lf['rate_after']:.2%}.", ""]
     lines += _by_reason_section(metrics.get("detection_by_reason"))
     lines += _window_section(metrics)
+    lines += pair_markdown(metrics.get("score_pairs"))
     if metrics["early_exit"]:
         lines += ["## Pre-emptive detection: deciding after the first k window steps", "",
                   "| k | AUROC |", "|---:|---:|"]

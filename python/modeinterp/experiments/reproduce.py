@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +15,13 @@ from .. import analysis, detect, distributed
 from ..checkpoint import load_model, save_atomic
 from ..distributed import process_rank
 from ..sampler import SampleResult, Sampler
-from ..sampling.shards import load_window_scores, sample_to_shards
+from ..sampling.aggregations import score_key
+from ..sampling.shards import load_shard_scores, load_window_scores, sample_to_shards
 from ..sampling.window import window_key
 from ..train import Trainer
 from .config import ReproduceConfig
 from .report import write_reports
+from .score_pairs import pair_section
 from .specs import spec_of
 
 
@@ -51,15 +54,23 @@ def fit_model(cfg: ReproduceConfig, data, train_set, checkpoint: Path, device: s
     return load_model(checkpoint, map_location=device), np.asarray(history)
 
 
-def config_sampler(model, cfg: ReproduceConfig) -> Sampler:
+def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False) -> Sampler:
     """The config's sampler: its method, steps and clip, the paper's window first and every sweep
-    window that fits the run after it (all scored in one pass)."""
+    window that fits the run after it, and the config's aggregations (all scored in one pass).
+    ``sharded`` (or torchrun): without the ``rel-`` aggregations, which need the whole run."""
     table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip,
                                  prediction=cfg.prediction)
     window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
     sweep = [k for k in dict.fromkeys(_fit_window(w, len(table)) for w in cfg.window_sweep)
              if k is not None and k != window]
-    return Sampler(model, table, window=[window, *sweep])
+    aggregations = list(cfg.aggregations)
+    if (sharded or process_rank()[1] > 1) and any(a.startswith("rel-") for a in aggregations):
+        # Shards never hold the whole run's maps that rel- aggregations normalise by.
+        warnings.warn(f"sampling in shards: the aggregations "
+                      f"{[a for a in aggregations if a.startswith('rel-')]} need the whole run "
+                      "in one process; scoring without them", RuntimeWarning, stacklevel=2)
+        aggregations = [a for a in aggregations if not a.startswith("rel-")]
+    return Sampler(model, table, window=[window, *sweep], aggregations=aggregations)
 
 
 def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, data=None,
@@ -77,7 +88,8 @@ def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, d
                   early_exit=early)
     rank, world = process_rank()
     if world == 1:
-        return sampler.sample(cfg.n_samples, shape, trajectory=m, progress=progress, **kwargs)
+        return sampler.sample(cfg.n_samples, shape, trajectory=m, progress=progress,
+                              score_maps=cfg.score_maps, **kwargs)
     if out is None:
         raise ValueError("sampling under torchrun needs out: the folder the shards go to")
     sample_to_shards(sampler, cfg.n_samples, shape, out, shard_size=cfg.sample_batch, rank=rank,
@@ -87,11 +99,16 @@ def sample_and_score(model, cfg: ReproduceConfig, device: str, progress: bool, d
         return None
     samples, window_scores, early = load_window_scores(out, sampler.window_specs)
     scores = window_scores[sampler.window_specs[0]]
+    pairs = load_shard_scores(out)["pairs"]
+    aggregate = {(w, a.name): window_scores[w] if a.name == "mean" else pairs[score_key(w, a.name)]
+                 for w in sampler.window_specs for a in sampler.aggregations} \
+        if len(sampler.aggregations) > 1 else {}
     # The first m rows again, with their x̂0 paths: the same noise, so the same samples.
     traj = sampler.sample(m, shape, trajectory=m, progress=False, **kwargs).trajectory if m else None
     return SampleResult(samples, scores, early, traj,
                         torch.tensor(sampler.table.timesteps.copy()), sampler.window,
-                        window_scores if len(sampler.windows) > 1 else {}, list(sampler.windows))
+                        window_scores if len(sampler.windows) > 1 else {}, list(sampler.windows),
+                        aggregate)
 
 
 def _fit_window(window, steps: int):
@@ -122,7 +139,9 @@ def _subset(result, keep: torch.Tensor):
     return SampleResult(result.samples[keep], result.scores[keep],
                         {k: v[keep] for k, v in result.early_scores.items()}, traj,
                         result.timesteps, result.window,
-                        {w: v[keep] for w, v in result.window_scores.items()}, result.windows)
+                        {w: v[keep] for w, v in result.window_scores.items()}, result.windows,
+                        {p: v[keep] for p, v in result.aggregate_scores.items()},
+                        {w: v[keep] for w, v in result.score_maps.items()})
 
 
 def label_and_evaluate(data, result):
@@ -134,6 +153,8 @@ def label_and_evaluate(data, result):
     """
     finite = (torch.isfinite(result.samples.float().flatten(1)).all(dim=1)
               & torch.isfinite(result.scores)).cpu()
+    for pair in result.aggregate_scores.values():
+        finite &= torch.isfinite(pair).cpu()
     result = _subset(result, finite)
     samples = result.samples.float().cpu()
     if not hasattr(data, "is_hallucination"):  # e.g. an image folder: no oracle, no labels
@@ -246,12 +267,23 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     if labels is not None and regions is not None:
         metrics["detection_by_reason"] = detection_by_reason(
             result.scores.cpu().numpy(), labels, regions, data, result.samples.float().cpu())
+    if result.aggregate_scores and labels is not None and regions is not None \
+            and metrics["calibrated"]:
+        metrics["score_pairs"] = pair_section(result, labels, regions, data, cfg.seed,
+                                              result.window[1] - result.window[0], out)
     # The samples and every window's scores, for analyses the report does not make.
     save_atomic({"samples": result.samples.cpu(), "scores": result.scores.cpu(),
                  "window_scores": {window_key(w): s.cpu() for w, s in result.window_scores.items()},
-                 "early_scores": {k: v.cpu() for k, v in result.early_scores.items()}},
+                 "early_scores": {k: v.cpu() for k, v in result.early_scores.items()},
+                 "pair_scores": {score_key(w, a): s.cpu()
+                                 for (w, a), s in result.aggregate_scores.items()}},
                 out / "samples.pt")
+    if result.score_maps:  # every window's per-pixel variance: new aggregations need no resampling
+        save_atomic({window_key(w): m.cpu() for w, m in result.score_maps.items()},
+                    out / "score_maps.pt")
     figs = spec_of(cfg).figures(cfg, data, model, result, labels, regions, report, out)
+    figs.update({name: Path(path) for name, path
+                 in metrics.get("score_pairs", {}).pop("figures", {}).items()})
     if metrics["window_sweep"]:
         chosen = metrics["calibrated"]["window"] if metrics["calibrated"] else None
         figs["window_sweep"] = analysis.plot_window_sweep(

@@ -33,7 +33,8 @@ class GraphedLoop:
     ``size`` samples of ``shape``, captured on the current CUDA device.
 
     :meth:`replay` returns static tensors (the final samples, each window's scores, the early
-    scores) that the next replay overwrites: copy them out first.
+    scores) that the next replay overwrites: copy them out first. ``states`` holds each window's
+    Welford (m2, count) after a replay, as static as the rest.
     """
 
     def __init__(self, steps: Callable, make_windows: Callable[[], WindowScores], size: int,
@@ -53,6 +54,7 @@ class GraphedLoop:
             windows = make_windows()
             self.x = steps(self.x_T, windows, seed=0, offset=0, counter=self.counter)
             self.scores = [w.scores for w in windows.windows]
+            self.states = [(w.m2, w.count) for w in windows.windows]  # for score maps
             self.early_scores = dict(windows.main.early_scores)
 
     def replay(self, x_T: torch.Tensor, seed: int, offset: int):

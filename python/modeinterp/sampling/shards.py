@@ -12,6 +12,8 @@ On disk (numpy and torch read .npy directly; ``np.load(mmap_mode="r")`` for more
     shards/000000000000-000000100000.samples.npy     (stop - start, *shape) float32
     shards/000000000000-000000100000.scores.npy      (stop - start,) float32, the first window
     shards/000000000000-000000100000.window-5.npy    … every other window, when several
+    shards/000000000000-000000100000.pair-5.pool4.npy  … every (window, aggregation) pair but the
+                                                     means, when the sampler has aggregations
     shards/000000000000-000000100000.json            written last: the shard is complete
     shards.json                                      n, shape, shard size, windows (rank 0, at
                                                      the end)
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .aggregations import score_key
 from .window import window_key
 
 __all__ = ["load_samples", "load_shard_scores", "load_window_scores", "plan_shards",
@@ -63,6 +66,10 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
     if shard_size % batch_size:
         raise ValueError(f"shard_size ({shard_size}) must be a multiple of batch_size "
                          f"({batch_size}): then every batch covers the same rows in any split")
+    relative = [a.name for a in sampler.aggregations if a.relative]
+    if relative:
+        raise ValueError(f"aggregations {relative} normalise by the whole run's maps, which "
+                         "shards never hold together: sample in one process, or drop them")
     folder = Path(out) / "shards"
     folder.mkdir(parents=True, exist_ok=True)
     mine = [s for i, s in enumerate(plan_shards(n, shard_size)) if i % world == rank]
@@ -83,9 +90,14 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
                       base.with_suffix(f".window-{window_key(window)}.npy"))
         for k, scores in result.early_scores.items():
             _save_npy(scores.cpu().numpy(), base.with_suffix(f".early-{k}.npy"))
+        pairs = [(w, a) for (w, a) in result.aggregate_scores if a != "mean"]
+        for w, a in pairs:
+            _save_npy(result.aggregate_scores[(w, a)].cpu().numpy(),
+                      base.with_suffix(f".pair-{_pair_file(w, a)}.npy"))
         marker = {"start": start, "stop": stop, "seed": seed, "rank": rank, "pid": os.getpid(),
                   "windows": [window_key(w) for w, _ in extra],
                   "early": sorted(result.early_scores),
+                  "pairs": [score_key(w, a) for w, a in pairs],
                   "seconds": round(time.perf_counter() - t0, 3)}
         tmp = base.with_name(f".{base.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(marker))
@@ -93,6 +105,10 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
         bar.update(stop - start)
     bar.close()
     return todo
+
+
+def _pair_file(window, aggregation: str) -> str:
+    return f"{window_key(window)}.{aggregation}"
 
 
 def write_shard_index(out, n: int, shape, shard_size: int, **facts) -> dict:
@@ -130,8 +146,9 @@ def _markers(out: Path) -> list:
 
 def load_shard_scores(out_dir) -> dict:
     """Every score the shards hold, concatenated in sample order: ``{"windows": {name: (n,)},
-    "early": {k: (n,)}}`` (window names as ``"5"`` / ``"20-30"``; the first window is the one
-    :func:`load_samples` returns)."""
+    "early": {k: (n,)}, "pairs": {"5/pool4": (n,)}}`` (window names as ``"5"`` / ``"20-30"``;
+    the first window is the one :func:`load_samples` returns; pairs: every (window, aggregation)
+    but the means, keyed by :func:`~modeinterp.sampling.aggregations.score_key`)."""
     markers = _markers(Path(out_dir))
     meta = json.loads(markers[0].read_text())
 
@@ -139,7 +156,8 @@ def load_shard_scores(out_dir) -> dict:
         return torch.from_numpy(np.concatenate([np.load(m.with_suffix(suffix)) for m in markers]))
 
     return {"windows": {w: cat(f".window-{w}.npy") for w in meta.get("windows", [])},
-            "early": {int(k): cat(f".early-{k}.npy") for k in meta.get("early", [])}}
+            "early": {int(k): cat(f".early-{k}.npy") for k in meta.get("early", [])},
+            "pairs": {p: cat(f".pair-{p.replace('/', '.', 1)}.npy") for p in meta.get("pairs", [])}}
 
 
 def load_window_scores(out_dir, windows) -> tuple:

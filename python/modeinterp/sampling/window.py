@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import torch
 
 from .. import _validate, ops
+from .aggregations import score_map
 
 
 def resolve_window(window, steps: int) -> tuple:
@@ -115,13 +116,23 @@ class WindowScore:
         if self.count in self.early:
             self.early_scores[self.count] = ops.trajectory_score(self.m2, self.count)
 
-    @property
-    def scores(self) -> torch.Tensor:
-        """(B,) float32: variance of x̂0 over the window, mean over non-batch dims."""
+    def check_complete(self) -> None:
+        """Raise, naming the window, until its last step has run."""
         if self.last < self.stop - 1 or self.count == 0:
             raise RuntimeError(f"the score window (steps {self.start}..{self.stop - 1}) is not "
                                f"complete: the last step that ran is {self.last}")
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """(B,) float32: variance of x̂0 over the window, mean over non-batch dims."""
+        self.check_complete()
         return ops.trajectory_score(self.m2, self.count)
+
+    @property
+    def map(self) -> torch.Tensor:
+        """(B, *shape) float32: variance of x̂0 over the window, per element (the score map)."""
+        self.check_complete()
+        return score_map(self.m2, self.count)
 
 
 class WindowScores:

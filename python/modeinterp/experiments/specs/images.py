@@ -15,11 +15,18 @@ from .base import ExperimentSpec
 # Shared by all: the DDPM image schedule (β 1e-4…0.02 over 1000 steps), Adam 2e-4 with a cosine
 # decay, EMA, gradient clipping, DDIM sampling in 100 steps with x̂0 clipped, and a wider window
 # sweep than the toys, last K steps and mid-trajectory step ranges (the paper does not state its
-# image window).
+# image window), and every window's score map kept and reduced in several ways besides the
+# paper's pixel mean (modeinterp.sampling.aggregations).
 _IMAGES = dict(T=1000, beta_start=1e-4, beta_end=0.02, lr=2e-4, lr_schedule="cosine", ema=0.999,
                grad_clip=1.0, method="ddim", steps=100, clip=1.0, trajectory=16,
                window_sweep=(2, 3, 5, 20, 50, 100, (40, 60), (60, 80), (80, 90), (90, 95)),
-               early_exit=(2, 3, 5, 7))
+               early_exit=(2, 3, 5, 7), score_maps=True,
+               aggregations=("mean", "max", "pool2", "pool4", "pool8", "q99", "q99.9",
+                             "component", "rel-mean", "rel-pool4"))
+
+# 8×8 digits: an 8×8 pool is the whole image (the mean), a 99.9th percentile the maximum.
+_DIGIT_AGGREGATIONS = ("mean", "max", "pool2", "pool4", "q99", "component", "rel-mean",
+                       "rel-pool2")
 
 
 def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dict:
@@ -101,9 +108,9 @@ SPECS = [
         dataset=lambda cfg: Digits(size=8), model=_unet,
         sample_shape=lambda data: data.sample_shape, figures=figures,
         quick=dict(_IMAGES, n_train=1797, batch_size=64, train_steps=2400, n_samples=1024,
-                   sample_batch=512),
+                   sample_batch=512, aggregations=_DIGIT_AGGREGATIONS),
         full=dict(_IMAGES, n_train=1797, batch_size=128, train_steps=50_000, n_samples=10_000,
-                  sample_batch=1000),
+                  sample_batch=1000, aggregations=_DIGIT_AGGREGATIONS),
         recursive_quick=dict(train_steps=800, n_keep=1000, steps=50, sample_batch=1025,
                              generations=3, window_sweep=(2, 3, 5, 20, 50, (20, 30), (30, 40))),
         recursive_full=dict(n_keep=1797, generations=5)),

@@ -1,0 +1,183 @@
+"""The (window × aggregation) part of a reproduction: every pair's detection numbers on a held-out
+half, overall, per oracle reason and per shape count; the pair (and threshold) calibrated on the
+other half, over 20 splits too; the paper's pixel mean beside it; where the score maps peak
+against where the oracle blames the hallucination; the score-map figure.
+
+Held-out numbers: "removed at ≥ 96 % kept" for a group (a reason, a shape count) is the share of
+that group's hallucinations above the threshold that keeps 96 % of the held-out in-support
+samples; "at the calibrated threshold" uses the threshold chosen on the calibration half instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import analysis, detect
+from ..calibration import _split, calibrate_over_splits, calibrate_window
+from ..detect import _rates, _thr_retained
+from ..sampling.aggregations import score_key
+from ..sampling.window import window_key, window_of
+
+__all__ = ["pair_markdown", "pair_scores", "pair_section"]
+
+TWO_OF_A_KIND = ("two-squares", "two-triangles", "two-pentagons")
+
+
+def pair_scores(result) -> dict:
+    """``{"10/pool4": (n,) numpy}`` of every (window, aggregation) pair of a SampleResult (its
+    windows' means when it has no aggregations)."""
+    if result.aggregate_scores:
+        return {score_key(w, a): s.cpu().numpy() for (w, a), s in result.aggregate_scores.items()}
+    windows = result.window_scores or {result.window[1] - result.window[0]: result.scores}
+    return {score_key(w, "mean"): s.cpu().numpy() for w, s in windows.items()}
+
+
+def _groups(labels, regions, counts) -> dict:
+    """{group name: (n,) bool} of hallucinations: per reason, two-of-a-kind, per shape count."""
+    parts = [set(str(r).split("+")) for r in regions]
+    groups = {"all": labels.copy()}
+    for reason in sorted(set().union(*parts) - {"ok"}):
+        groups[reason] = np.array([reason in p for p in parts]) & labels
+    kinds = np.array([bool(p & set(TWO_OF_A_KIND)) for p in parts]) & labels
+    if kinds.any():
+        groups["two-of-a-kind"] = kinds
+    if counts is not None:
+        for k in sorted(set(counts[labels].tolist())):
+            groups[f"{k} shapes"] = (counts == k) & labels
+    return groups
+
+
+def _group_rows(s, labels, groups, idx, thr=None) -> dict:
+    """Per group on the samples ``idx``: n, AUROC against the in-support samples, % removed at
+    ≥ 96 % kept (or at ``thr``)."""
+    ok = ~labels[idx]
+    sub = s[idx]
+    thr = _thr_retained(sub, labels[idx], 0.96) if thr is None else thr
+    rows = {}
+    for name, has in groups.items():
+        h = has[idx]
+        if not h.any():
+            continue
+        y = np.r_[np.ones(h.sum(), bool), np.zeros(ok.sum(), bool)]
+        rows[name] = {"n": int(h.sum()), "auroc": detect.auroc(np.r_[sub[h], sub[ok]], y),
+                      "removed": 100.0 * float((sub[h] > thr).mean())}
+    return rows
+
+
+def _heldout_row(key, s, labels, groups, held) -> dict:
+    y = labels[held]
+    return {"pair": key, "auroc": detect.auroc(s[held], y),
+            "removed_at_96": detect.removed_at_retained(s[held], y, 0.96),
+            "kept_at_95": detect.retained_at_removed(s[held], y, 0.95),
+            "groups": _group_rows(s, labels, groups, held)}
+
+
+def _operating_point(s, labels, groups, calib, held) -> dict:
+    """A pair used as a filter: threshold from the calibration half (≥ 96 % kept there), every
+    number from the held-out half."""
+    thr = _thr_retained(s[calib], labels[calib], 0.96)
+    removed, kept = _rates(s[held], labels[held], thr)
+    return {"threshold": thr, "removed": removed, "kept": kept,
+            "groups": _group_rows(s, labels, groups, held, thr)}
+
+
+def _pool_size(aggregation: str) -> int:
+    name = aggregation.removeprefix("rel-")
+    return int(name[4:]) if name.startswith("pool") else 4
+
+
+def pair_section(result, labels, regions, data, seed: int, paper_window, out=None) -> dict:
+    """The metrics.json section (see the module doc); figures into ``out`` when given."""
+    pairs = pair_scores(result)
+    samples = result.samples.float().cpu()
+    counts = data.shape_counts(samples) if hasattr(data, "shape_counts") else None
+    groups = _groups(labels, regions, counts)
+    calib, held = _split(labels, 0.5, seed)
+    chosen = calibrate_window(pairs, labels, seed=seed)
+    paper = score_key(paper_window, "mean")
+    section = {
+        "pairs": list(pairs), "n_heldout": int(held.size), "n_calibration": int(calib.size),
+        "heldout": [_heldout_row(k, s, labels, groups, held) for k, s in pairs.items()],
+        "calibrated": chosen.to_dict(),
+        "calibrated_splits": calibrate_over_splits(pairs, labels),
+        "operating": {name: {"pair": key, **_operating_point(pairs[key], labels, groups, calib,
+                                                              held)}
+                      for name, key in (("calibrated", chosen.window), ("paper_mean", paper))}}
+    window_name, aggregation = chosen.window.split("/", 1)
+    window = _spec_of(window_name, result)
+    maps = result.score_maps.get(window)
+    if maps is not None and hasattr(data, "blame"):
+        k = _pool_size(aggregation)
+        section["localisation"] = {
+            "pair": chosen.window, "pool": k,
+            "rates": analysis.localisation_rates(maps.cpu(), data.blame(samples), k)}
+    if out is not None and maps is not None:
+        scores = pairs[chosen.window]
+        section["figures"] = {"score_maps": str(analysis.plot_score_map_overlays(
+            samples, maps.cpu(), scores, out / "score_maps.png", labels=labels, reasons=regions,
+            peaks=analysis.map_peaks(maps.cpu(), _pool_size(aggregation)),
+            title=f"score {chosen.window} (calibrated): highest and lowest, x̂0 variance as heat"))}
+        section["figures"]["pair_sweep"] = str(analysis.plot_pair_sweep(
+            section["heldout"], out / "pair_sweep.png", chosen=chosen.window, paper=paper))
+    return section
+
+
+def _spec_of(name: str, result):
+    """The window as the sampler was given it, from its file-name form ("10", "80-90")."""
+    target = window_of(name)
+    for spec in result.score_maps or result.window_scores or []:
+        if window_key(spec) == window_key(target):
+            return spec
+    return target
+
+
+def pair_markdown(section: dict, top: int = 12) -> list:
+    """report.md lines: the best pairs held out (and the paper's), the calibrated filter per
+    group, the 20-split spread and the localisation table."""
+    if not section:
+        return []
+    cal, op, splits = section["calibrated"], section["operating"], section["calibrated_splits"]
+    rows = sorted(section["heldout"], key=lambda r: (-r["removed_at_96"], -r["auroc"]))
+    paper = op["paper_mean"]["pair"]
+    shown = rows[:top] + [r for r in rows[top:] if r["pair"] == paper]
+    groups = [g for g in ("two-of-a-kind", "two-squares", "malformed", "empty")
+              if any(g in r["groups"] for r in shown)]
+    lines = [f"## Score maps: window × aggregation ({len(rows)} pairs, held out: "
+             f"{section['n_heldout']} samples)", "",
+             "| pair | AUROC | removed at ≥ 96 % kept | kept at ≥ 95 % removed | "
+             + " | ".join(f"{g}: removed" for g in groups) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(groups)]
+    for r in shown:
+        mark = " (calibrated)" if r["pair"] == cal["window"] else \
+            " (paper)" if r["pair"] == paper else ""
+        lines.append(f"| {r['pair']}{mark} | {r['auroc']:.3f} | {r['removed_at_96']:.1f} % | "
+                     f"{r['kept_at_95']:.1f} % | " + " | ".join(
+                         f"{r['groups'][g]['removed']:.0f} %" if g in r["groups"] else "—"
+                         for g in groups) + " |")
+    lines += ["", "Filters with the threshold chosen on the calibration half (≥ 96 % kept there), "
+              "numbers on the held-out half:", "",
+              "| filter | pair | kept | removed | " + " | ".join(
+                  f"{g}" for g in op["calibrated"]["groups"]) + " |",
+              "|---|---|---:|---:|" + "---:|" * len(op["calibrated"]["groups"])]
+    for name, o in op.items():
+        lines.append(f"| {name} | {o['pair']} | {o['kept']:.1f} % | {o['removed']:.1f} % | "
+                     + " | ".join(f"{o['groups'][g]['removed']:.0f} % ({o['groups'][g]['n']})"
+                                  if g in o["groups"] else "—"
+                                  for g in op["calibrated"]["groups"]) + " |")
+    spread = splits["heldout_removed_at_96"]
+    chosen = ", ".join(f"{k} ×{v}" for k, v in sorted(splits["windows_chosen"].items(),
+                                                      key=lambda kv: -kv[1]))
+    lines += ["", f"Over {splits['splits']} random splits: held-out removed at ≥ 96 % kept "
+              f"{spread['mean']:.1f} % (min {spread['min']:.1f}, max {spread['max']:.1f}); "
+              f"pairs chosen: {chosen}.", ""]
+    loc = section.get("localisation")
+    if loc:
+        lines += [f"Where the {loc['pool']}×{loc['pool']}-pooled map of {loc['pair']} peaks, "
+                  "hallucinations only: inside the strip the oracle blames?", "",
+                  "| reason | n | peak in a blamed strip | chance (area) | chance (peaks of all "
+                  "samples) |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {reason} | {r['n']} | {100 * r['hit_rate']:.1f} % | "
+                  f"{100 * r['uniform']:.1f} % | {100 * r['shuffled']:.1f} % |"
+                  for reason, r in loc["rates"].items()]
+        lines.append("")
+    return lines
