@@ -96,6 +96,17 @@ class Aggregation:
     def __repr__(self) -> str:
         return f"Aggregation({self.name!r})"
 
+    def check_shape(self, shape) -> None:
+        """Refuse, before any sampling, a sample shape this aggregation cannot reduce."""
+        family = getattr(self, "family", None)
+        if family not in ("poolK", "component"):
+            return
+        k = int(self.param) if family == "poolK" else 1
+        if len(shape) != 3 or min(shape[1:]) < k:
+            raise ValueError(f"aggregation {self.name!r} needs image samples (C, H, W)"
+                             f"{f' with H, W >= {k}' if k > 1 else ''}, got sample shape "
+                             f"{tuple(shape)}")
+
     def __call__(self, maps: torch.Tensor, samples: Optional[torch.Tensor] = None,
                  reference: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self._fn is not None:

@@ -28,6 +28,8 @@ class RunMapScores:
     """
 
     def __init__(self, specs, aggregations, n: int, shape, device, keep_maps: bool):
+        for a in aggregations:
+            a.check_shape(shape)
         self.specs, self.n, self.device = list(specs), n, device
         self.batch_wise = [a for a in aggregations[1:] if not a.relative]
         self.run_wise = [a for a in aggregations if a.relative]
