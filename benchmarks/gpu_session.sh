@@ -7,7 +7,8 @@
 # (default 10M) samples × 1000 steps in one Sampler call (0 skips it), E2E_SIZES; TRAIN_S
 # (default 150) bounds the 2-D training towards the paper's 100k steps, REPRO_S (default 150) the
 # sampling + report; SHAPES_S=S adds the paper-size 64×64 Simple Shapes run, trained for at most S
-# seconds and sampled 2000 times (a session of its own; needs diffusers there). diffusers is not
+# seconds, sampled 2000 times and reported with the window × aggregation table, localisation and
+# score-map figures (a session of its own; needs diffusers there). diffusers is not
 # on the H200 machines: run benchmarks/fetch_gpu_wheels.sh here first and carry .whl; E2E_SHAPES=1
 # then adds the 64×64 U-Net rows to the end-to-end table (≈ 1 min more).
 set -uo pipefail
