@@ -119,7 +119,21 @@ def pair_section(result, labels, regions, data, seed: int, paper_window, out=Non
             title=f"score {chosen.window} (calibrated): highest and lowest, x̂0 variance as heat"))}
         section["figures"]["pair_sweep"] = str(analysis.plot_pair_sweep(
             section["heldout"], out / "pair_sweep.png", chosen=chosen.window, paper=paper))
+    if out is not None:
+        missed = _missed(pairs[chosen.window], labels, held, chosen.threshold)
+        if missed.size:
+            section.setdefault("figures", {})["missed"] = str(analysis.plot_image_grid(
+                samples[missed], out / "missed.png", labels=np.ones(missed.size, bool),
+                reasons=[regions[i] for i in missed], scores=pairs[chosen.window][missed],
+                title=f"held-out hallucinations the calibrated filter ({chosen.window}) keeps: "
+                      f"{missed.size}, highest scores first"))
     return section
+
+
+def _missed(scores, labels, held, threshold) -> np.ndarray:
+    """Held-out hallucinations at or below the threshold (kept by the filter), highest first."""
+    idx = held[labels[held] & (scores[held] <= threshold)]
+    return idx[np.argsort(-scores[idx], kind="stable")]
 
 
 def _spec_of(name: str, result):
@@ -144,16 +158,17 @@ def pair_markdown(section: dict, top: int = 12) -> list:
               if any(g in r["groups"] for r in shown)]
     lines = [f"## Score maps: window × aggregation ({len(rows)} pairs, held out: "
              f"{section['n_heldout']} samples)", "",
-             "| pair | AUROC | removed at ≥ 96 % kept | kept at ≥ 95 % removed | "
-             + " | ".join(f"{g}: removed" for g in groups) + " |",
-             "|---|---:|---:|---:|" + "---:|" * len(groups)]
+             "| " + " | ".join(["pair", "AUROC", "removed at ≥ 96 % kept",
+                                 "kept at ≥ 95 % removed", *(f"{g}: removed" for g in groups)])
+             + " |", "|---|---:|---:|---:|" + "---:|" * len(groups)]
     for r in shown:
         mark = " (calibrated)" if r["pair"] == cal["window"] else \
             " (paper)" if r["pair"] == paper else ""
-        lines.append(f"| {r['pair']}{mark} | {r['auroc']:.3f} | {r['removed_at_96']:.1f} % | "
-                     f"{r['kept_at_95']:.1f} % | " + " | ".join(
-                         f"{r['groups'][g]['removed']:.0f} %" if g in r["groups"] else "—"
-                         for g in groups) + " |")
+        cells = [f"{r['pair']}{mark}", f"{r['auroc']:.3f}", f"{r['removed_at_96']:.1f} %",
+                 f"{r['kept_at_95']:.1f} %",
+                 *(f"{r['groups'][g]['removed']:.0f} %" if g in r["groups"] else "—"
+                   for g in groups)]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Filters with the threshold chosen on the calibration half (≥ 96 % kept there), "
               "numbers on the held-out half:", "",
               "| filter | pair | kept | removed | " + " | ".join(
