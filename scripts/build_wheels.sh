@@ -20,7 +20,9 @@ sdist=1
 [ "${1:-}" = "--no-sdist" ] && sdist=0
 
 missing=$("$PY" - <<'PY'
-import importlib.util
+import importlib.util, os, sys
+# Not the checkout: its build/ directory would pass for the `build` package.
+sys.path = [p for p in sys.path if p not in ("", os.getcwd())]
 need = {"scikit_build_core": "scikit-build-core>=0.10", "cmake": "cmake>=3.26", "ninja": "ninja",
         "auditwheel": "auditwheel>=6", "build": "build"}
 print(" ".join(req for mod, req in need.items() if importlib.util.find_spec(mod) is None))
