@@ -22,6 +22,8 @@ import torch
 from e2e_runs import (BARE, BARE_SCORED, EAGER, EAGER_WELFORD, GRAPH, PAPER, PURE_TORCH, WINDOW,
                       shapes_workload, toy_workload, variants)
 
+from modeinterp.reports import markdown_table
+
 WARMUP_N = 1000
 SHAPES_BATCH = 256
 SHAPES_VARIANTS = (GRAPH, EAGER, EAGER_WELFORD, PAPER)
@@ -129,20 +131,23 @@ def _record(row, run) -> None:
     row["finite"] = row.get("finite", True) and run["finite"]
 
 
+_HEADERS = ["variant", "samples/s", "wall (s)", "spread (s)", "peak GPU (MiB)", "peak host (MiB)",
+            "modeinterp is × faster"]
+_FORMATS = [None, ",.0f", ".2f", None, ",.0f", ",.0f", ".2f"]
+
+
 def _print_table(rows) -> None:
-    print("| variant | samples/s | wall (s) | spread (s) | peak GPU (MiB) | peak host (MiB) | "
-          "modeinterp is × faster |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        if "skipped" in row:
-            print(f"| {row['variant']} | skipped ({row['skipped']}) | | | | | |")
-            continue
-        gpu, host, x = row["gpu_peak_mib"], row["host_peak_mib"], row["modeinterp_x"]
-        print(f"| {row['variant']} | {row['samples_per_s']:,.0f} | {row['seconds']:.2f} | "
-              f"{min(row['runs_s']):.2f}–{max(row['runs_s']):.2f} | "
-              f"{'–' if gpu is None else f'{gpu:,.0f}'} | "
-              f"{'–' if host is None else f'{host:,.0f}'} | "
-              f"{'–' if x is None else f'{x:.2f}'} |")
+    print("\n".join(markdown_table(_HEADERS, [_table_cells(row) for row in rows],
+                                   align="l" + "r" * 6, formats=_FORMATS)))
+
+
+def _table_cells(row) -> list:
+    """A row of the table: the measured numbers ("–" where not measurable), or why skipped."""
+    if "skipped" in row:
+        return [row["variant"], f"skipped ({row['skipped']})", "", "", "", "", ""]
+    return [row["variant"], row["samples_per_s"], row["seconds"],
+            f"{min(row['runs_s']):.2f}–{max(row['runs_s']):.2f}", row["gpu_peak_mib"],
+            row["host_peak_mib"], row["modeinterp_x"]]
 
 
 def _too_big(name, n, w, host_limit_gb):

@@ -25,7 +25,7 @@ from baselines import eager_randn_step, eager_step, welford_update
 
 from modeinterp import Sampler, Schedule, StepTable, ops
 from modeinterp.models import MLPDenoiser
-from modeinterp.sampler import shared_timestep
+from modeinterp.sampling import shared_timestep
 
 WINDOW = 10
 GRAPH, EAGER = "modeinterp (CUDA graph)", "modeinterp (eager loop)"

@@ -58,7 +58,7 @@ if [ -z "${SKIP_REPRODUCE:-}" ]; then
   full="$RUNS/full2d"
   timeout "${TRAIN_S:-150}" python3 -m modeinterp.cli train gaussian2d --device cuda \
     --no-progress --out "$full" 2>&1 | tail -3
-  steps=$(python3 -c "from modeinterp.checkpoint import read_checkpoint as r; \
+  steps=$(python3 -c "from modeinterp.train.checkpoint import read_checkpoint as r; \
 print(r('$full/model.pt')['step'])")
   echo "trained $steps of the paper's 100000 steps"
   timeout "${REPRO_S:-150}" python3 -m modeinterp.cli reproduce gaussian2d --device cuda \
@@ -70,7 +70,7 @@ if [ -n "${SHAPES_S:-}" ]; then
   shapes="$RUNS/shapes64"
   timeout "$SHAPES_S" python3 -m modeinterp.cli train shapes --device cuda --no-progress \
     --out "$shapes" 2>&1 | tail -3
-  steps=$(python3 -c "from modeinterp.checkpoint import read_checkpoint as r; \
+  steps=$(python3 -c "from modeinterp.train.checkpoint import read_checkpoint as r; \
 print(r('$shapes/model.pt')['step'])")
   echo "trained $steps of 100000 steps (64×64, shapes-64)"
   python3 -m modeinterp.cli reproduce shapes --device cuda --no-progress --out "$shapes" \

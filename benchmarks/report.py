@@ -1,7 +1,7 @@
 """Side-by-side timing report of the fused step vs eager PyTorch (vs torch.compile on CUDA).
 
-    python benchmarks/report.py --device cpu            # README's CPU table
-    python benchmarks/report.py --device cuda           # README's GPU table (names the card)
+    python benchmarks/report.py --device cpu            # docs/benchmarks.md's CPU table
+    python benchmarks/report.py --device cuda           # docs/benchmarks.md's GPU table (names the card)
     python benchmarks/report.py --diffusers             # + scored vs stock diffusers scheduler
     python benchmarks/report.py --windows               # + cost of 1 vs 6 score windows
     python benchmarks/report.py --e2e                   # + whole sampling runs (e2e_report.py)
@@ -18,7 +18,6 @@ run cut short by a timeout keeps what it measured.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,8 @@ from e2e_report import add_arguments as add_e2e_arguments  # noqa: E402
 from e2e_report import e2e_tables  # noqa: E402
 
 import modeinterp  # noqa: E402
-from modeinterp import ops, reference  # noqa: E402
+from modeinterp import artifacts, ops, reference  # noqa: E402
+from modeinterp.reports import markdown_table, table_header, table_row  # noqa: E402
 
 COEF = (1.02, -0.2, 0.9, 0.05, 0.0, 0.1, 1.0)
 BYTES_PER_ELEMENT = 28
@@ -89,11 +89,9 @@ def main(argv=None) -> int:
     card = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     report = {"device": card, "rows": []}
 
-    def save():  # via a temporary file: a run killed mid-write keeps the previous JSON
+    def save():  # atomically: a run killed mid-write keeps the previous JSON
         if args.json:
-            tmp = args.json.with_name(args.json.name + ".tmp")
-            tmp.write_text(json.dumps(report, indent=1))
-            tmp.replace(args.json)
+            artifacts.save_json(report, args.json, indent=1)
 
     print(f"device: {card}; torch {torch.__version__}; modeinterp {modeinterp.__version__}")
     step_table(args.device, sizes, args.min_run_time, report["rows"])
@@ -114,9 +112,11 @@ def step_table(device: str, sizes: list, min_run_time: float, rows: list) -> Non
     copy_bw = copy_bandwidth(device) if device.startswith("cuda") else None
     if copy_bw:
         print(f"device-to-device copy bandwidth (read+write): {copy_bw / 1e9:.0f} GB/s")
-    print("| elements | variant | time (ms) | eff. GB/s | fused is x faster |"
-          + (" % of copy BW |" if copy_bw else ""))
-    print("|---:|---|---:|---:|---:|" + ("---:|" if copy_bw else ""))
+    headers = ["elements", "variant", "time (ms)", "eff. GB/s", "fused is x faster"]
+    formats = [",", None, ".3f", ".1f", ".2f"]
+    if copy_bw:
+        headers, formats = headers + ["% of copy BW"], formats + ["{:.0f}%"]
+    print("\n".join(table_header(headers, align="rlrrr" + "r" * bool(copy_bw))))
     for n in sizes:
         x, out = torch.randn(n, device=device), torch.randn(n, device=device)
         mean, m2 = torch.zeros(n, device=device), torch.zeros(n, device=device)
@@ -130,8 +130,8 @@ def step_table(device: str, sizes: list, min_run_time: float, rows: list) -> Non
                  "speedup_of_fused": t / fused,
                  "pct_copy_bw": 100 * gbs * 1e9 / copy_bw if copy_bw else None}
             rows.append(r)
-            print(f"| {n:,} | {name} | {r['ms']:.3f} | {gbs:.1f} | {r['speedup_of_fused']:.2f} |"
-                  + (f" {r['pct_copy_bw']:.0f}% |" if copy_bw else ""))
+            print(table_row([n, name, r["ms"], gbs, r["speedup_of_fused"], r["pct_copy_bw"]]
+                            [:len(headers)], formats))
 
 
 def diffusers_table(device: str, min_run_time: float) -> list:
@@ -140,8 +140,9 @@ def diffusers_table(device: str, min_run_time: float) -> list:
 
     rows = []
     print(f"\n{STEPS}-step scheduler run, time per step (model excluded):")
-    print("| batch | variant | ms / step | scored is x faster |")
-    print("|---|---|---:|---:|")
+    formats = [None, None, ".3f", ".2f"]
+    print("\n".join(table_header(["batch", "variant", "ms / step", "scored is x faster"],
+                                 align="llrr")))
     for label, shape in SHAPES.items():
         scored = None
         for name, fn in make_runs(shape, device).items():  # the scored scheduler first
@@ -151,7 +152,7 @@ def diffusers_table(device: str, min_run_time: float) -> list:
             ratio = t / scored
             rows.append({"batch": label, "variant": name, "ms_per_step": t * 1e3,
                          "speedup_of_scored": ratio})
-            print(f"| {label} | {name} | {t * 1e3:.3f} | {ratio:.2f} |")
+            print(table_row([label, name, t * 1e3, ratio], formats))
     return rows
 
 
@@ -194,12 +195,12 @@ def windows_table(device: str, min_run_time: float) -> dict:
             torch.cuda.synchronize()
         run[k] = min(run[k], time.perf_counter() - start)
     print(f"\nscore windows: 1 vs 6 ({SIX_WINDOWS})")
-    print("| what | 1 window | 6 windows | ratio |")
-    print("|---|---:|---:|---:|")
-    print(f"| one step, 2M elements, all windows active | {step[1] * 1e3:.2f} ms | "
-          f"{step[6] * 1e3:.2f} ms | {step[6] / step[1]:.2f} |")
-    print(f"| 1000-step DDPM run, toy MLP, {n_samples:,} samples | {run[1]:.2f} s | "
-          f"{run[6]:.2f} s | {run[6] / run[1]:.3f} |")
+    print("\n".join(markdown_table(
+        ["what", "1 window", "6 windows", "ratio"],
+        [["one step, 2M elements, all windows active", f"{step[1] * 1e3:.2f} ms",
+          f"{step[6] * 1e3:.2f} ms", f"{step[6] / step[1]:.2f}"],
+         [f"1000-step DDPM run, toy MLP, {n_samples:,} samples", f"{run[1]:.2f} s",
+          f"{run[6]:.2f} s", f"{run[6] / run[1]:.3f}"]])))
     return {"step_ms": {k: v * 1e3 for k, v in step.items()}, "run_s": run,
             "windows": [str(w) for w in SIX_WINDOWS], "n_samples": n_samples}
 

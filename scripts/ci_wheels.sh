@@ -6,10 +6,10 @@
 #     source tree: tests/conftest.py checks where modeinterp was imported from).
 #  2. CUDA, wherever a CUDA toolkit is found: the CUDA variant built against a CUDA torch
 #     ($CUDA_TORCH) in a venv of its own, installed from the index, imported on this machine
-#     (no GPU needed), `modeinterp info`, and tests/test_build_cuda.py (a CUDA kernel registered
+#     (no GPU needed), `modeinterp info`, and tests/kernels/test_build_cuda.py (a CUDA kernel registered
 #     for every op; sm_80 + sm_90 SASS and PTX in the fat binary, read back with cuobjdump) and
-#     tests/test_ops_errors.py (its bad-input checks raise, on CPU tensors).
-# Prints the time of each stage and the wheel sizes (README, "Install"). WORK keeps the venvs.
+#     tests/kernels/test_ops_errors.py (its bad-input checks raise, on CPU tensors).
+# Prints the time of each stage and the wheel sizes (README, "Install"; docs/benchmarks.md). WORK keeps the venvs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -41,7 +41,7 @@ stamp "installed modeinterp $base+$variant from the index into a fresh venv"
 "$WORK/venv-cpu/bin/modeinterp" info
 # The whole suite but the test that builds a wheel from source (this stage is that test, for real).
 tests_against_installed "$cpu" tests \
-  --deselect tests/test_build.py::test_wheel_installs_into_fresh_venv_and_imports
+  --deselect tests/kernels/test_build.py::test_wheel_installs_into_fresh_venv_and_imports
 stamp "test suite passed against the installed CPU wheel"
 
 # 2. CUDA
@@ -67,8 +67,8 @@ stamp "installed modeinterp $base+$cuda_variant from the index"
 # test_ops_errors.py: the bad-input checks of a CUDA build raise (on CPU tensors here). On the H200
 # (torch 2.11, g++ 13.3) checks whose messages streamed numbers crashed the process instead.
 PATH="${cuobjdump_dir:+$cuobjdump_dir:}$PATH" tests_against_installed "$gpu" -rs \
-  tests/test_build_cuda.py tests/test_build.py::test_build_info tests/test_extension_loading.py \
-  tests/test_ops_errors.py
+  tests/kernels/test_build_cuda.py tests/kernels/test_build.py::test_build_info tests/kernels/test_extension_loading.py \
+  tests/kernels/test_ops_errors.py
 stamp "CUDA wheel imports here, registers a CUDA kernel for every op and its checks raise"
 ls -l "$DIST"/wheels/*.whl "$DIST"/sdist/*.tar.gz | awk '{printf "ci_wheels: %-72s %6.2f MB\n", $NF, $5 / 1e6}' \
   | sed "s|$DIST/||"

@@ -54,12 +54,26 @@ def device(request):
     return request.param
 
 
+# Inputs are random, not golden: every test that asks for ``gen`` gets a freshly seeded generator,
+# and a failure prints the seed with the command that replays it.
+SEED_ENV = "MODEINTERP_TEST_SEED"
+
+
 @pytest.fixture
-def gen():
-    """A fresh, differently seeded generator per test run (inputs are random, not golden)."""
-    g = torch.Generator()
-    g.manual_seed(torch.seed() % (1 << 63))
-    return g
+def gen(request):
+    """A freshly seeded torch.Generator (``MODEINTERP_TEST_SEED=<seed>`` replays a failure)."""
+    seed = int(os.environ.get(SEED_ENV) or torch.seed() % (1 << 63))
+    request.node.user_properties.append(("seed", seed))
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    seeds = [value for key, value in item.user_properties if key == "seed"]
+    if report.failed and seeds:
+        report.sections.append(("random seed", f"seed {seeds[0]}: replay with "
+                                               f"{SEED_ENV}={seeds[0]} pytest '{item.nodeid}'"))
 
 
 @pytest.fixture

@@ -28,16 +28,20 @@ def build_info() -> dict:
     return info
 
 
+# Subpackages load on first attribute access (``modeinterp.detect.calibrate_window`` works after
+# ``import modeinterp``) so that importing the package stays cheap: no tqdm, matplotlib, sklearn.
+_SUBPACKAGES = ("analysis", "data", "detect", "diffusers", "experiments", "models", "pipeline",
+                "recursive", "sampling", "train")
+_LAZY = {"Sampler": "sampling", "SampleResult": "sampling", "load_samples": "sampling.store"}
+
+
 def __getattr__(name: str):
-    # The sampler pulls in tqdm and the model glue; load it on first use, not at import.
-    if name in ("Sampler", "SampleResult"):
-        from . import sampler
+    import importlib
 
-        return getattr(sampler, name)
-    if name == "load_samples":
-        from .sampling.shards import load_samples
-
-        return load_samples
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name == "__version__":
         try:
             return build_info()["version"]
@@ -47,4 +51,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["Sampler", "SampleResult", "Schedule", "StepCoef", "StepTable", "build_info",
-           "load_samples", "ops", "reference", "schedules"]
+           "load_samples", "ops", "reference", "schedules", *_SUBPACKAGES]

@@ -41,7 +41,7 @@ def _reproduce(args) -> int:
     from .experiments import reproduce
     from .experiments.report import markdown
 
-    from . import distributed
+    from .pipeline import distributed
 
     cfg = _config(args)
     rank, world, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
@@ -59,100 +59,68 @@ def _reproduce(args) -> int:
 def _train(args) -> int:
     from pathlib import Path
 
-    from .experiments.reproduce import train_model
-
-    from . import distributed
+    from .experiments.recipe import train_model
+    from .pipeline import distributed
 
     out = Path(_out_dir(args))
     out.mkdir(parents=True, exist_ok=True)
     rank, world, device = distributed.init_from_env(args.device)  # DDP under torchrun
     try:
-        _, history = train_model(_config(args), out, device, not args.no_progress)
+        trained = train_model(_config(args), out, device, not args.no_progress)
     finally:
         distributed.finish()
     if rank == 0:
         print(f"trained{f' with {world} processes (DDP)' if world > 1 else ''}: final loss "
-              f"{history[-50:].mean():.4f}; checkpoint {out / 'model.pt'}")
+              f"{trained.final_loss:.4f}; checkpoint {trained.checkpoint}")
     return 0
 
 
 def _sample(args) -> int:
+    """One samples.pt, or (under torchrun, or with --shard-size) shards: both load with
+    ``modeinterp.load_samples`` to the same SampleSet."""
     from pathlib import Path
 
-    import torch
-
-    from . import distributed
-    from .checkpoint import check_trained_for, load_model
-    from .experiments.reproduce import sample_and_score
+    from .experiments.recipe import sample_run
+    from .pipeline import distributed
+    from .sampling.store import save_samples
+    from .train.checkpoint import check_trained_for, load_model
 
     out = Path(_out_dir(args))
     cfg = _config(args)
     check_trained_for(out / "model.pt", cfg.prediction, cfg.schedule().alphas_cumprod)
     rank, world, device = distributed.init_from_env(args.device)
-    model = load_model(out / "model.pt", map_location=device)
+    shard_size = args.shard_size or (10 * cfg.sample_batch if world > 1 else None)
     try:
-        if world > 1 or args.shard_size:
-            return _sample_shards(model, cfg, out, device, rank, world, args)
-        result = sample_and_score(model, cfg, device, not args.no_progress)
+        result = sample_run(load_model(out / "model.pt", map_location=device), cfg, device,
+                            not args.no_progress, out=out, shard_size=shard_size)
     finally:
         distributed.finish()
-    torch.save({"samples": result.samples.cpu(), "scores": result.scores.cpu(),
-                "early_scores": {k: v.cpu() for k, v in result.early_scores.items()}},
-               out / "samples.pt")
-    print(f"wrote {len(result.scores)} samples and scores to {out / 'samples.pt'}")
-    return 0
-
-
-def _sample_shards(model, cfg, out, device, rank, world, args) -> int:
-    """Stream the samples to out/shards/ (this process's share under torchrun); rank 0 checks
-    every shard and writes shards.json once all processes are done."""
-    import time
-
-    from . import distributed
-    from .experiments.reproduce import config_sampler, dataset_of
-    from .experiments.specs import spec_of
-    from .sampling.shards import sample_to_shards, write_shard_index
-
-    shard_size = args.shard_size or 10 * cfg.sample_batch
-    batch = min(cfg.sample_batch, shard_size)
-    sampler = config_sampler(model, cfg, sharded=True)
-    shape = spec_of(cfg).sample_shape(dataset_of(cfg))
-    t0 = time.perf_counter()
-    sample_to_shards(sampler, cfg.n_samples, shape, out, seed=cfg.seed + 1,
-                     shard_size=shard_size, batch_size=batch, device=device, rank=rank,
-                     world=world, progress=not args.no_progress)
-    distributed.barrier()
-    if rank == 0:
-        write_shard_index(out, cfg.n_samples, shape, shard_size, seed=cfg.seed + 1,
-                          processes=world, windows=[str(w) for w in sampler.window_specs])
-        print(f"wrote {cfg.n_samples} samples and scores as shards of {shard_size} to "
-              f"{out / 'shards'} with {world} process(es) in {time.perf_counter() - t0:.1f} s; "
-              "read them with modeinterp.load_samples")
+    if rank != 0:
+        return 0
+    if shard_size is None:
+        save_samples(out / "samples.pt", result, seed=cfg.seed + 1, config=cfg.to_dict())
+    where = out / ("shards" if shard_size else "samples.pt")
+    print(f"wrote {len(result.scores)} samples and their scores to {where}"
+          f"{f' ({world} processes)' if world > 1 else ''}; read them with "
+          "modeinterp.load_samples")
     return 0
 
 
 def _detect(args) -> int:
-    from pathlib import Path
+    from .experiments.recipe import dataset_of
+    from .pipeline import stages
+    from .sampling.store import load_samples
 
-    import torch
-
-    from .experiments.reproduce import dataset_of, label_and_evaluate
-    from .sampler import SampleResult
-    from .sampling.shards import load_samples
-
-    out = Path(_out_dir(args))
-    samples, scores = load_samples(out)
-    early = {}
-    if (out / "samples.pt").exists() and not (out / "shards").is_dir():
-        early = torch.load(out / "samples.pt", weights_only=True)["early_scores"]
-    result = SampleResult(samples, scores, early)
-    _, labels, _, summary, report, n_bad = label_and_evaluate(dataset_of(_config(args)), result)
-    where = (f", {summary['n_between_neighbours']} between nearest-neighbour modes, "
-             f"{summary['n_elsewhere']} elsewhere" if "n_between_neighbours" in summary
-             else "".join(f", {n} {reason}" for reason, n in summary.get("reasons", {}).items()))
-    print(f"{summary['n']} finite samples ({n_bad} non-finite): {summary['n_hallucinated']} "
-          f"hallucinated ({summary['rate']:.2%}){where}")
-    print(report if report else "detection needs both hallucinated and in-support samples")
+    ev = stages.evaluate(dataset_of(_config(args)), stages.result_of(load_samples(_out_dir(args))))
+    summary = ev.summary
+    if not summary.labelled:
+        print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite); {args.dataset} has no "
+              "oracle: rank them by score (modeinterp.load_samples)")
+        return 0
+    reasons = "".join(f", {n} {reason}" for reason, n in summary.reasons.items() if reason != "ok")
+    print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
+          f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
+    print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
     return 0
 
 
@@ -171,7 +139,7 @@ def _ablate(args) -> int:
 
 
 def _recursive(args) -> int:
-    from . import distributed
+    from .pipeline import distributed
     from .recursive import recursive_config, run_recursive
     from .recursive.report import markdown
 
@@ -223,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hallucination scores for diffusion models, computed while sampling.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    _add_tools(sub)
+    _add_experiments(sub)
+    return parser
+
+
+def _add_tools(sub) -> None:
     info = sub.add_parser("info", help="what is installed, whether its CPU/CUDA kernels work "
                                        "here, and which wheel variant to install on a mismatch")
     info.add_argument("--json", action="store_true", help="print the facts as JSON")
@@ -239,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=_demo)
 
+
+def _add_experiments(sub) -> None:
     for name, func, help_ in [
             ("reproduce", _reproduce, "train (or resume), sample with scores, label with the "
                                       "oracle, evaluate detection, write report + figures"),
@@ -249,7 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         _add_experiment_args(p)
         p.set_defaults(func=func)
+    sub.choices["sample"].add_argument(
+        "--shard-size", type=int, default=None,
+        help="stream samples to OUT/shards/ in shards of this many (memory bounded by one "
+             "shard, resumable; default under torchrun: 10 sampling batches)")
+    _add_ablate(sub)
+    _add_recursive(sub)
 
+
+def _add_ablate(sub) -> None:
     ablate = sub.add_parser("ablate", help="sweep training-set size, mode separation (1-D) or "
                                            "sampling steps (DDPM vs DDIM): table + plot")
     ablate.add_argument("sweep", choices=["train-size", "separation", "steps"])
@@ -261,11 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "protocol: more data, more steps) or its optimizer steps fixed")
     ablate.set_defaults(func=_ablate)
 
-    sub.choices["sample"].add_argument("--shard-size", type=int, default=None,
-                        help="stream samples to OUT/shards/ in shards of this many (memory "
-                             "bounded by one shard, resumable; default under torchrun: 10 "
-                             "sampling batches)")
 
+def _add_recursive(sub) -> None:
     rec = sub.add_parser("recursive", help="train generation after generation on the previous "
                                            "one's samples, filtered by none / random / variance")
     _add_experiment_args(rec)
@@ -280,7 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--margin", type=float, default=None,
                      help="draw N + margin·N and keep N (default 0.025, the paper's)")
     rec.set_defaults(func=_recursive)
-    return parser
 
 
 def main(argv=None) -> int:

@@ -7,15 +7,15 @@ import time
 
 import torch
 
-from .data import get_dataset
+from .data import GaussianGrid
 from .models.mixture import MixtureDenoiser
-from .sampler import Sampler
+from .sampling import Sampler
 from .schedules import Schedule
 
 
 def run_demo(n: int = 20_000, steps: int | None = None, device: str = "cpu", seed: int = 0,
              window: int = 10, progress: bool = True) -> dict:
-    data = get_dataset("gaussian2d")
+    data = GaussianGrid(layout="square")
     schedule = Schedule.linear(1000, 1e-3, 0.2)  # the paper's toy schedule
     table = schedule.table(method="ddpm" if steps is None else "ddim", steps=steps)
     model = MixtureDenoiser(data.modes, data.std, schedule.alphas_cumprod).to(device)

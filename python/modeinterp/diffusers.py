@@ -14,6 +14,13 @@ the stock scheduler's to float32 rounding given the same noise. The noise is Phi
 (seed, timestep, element index) unless ``variance_noise=`` or a ``generator`` is passed (then it is
 drawn exactly as the stock scheduler draws it). Options we cannot reproduce exactly (dynamic
 thresholding, learned variances, …) are refused when the scheduler is built.
+
+``window``, ``seed`` and ``early_exit`` are registered in the scheduler's config, so
+``save_config`` / ``from_pretrained`` and ``from_config(s.config)`` keep them. The config holds
+them in a form that JSON keeps as it is: ``window`` an int K, a ``"start-stop"`` string for one
+(start, stop) pair, or a list of those for several windows; ``early_exit`` a list of ints. A stock
+DDPM/DDIM config loads into a scored scheduler (the defaults window=10, seed=0, early_exit=()),
+and a scored config into the stock scheduler (diffusers logs that it ignores the three keys).
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ except ImportError as exc:  # pragma: no cover - exercised in an environment wit
 
 from .sampling import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from .sampling.aggregations import aggregate
-from .step_table import StepTable, table_from_alphas
+from .sampling.window_spec import parse_window, window_key
+from .schedules.step_table import StepTable, table_from_alphas
 
 __all__ = ["ScoredDDPMScheduler", "ScoredDDIMScheduler"]
 
@@ -45,8 +53,29 @@ _DDPM_VARIANCES = {"fixed_small": "fixed-small", "fixed_small_log": "fixed-small
                    "fixed_large": "fixed-large"}
 
 
+def _window_arg(window):
+    """``window`` as given or as read back from a config: a list holds several windows, anything
+    else is one; each goes through ``parse_window`` (10, "10" -> 10; (40, 60), [40, 60] inside a
+    list, "40-60" -> (40, 60)). Returns (argument for resolve_windows, config value)."""
+    if isinstance(window, list):
+        specs = [parse_window(w) for w in window]
+        return specs, [_config_spec(w) for w in specs]
+    spec = parse_window(window)
+    return spec, _config_spec(spec)
+
+
+def _config_spec(spec):
+    """One window as the config holds it: K as an int, a (start, stop) pair as "start-stop" (a
+    JSON list of two ints would read back as two windows)."""
+    return window_key(spec) if isinstance(spec, tuple) else spec
+
+
 class _Scored:
-    """What both scored schedulers add to the stock one: options check, tables, window, scores."""
+    """What both scored schedulers add to the stock one: options check, tables, window, scores.
+
+    A subclass names the stock scheduler it scores in ``stock_scheduler`` (also a base class)."""
+
+    stock_scheduler: type
 
     def _init_scoring(self, window, seed, early_exit) -> None:
         if self.config.thresholding:
@@ -59,8 +88,11 @@ class _Scored:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = int(seed)
+        window, config_window = _window_arg(window)
         self._specs, _ = resolve_windows(window, self.config.num_train_timesteps)  # refuse now
-        self._early_arg = tuple(early_exit)
+        self._early_arg = tuple(int(k) for k in early_exit)
+        self.register_to_config(window=config_window, seed=self.seed,
+                                early_exit=list(self._early_arg))
         self._reset_scoring()
 
     def _reset_scoring(self) -> None:
@@ -162,8 +194,10 @@ class _Scored:
 
 def _with_scoring_signature(cls):
     """diffusers' from_config passes only the keys in ``__init__``'s signature: ours is the stock
-    one plus our keyword-only ``window``, ``seed``, ``early_exit``."""
-    base = inspect.signature(cls.__mro__[2].__init__)
+    one (``cls.stock_scheduler``'s) plus our keyword-only ``window``, ``seed``, ``early_exit``."""
+    if cls.stock_scheduler not in cls.__bases__:
+        raise TypeError(f"{cls.__name__}.stock_scheduler must be one of its base classes")
+    base = inspect.signature(cls.stock_scheduler.__init__)
     extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
              for name, default in (("window", 10), ("seed", 0), ("early_exit", ()))]
     cls.__init__.__signature__ = base.replace(parameters=[*base.parameters.values(), *extra])
@@ -174,10 +208,13 @@ def _with_scoring_signature(cls):
 class ScoredDDPMScheduler(_Scored, DDPMScheduler):
     """diffusers' DDPMScheduler whose ``step`` also scores every sample (see the module doc).
 
-    window: last K steps (default 10) or a (start, stop) pair of step indices, or a list of such
-    windows scored together (``window_scores``); seed: the Philox noise seed; early_exit: window
-    lengths k to also report ``early_scores[k]`` for (first window).
+    window: last K steps (default 10) or a (start, stop) pair of step indices (also spelt
+    "start-stop"), or a list of such windows scored together (``window_scores``); seed: the
+    Philox noise seed; early_exit: window lengths k to also report ``early_scores[k]`` for (first
+    window). All three are in ``config`` (see the module doc).
     """
+
+    stock_scheduler = DDPMScheduler
 
     def __init__(self, *args, window=10, seed=0, early_exit=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -209,6 +246,8 @@ class ScoredDDIMScheduler(_Scored, DDIMScheduler):
     window, seed, early_exit: as :class:`ScoredDDPMScheduler`. ``eta`` and
     ``use_clipped_model_output`` are per-call arguments of ``step``, as in the stock scheduler.
     """
+
+    stock_scheduler = DDIMScheduler
 
     def __init__(self, *args, window=10, seed=0, early_exit=(), **kwargs):
         super().__init__(*args, **kwargs)

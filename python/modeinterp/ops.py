@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from . import _validate
+from . import validation
 from ._extension import load
 
-_U64 = _validate.U64
 
-
-def _counter_word(value, name: str) -> int:
-    """A seed/step/offset in [0, 2**64), passed to the int64 schema as its two's complement."""
-    value = _validate.u64(value, name)
-    return value - _U64 if value >= 1 << 63 else value
+def _int64(word: int) -> int:
+    """A seed/step/offset word in [0, 2**64) as the int64 the schema takes (two's complement)."""
+    return word - validation.U64 if word >= 1 << 63 else word
 
 
 def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
@@ -39,48 +36,43 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     """
     load()
     for name, t in (("x", x), ("out", out)):
-        _validate.require_tensor(t, name)
+        validation.check_tensor(name, t)
     for name, t in (("noise", noise), ("mean", mean), ("m2", m2), ("counter", counter)):
-        _validate.require_tensor(t, name, optional=True)
+        validation.check_tensor(name, t, optional=True)
     for name, t in (("out", out), ("noise", noise), ("mean", mean), ("m2", m2),
                     ("counter", counter)):
         # Checked here as well as in C++: a meta/fake tensor would route the call to the fake
         # kernel, which must not silently accept mixed devices.
         if t is not None and t.device != x.device:
             raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    count = _validate.count(count, 0, "x̂0 values already in mean/m2")
-    a, b, c0, c1, c2, sigma, clip = _validate.coefficients(coef)
-    seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
-                                _counter_word(offset, "offset"))
-    if offset + x.numel() > _U64:
-        raise ValueError(f"offset + x.numel() must be <= 2**64, got {offset} + {x.numel()}")
+    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
+    a, b, c0, c1, c2, sigma, clip = validation.check_coefficients(coef)
+    seed, step, offset = map(_int64, validation.check_noise_key(seed, step, offset, x.numel()))
     x_prev, x0 = torch.ops.modeinterp.fused_step.default(
-        x, out, a, b, c0, c1, c2, sigma, clip, noise, seed_w, step_w, offset_w, mean, m2,
+        x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
         int(count), bool(return_x0), counter)
     return (x_prev, x0) if return_x0 else x_prev
 
 
 def counter_words(seed, offset) -> list:
     """``[seed, offset]`` as the int64 words of a ``counter`` tensor (each in [0, 2**64))."""
-    return [_counter_word(seed, "seed"), _counter_word(offset, "offset")]
+    return [_int64(validation.check_u64("seed", seed)),
+            _int64(validation.check_u64("offset", offset))]
 
 
 def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
     """The fused step's standard-normal noise stream as a float32 tensor of ``shape``."""
     load()
-    shape = torch.Size(_validate.shape(shape))
-    seed_w, step_w, offset_w = (_counter_word(seed, "seed"), _counter_word(step, "step"),
-                                _counter_word(offset, "offset"))
-    if offset + shape.numel() > _U64:
-        raise ValueError(f"offset + numel must be <= 2**64, got {offset} + {shape.numel()}")
+    shape = torch.Size(validation.check_shape(shape))
+    seed, step, offset = map(_int64, validation.check_noise_key(seed, step, offset, shape.numel()))
     z = torch.empty(shape, dtype=torch.float32, device=device)
-    torch.ops.modeinterp.philox_fill_.default(z, seed_w, step_w, offset_w)
+    torch.ops.modeinterp.philox_fill_.default(z, seed, step, offset)
     return z
 
 
 def trajectory_score(m2, count) -> torch.Tensor:
     """Per-sample hallucination score: mean over non-batch dims of ``m2 / count`` (float32, (B,))."""
     load()
-    _validate.require_tensor(m2, "m2")
-    count = _validate.count(count, 1, "the number of x̂0 values in m2")
+    validation.check_tensor("m2", m2)
+    count = validation.check_int("count", count, 1, note="the number of x̂0 values in m2")
     return torch.ops.modeinterp.trajectory_score.default(m2, int(count))

@@ -10,12 +10,11 @@ import math
 
 import torch
 
-from . import _validate
+from . import validation
 
 __all__ = ["philox4x32_10", "philox_normal", "fused_step", "trajectory_score"]
 
 _MASK32 = 0xFFFFFFFF
-_U64 = _validate.U64
 # Philox4x32 multipliers and Weyl key increments (Salmon et al., SC'11; Random123).
 _M0, _M1 = 0xD2511F53, 0xCD9E8D57
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
@@ -49,8 +48,7 @@ def _philox_words(c0, c1, c2, c3, k0, k1):
 
 
 def _check_u32(t: torch.Tensor, name: str, last: int) -> torch.Tensor:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    validation.check_tensor(name, t)
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor holding uint32 values, got {t.dtype}")
     if t.dim() == 0 or t.shape[-1] != last:
@@ -70,7 +68,6 @@ def philox4x32_10(counter: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- normals
-_u64, _shape = _validate.u64, _validate.shape  # shared with modeinterp.ops
 
 
 def _f32(v, device) -> torch.Tensor:
@@ -91,11 +88,9 @@ def _box_muller(r, r2, two_pow_m32, two_pi, one, minus_two):
 def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
     """Standard normals of the in-kernel stream: element i takes lane (offset+i) mod 4 of the
     Philox block j = (offset+i) div 4, counter (j lo, j hi, step lo, step hi), key (seed lo, hi)."""
-    dims = _shape(shape)
-    seed, step, offset = _u64(seed, "seed"), _u64(step, "step"), _u64(offset, "offset")
+    dims = validation.check_shape(shape)
     n = math.prod(dims)
-    if offset + n > _U64:
-        raise ValueError(f"offset + numel must not exceed 2^64 (offset={offset}, numel={n})")
+    seed, step, offset = validation.check_noise_key(seed, step, offset, n)
     device = torch.device(device)
     if n == 0:
         return torch.empty(dims, dtype=torch.float32, device=device)
@@ -117,8 +112,7 @@ def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- fused step
 def _check_like(t, name, x, dtypes):
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    validation.check_tensor(name, t)
     if t.shape != x.shape:
         raise ValueError(f"{name} shape {tuple(t.shape)} does not match x shape {tuple(x.shape)}")
     if t.dtype not in dtypes:
@@ -133,8 +127,7 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
 
     mean/m2 (float32, like x) are updated in place by Welford on the (clipped) x0 prediction.
     counter: an int64 tensor [seed, offset] (two's complement words) replacing seed and offset."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    validation.check_tensor("x", x)
     if x.dtype not in _FLOATS:
         raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
     _check_like(out, "out", x, _FLOATS)
@@ -145,17 +138,17 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     if mean is not None:
         _check_like(mean, "mean", x, (torch.float32,))
         _check_like(m2, "m2", x, (torch.float32,))
-    count = _validate.count(count, 0, "x̂0 values already in mean/m2")
+    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
     if counter is not None:
         if counter.dtype != torch.int64 or counter.shape != (2,):
             raise ValueError(f"counter must be an int64 tensor of shape (2,), got {counter.dtype} "
                              f"{tuple(counter.shape)}")
         seed, offset = (int(w) % 2**64 for w in counter.tolist())
     # Validate the noise key even when unused so a bad seed never passes silently.
-    seed, step, offset = _u64(seed, "seed"), _u64(step, "step"), _u64(offset, "offset")
+    seed, step, offset = validation.check_noise_key(seed, step, offset)
 
     dev = x.device
-    a, b, c0, c1, c2, sigma, clip = (_f32(v, dev) for v in _validate.coefficients(coef))
+    a, b, c0, c1, c2, sigma, clip = (_f32(v, dev) for v in validation.check_coefficients(coef))
     xf, of = x.float(), out.float()
 
     x0 = a * xf + b * of  # (a*x) + (b*out), each product rounded to float32
@@ -182,13 +175,12 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
 
 def trajectory_score(m2, count) -> torch.Tensor:
     """score[b] = mean over non-batch dims of m2 / count (the population variance of x0)."""
-    if not isinstance(m2, torch.Tensor):
-        raise TypeError(f"m2 must be a torch.Tensor, got {type(m2).__name__}")
+    validation.check_tensor("m2", m2)
     if m2.dtype != torch.float32:
         raise TypeError(f"m2 must be float32, got {m2.dtype}")
     if m2.dim() < 1:
         raise ValueError("m2 must have a batch dimension, got a 0-dim tensor")
-    count = _validate.count(count, 1, "the number of x̂0 values in m2")
+    count = validation.check_int("count", count, 1, note="the number of x̂0 values in m2")
     if math.prod(m2.shape[1:]) == 0:
         raise ValueError(f"m2 has no non-batch elements: shape {tuple(m2.shape)}")
     var = m2 / _f32(count, m2.device)  # elementwise in float32, as the kernel

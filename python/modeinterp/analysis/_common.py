@@ -1,4 +1,4 @@
-"""Shared plumbing for the plotting modules: Agg figures, saving, array conversion, colours.
+"""Shared plumbing for the plotting modules: Agg figures, saving, sample points, colours.
 
 Figures are built as ``matplotlib.figure.Figure`` on a ``FigureCanvasAgg`` canvas, never through
 pyplot: the global backend and pyplot's figure registry are left untouched (safe in notebooks and
@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ..validation import as_array, check_path
 
 #: colours by class: in support, hallucination (between neighbours), hallucination (elsewhere)
 COLOURS = {"in": "tab:blue", "hal": "tab:red", "between": "tab:red", "elsewhere": "tab:orange",
@@ -27,9 +29,7 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, size=(6.0, 4.5), **kwargs):
 
 def save(fig, path) -> Path:
     """Save ``fig`` to ``path`` (parent folders created), release it, return the Path."""
-    if path is None:
-        raise ValueError("path must be a file path (e.g. 'out/plot.png'), got None")
-    path = Path(path)
+    path = Path(check_path("path", path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -37,36 +37,14 @@ def save(fig, path) -> Path:
     return path
 
 
-def to_numpy(x, name: str, *, dtype=np.float64) -> np.ndarray:
-    """Tensor / array-like -> numpy (float64 by default); TypeError naming ``name``."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-        x = x.double().numpy() if dtype is not None else x.numpy()
-    try:
-        arr = np.asarray(x)
-        return arr.astype(dtype) if dtype is not None else arr
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real array or tensor: {exc}") from None
-
-
 def points(x, name: str) -> np.ndarray:
     """(n,) or (n, d) -> (n, d) float64 with d in {1, 2}; ValueError naming ``name``."""
-    arr = to_numpy(x, name)
+    arr = as_array(name, x, np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[1] not in (1, 2):
         raise ValueError(f"{name} must have shape (n,), (n, 1) or (n, 2), got {arr.shape}")
     return arr
-
-
-def bool_labels(labels, n: int, name: str = "labels") -> np.ndarray:
-    """(n,) bool (True = hallucination); ValueError naming ``name`` on a bad length/values."""
-    arr = to_numpy(labels, name, dtype=None).reshape(-1)
-    if arr.shape[0] != n:
-        raise ValueError(f"{name} has length {arr.shape[0]}, expected {n}")
-    if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
-        raise ValueError(f"{name} must be bool or 0/1 (True = hallucination)")
-    return arr.astype(bool)
 
 
 def title_of(ax, title) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import COLOURS, new_figure, save, to_numpy
+from ..sampling import resolve_window
+from ..validation import as_array
+from ._common import COLOURS, new_figure, save
 
 __all__ = ["plot_image_grid", "plot_image_trajectories", "plot_ranked", "plot_score_map_overlays"]
 
@@ -38,7 +40,7 @@ def plot_image_grid(images, path, *, labels=None, reasons=None, scores=None, n: 
                     cols: int = 8, title=None):
     """The first ``n`` images in a grid; hallucinations (``labels`` True) framed in red with
     their ``reasons``; ``scores`` printed under each when given. Returns the Path."""
-    images = to_numpy(images, "images", dtype=np.float32)
+    images = as_array("images", images, np.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be (n, C, H, W), got shape {images.shape}")
     n = min(n, len(images))
@@ -63,8 +65,8 @@ def plot_image_grid(images, path, *, labels=None, reasons=None, scores=None, n: 
 def plot_ranked(images, scores, path, *, k: int = 16, labels=None, reasons=None, title=None):
     """The ``k`` highest-scored samples (top row block) and the ``k`` lowest (bottom), each with
     its score; hallucinations framed in red. Returns the Path."""
-    images = to_numpy(images, "images", dtype=np.float32)
-    scores = to_numpy(scores, "scores").reshape(-1)
+    images = as_array("images", images, np.float32)
+    scores = as_array("scores", scores, np.float64).reshape(-1)
     if len(scores) != len(images):
         raise ValueError(f"scores has {len(scores)} values but images has {len(images)}")
     order = np.argsort(scores)
@@ -96,9 +98,9 @@ def plot_score_map_overlays(images, maps, scores, path, *, k: int = 8, labels=No
     and its score map (x̂0 variance per pixel, channels averaged, each map scaled to its own
     maximum) as a heat overlay on it. Hallucinations framed in red with their reason; ``peaks``
     ((n, 2) row, column) marks where the pooled map peaks. Returns the Path."""
-    images = to_numpy(images, "images", dtype=np.float32)
-    maps = to_numpy(maps, "maps", dtype=np.float32)
-    scores = to_numpy(scores, "scores").reshape(-1)
+    images = as_array("images", images, np.float32)
+    maps = as_array("maps", maps, np.float32)
+    scores = as_array("scores", scores, np.float64).reshape(-1)
     if images.ndim != 4 or maps.shape != images.shape or len(scores) != len(images):
         raise ValueError(f"images (n, C, H, W), maps of the same shape and n scores expected, got "
                          f"{images.shape}, {maps.shape} and {scores.shape}")
@@ -141,15 +143,14 @@ def plot_image_trajectories(trajectory, path, *, window, labels=None, reasons=No
     per-pixel standard deviation of x̂0 over the score ``window`` (where the score comes from).
 
     trajectory: (m, S, C, H, W) x̂0 of m samples at each of S steps (``SampleResult.trajectory``);
-    window: the scored (start, stop) step range; labels / reasons / scores: of those m samples.
+    window: the scored steps, as the sampler takes it (last K steps, or a (start, stop) range);
+    labels / reasons / scores: of those m samples.
     Hallucinations are shown first (framed in red) so both kinds appear. Returns the Path."""
-    traj = to_numpy(trajectory, "trajectory", dtype=np.float32)
+    traj = as_array("trajectory", trajectory, np.float32)
     if traj.ndim != 5 or len(traj) == 0:
         raise ValueError(f"trajectory must be a non-empty (m, S, C, H, W) array, got {traj.shape}")
     m, steps = traj.shape[:2]
-    start, stop = (int(w) for w in window)
-    if not 0 <= start < stop <= steps:
-        raise ValueError(f"window must be a (start, stop) range within {steps} steps, got {window}")
+    start, stop = resolve_window(window, steps)
     bad = np.zeros(m, bool) if labels is None else np.asarray(labels[:m], dtype=bool)
     bad_first = np.concatenate([np.flatnonzero(bad), np.flatnonzero(~bad)])
     picks = np.concatenate([np.flatnonzero(bad)[: rows // 2], np.flatnonzero(~bad)])[:rows]

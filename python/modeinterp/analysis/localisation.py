@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..sampling.aggregations import pooled_map
+from ..validation import check_int
 
 __all__ = ["localisation_rates", "map_peaks"]
 
@@ -19,8 +20,7 @@ __all__ = ["localisation_rates", "map_peaks"]
 def map_peaks(maps, k: int = 4) -> np.ndarray:
     """(n, 2) int (row, column) of the centre pixel of each map's most uncertain k×k window (the
     maximum of :func:`~modeinterp.sampling.aggregations.pooled_map`, the ``poolK`` score)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int (the pool size), got {k!r}")
+    k = check_int("k", k, 1, note="the pool size")
     pooled = pooled_map(torch.as_tensor(maps), k)
     flat = pooled.flatten(1).argmax(dim=1).cpu().numpy()
     return np.stack(np.unravel_index(flat, pooled.shape[1:]), axis=1) + (k - 1) // 2

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import detect
-from ._common import COLOURS, bool_labels, new_figure, save, title_of, to_numpy
+from ..validation import as_array, check_labels, check_vector
+from ._common import COLOURS, new_figure, save, title_of
 
 __all__ = ["plot_score_histograms", "plot_roc", "plot_early_exit", "ablation_plot"]
 
@@ -22,8 +23,8 @@ def plot_score_histograms(scores, labels, path, *, threshold=None, retained: flo
     of that class per bin (hallucinations are usually rare), else raw counts. Returns the saved
     Path.
     """
-    s = detect._check_scores(scores)
-    y = bool_labels(labels, s.size)
+    s = check_vector("scores", scores)
+    y = check_labels("labels", labels, s.size)
     if s.size == 0:
         raise ValueError("scores must not be empty")
     if threshold is None and 0 < y.sum() < y.size:
@@ -103,12 +104,12 @@ def plot_early_exit(ks, aurocs, path, *, title=None, full=None):
     ks: the k values; aurocs: matching AUROCs, or {name: AUROCs} for several series.
     full: optional AUROC of the full-window score, drawn as a dashed line. Returns the Path.
     """
-    k = to_numpy(ks, "ks").reshape(-1)
+    k = as_array("ks", ks, np.float64).reshape(-1)
     series = aurocs if isinstance(aurocs, Mapping) else {"AUROC": aurocs}
     fig, axes = new_figure(size=(6.0, 4.0))
     ax = axes[0, 0]
     for name, values in series.items():
-        v = to_numpy(values, "aurocs").reshape(-1)
+        v = as_array("aurocs", values, np.float64).reshape(-1)
         if v.shape != k.shape:
             raise ValueError(f"aurocs has {v.size} values but ks has {k.size}: they must match")
         order = np.argsort(k)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import COLOURS, bool_labels, new_figure, points, save, title_of, to_numpy
+from ..validation import as_array, check_int, check_labels
+from ._common import COLOURS, new_figure, points, save, title_of
 
 __all__ = ["plot_samples", "plot_trajectories"]
 
@@ -18,7 +19,7 @@ def _groups(labels_or_regions, n):
     :class:`modeinterp.data.Region`) or None (one group)."""
     if labels_or_regions is None:
         return [("samples", COLOURS["in"], np.ones(n, bool))]
-    arr = to_numpy(labels_or_regions, "labels_or_regions", dtype=None).reshape(-1)
+    arr = as_array("labels_or_regions", labels_or_regions).reshape(-1)
     if arr.shape[0] != n:
         raise ValueError(f"labels_or_regions has length {arr.shape[0]}, expected {n} (samples)")
     if arr.dtype == bool:
@@ -108,68 +109,93 @@ def plot_trajectories(trajectory, labels, timesteps, path, *, window=10, n_each:
     1-D: x̂0 against t (left: all steps; right: the last steps around the window, shaded).
     2-D: paths in the plane, the window part drawn thick, the final x̂0 marked.
     """
+    tr, lab, ts, win = _trajectory_inputs(trajectory, labels, timesteps, window)
+    chosen = _pick(lab, check_int("n_each", n_each, 1))
+    mm = None if modes is None else points(modes, "modes")
+    if tr.shape[2] == 1:
+        fig = _plot_paths_1d(tr, ts, win, chosen, mm, title)
+    else:
+        fig = _plot_paths_2d(tr, win, chosen, mm, title)
+    return save(fig, path)
+
+
+def _trajectory_inputs(trajectory, labels, timesteps, window) -> tuple:
+    """(x̂0 (m, S, d) with d in {1, 2}, labels (m,) bool, timesteps (S,), the window as a
+    (start, stop) step range or None), each checked against the trajectory's shape."""
     from ..sampling import resolve_window
 
-    tr = to_numpy(trajectory, "trajectory")
+    tr = as_array("trajectory", trajectory, np.float64)
     if tr.ndim < 2:
         raise ValueError(f"trajectory must have shape (m, S, *shape), got {tr.shape}")
     m, S = tr.shape[:2]
     if m == 0 or S == 0:
         raise ValueError(f"trajectory holds no samples or no steps: shape {tr.shape}")
     tr = tr.reshape(m, S, -1)
-    d = tr.shape[2]
-    if d not in (1, 2):
-        raise ValueError(f"trajectory samples must be 1-D or 2-D, got {d} values per step")
-    lab = bool_labels(labels, m)
-    ts = np.arange(S - 1, -1, -1) if timesteps is None else to_numpy(timesteps, "timesteps")
+    if tr.shape[2] not in (1, 2):
+        raise ValueError(f"trajectory samples must be 1-D or 2-D, got {tr.shape[2]} values per "
+                         "step")
+    lab = check_labels("labels", labels, m)
+    ts = (np.arange(S - 1, -1, -1) if timesteps is None
+          else as_array("timesteps", timesteps, np.float64))
     if ts.shape != (S,):
         raise ValueError(f"timesteps must have shape ({S},) (one per step), got {ts.shape}")
     win = None if window is None else resolve_window(window, S)
-    if isinstance(n_each, bool) or not isinstance(n_each, int) or n_each < 1:
-        raise ValueError(f"n_each must be a positive int, got {n_each!r}")
-    chosen = _pick(lab, n_each)
+    return tr, lab, ts, win
 
-    def colour(h):
-        return COLOURS["hal"] if h else COLOURS["in"]
 
-    if d == 1:
-        fig, axes = new_figure(1, 2, size=(6.0, 4.0))
-        zoom_from = max(0, S - 20) if win is None else max(0, win[0] - (win[1] - win[0]))
-        for ax, lo in ((axes[0, 0], 0), (axes[0, 1], zoom_from)):
-            seen = set()
-            for i, h in chosen:
-                ax.plot(ts[lo:], tr[i, lo:, 0], color=colour(h), lw=1, alpha=0.8,
-                        label=None if h in seen else ("hallucination" if h else "in support"))
-                seen.add(h)
-            if win is not None:
-                ax.axvspan(ts[win[1] - 1], ts[win[0]], color="0.85", zorder=0,
-                           label=f"score window ({win[1] - win[0]} steps)")
-            if modes is not None:
-                for mu in points(modes, "modes")[:, 0]:
-                    ax.axhline(mu, color=COLOURS["mode"], ls=":", lw=0.8)
-            ax.invert_xaxis()
-            ax.set_xlabel("timestep t (sampling runs left to right)")
-            ax.set_ylabel("x̂0")
-        axes[0, 0].legend(fontsize=8)
-        axes[0, 1].set_title("final steps")
-        title_of(axes[0, 0], title)
-    else:
-        fig, axes = new_figure(size=(5.5, 5.5))
-        ax = axes[0, 0]
+def _colour(hallucinated) -> str:
+    return COLOURS["hal"] if hallucinated else COLOURS["in"]
+
+
+def _label(hallucinated, seen: set):
+    """The legend entry of a path: its class the first time the class is drawn, else None."""
+    return None if hallucinated in seen else ("hallucination" if hallucinated else "in support")
+
+
+def _plot_paths_1d(tr, ts, win, chosen, modes, title):
+    """x̂0 against t: all steps (left) and the steps around the window (right)."""
+    S = tr.shape[1]
+    fig, axes = new_figure(1, 2, size=(6.0, 4.0))
+    zoom_from = max(0, S - 20) if win is None else max(0, win[0] - (win[1] - win[0]))
+    for ax, lo in ((axes[0, 0], 0), (axes[0, 1], zoom_from)):
         seen = set()
         for i, h in chosen:
-            ax.plot(tr[i, :, 0], tr[i, :, 1], color=colour(h), lw=0.8, alpha=0.5,
-                    label=None if h in seen else ("hallucination" if h else "in support"))
-            if win is not None:
-                ax.plot(tr[i, win[0]:win[1], 0], tr[i, win[0]:win[1], 1], color=colour(h), lw=2.5)
-            ax.scatter(tr[i, -1, 0], tr[i, -1, 1], color=colour(h), s=20, zorder=3)
+            ax.plot(ts[lo:], tr[i, lo:, 0], color=_colour(h), lw=1, alpha=0.8,
+                    label=_label(h, seen))
             seen.add(h)
+        if win is not None:
+            ax.axvspan(ts[win[1] - 1], ts[win[0]], color="0.85", zorder=0,
+                       label=f"score window ({win[1] - win[0]} steps)")
         if modes is not None:
-            mm = points(modes, "modes")
-            ax.scatter(mm[:, 0], mm[:, 1], marker="x", color=COLOURS["mode"], s=30, label="modes")
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.set_xlabel("x̂0₁")
-        ax.set_ylabel("x̂0₂")
-        ax.legend(fontsize=8)
-        title_of(ax, title if title else "x̂0 paths (thick: score window)")
-    return save(fig, path)
+            for mu in modes[:, 0]:
+                ax.axhline(mu, color=COLOURS["mode"], ls=":", lw=0.8)
+        ax.invert_xaxis()
+        ax.set_xlabel("timestep t (sampling runs left to right)")
+        ax.set_ylabel("x̂0")
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 1].set_title("final steps")
+    title_of(axes[0, 0], title)
+    return fig
+
+
+def _plot_paths_2d(tr, win, chosen, modes, title):
+    """x̂0 paths in the plane, the window part thick, the final x̂0 marked."""
+    fig, axes = new_figure(size=(5.5, 5.5))
+    ax = axes[0, 0]
+    seen = set()
+    for i, h in chosen:
+        ax.plot(tr[i, :, 0], tr[i, :, 1], color=_colour(h), lw=0.8, alpha=0.5,
+                label=_label(h, seen))
+        if win is not None:
+            ax.plot(tr[i, win[0]:win[1], 0], tr[i, win[0]:win[1], 1], color=_colour(h), lw=2.5)
+        ax.scatter(tr[i, -1, 0], tr[i, -1, 1], color=_colour(h), s=20, zorder=3)
+        seen.add(h)
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", color=COLOURS["mode"], s=30,
+                   label="modes")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x̂0₁")
+    ax.set_ylabel("x̂0₂")
+    ax.legend(fontsize=8)
+    title_of(ax, title if title else "x̂0 paths (thick: score window)")
+    return fig

@@ -13,7 +13,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ._common import COLOURS, new_figure, save, to_numpy
+from ..validation import as_array, check_choice
+from ._common import COLOURS, new_figure, save
 
 __all__ = ["ScoreComparison", "learned_vs_true_score", "default_score_timesteps"]
 
@@ -57,9 +58,7 @@ def _eps_from(out, x, ab, prediction):
         return out
     if prediction == "x0":
         return (x - ab.sqrt() * out) / (1 - ab).sqrt()
-    if prediction == "v":
-        return ab.sqrt() * out + (1 - ab).sqrt() * x
-    raise ValueError(f"prediction must be 'eps', 'x0' or 'v', got {prediction!r}")
+    return ab.sqrt() * out + (1 - ab).sqrt() * x  # v
 
 
 def learned_vs_true_score(model, dataset, schedule, ts=None, path=None, *, x=None,
@@ -78,6 +77,7 @@ def learned_vs_true_score(model, dataset, schedule, ts=None, path=None, *, x=Non
     """
     from ..models.mixture import MixtureDenoiser
 
+    prediction = check_choice("prediction", prediction, ("eps", "x0", "v"))
     if getattr(dataset, "dim", None) != 1:
         raise ValueError(f"dataset must be a 1-D mixture dataset (dim 1), got "
                          f"{getattr(dataset, 'dim', type(dataset).__name__)}")
@@ -86,7 +86,7 @@ def learned_vs_true_score(model, dataset, schedule, ts=None, path=None, *, x=Non
         raise ValueError("schedule must be a Schedule or a 1-D array of alphas_cumprod")
     T = ab_all.size
     ts = default_score_timesteps(T) if ts is None else ts
-    ts = np.atleast_1d(to_numpy(ts, "ts", dtype=None)).reshape(-1)
+    ts = np.atleast_1d(as_array("ts", ts)).reshape(-1)
     if ts.size == 0 or ts.dtype.kind not in "iu" or ts.min() < 0 or ts.max() >= T:
         raise ValueError(f"ts must be integer timesteps in [0, {T - 1}], got {ts.tolist()}")
     if not (ab_all[ts] < 1).all():
@@ -96,7 +96,7 @@ def learned_vs_true_score(model, dataset, schedule, ts=None, path=None, *, x=Non
         spread = mu.max() - mu.min()
         pad = max(0.5 * spread / max(mu.size - 1, 1), 10 * dataset.std)
         x = np.linspace(mu.min() - pad, mu.max() + pad, int(n_grid))
-    grid = to_numpy(x, "x").reshape(-1)
+    grid = as_array("x", x, np.float64).reshape(-1)
     if grid.size == 0 or not np.isfinite(grid).all():
         raise ValueError("x must be a non-empty finite grid")
     dtype, device = _model_place(model, dtype, device)

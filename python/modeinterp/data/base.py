@@ -45,7 +45,7 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from ._checks import _check_int, _check_positive
+from ..validation import check_fraction, check_int, check_positive
 
 __all__ = ["Region", "MixtureDataset", "default_k_sigma", "TAIL_PROB"]
 
@@ -55,9 +55,8 @@ _CHUNK = 1 << 15  # rows per chunk for the (n, K|P, d) distance tensors
 
 def default_k_sigma(dim: int, tail: float = TAIL_PROB) -> float:
     """Smallest k with P(chi_dim > k) <= tail (see the module docstring)."""
-    dim = _check_int(dim, "dim", minimum=1)
-    if not (0.0 < float(tail) < 1.0):
-        raise ValueError(f"tail must be in (0, 1), got {tail!r}")
+    dim = check_int("dim", dim, 1)
+    tail = check_fraction("tail", tail, open_hi=True)
     if dim == 1:  # |N(0,1)| > k  <=>  two-sided normal tail
         return NormalDist().inv_cdf(1.0 - tail / 2.0)
     if dim == 2:  # Rayleigh: P(R > k) = exp(-k²/2)
@@ -102,6 +101,7 @@ class MixtureDataset:
     """
 
     name = "mixture"
+    oracle = "exact"  # data.protocol: which region a point is in is known exactly
 
     def __init__(self, modes, std, pairs, *, k_sigma=None, tube_sigma=None):
         modes = torch.as_tensor(np.asarray(modes, dtype=np.float64))
@@ -110,10 +110,10 @@ class MixtureDataset:
         if not torch.isfinite(modes).all():
             raise ValueError("modes must be finite")
         self._modes = modes
-        self._std = _check_positive(std, "std")
+        self._std = check_positive("std", std)
         self._k = (default_k_sigma(modes.shape[1]) if k_sigma is None
-                   else _check_positive(k_sigma, "k_sigma"))
-        self._tube = None if tube_sigma is None else _check_positive(tube_sigma, "tube_sigma")
+                   else check_positive("k_sigma", k_sigma))
+        self._tube = None if tube_sigma is None else check_positive("tube_sigma", tube_sigma)
         pairs = torch.as_tensor(np.asarray(pairs, dtype=np.int64).reshape(-1, 2))
         if pairs.numel() and (pairs.min() < 0 or pairs.max() >= modes.shape[0]
                               or (pairs[:, 0] == pairs[:, 1]).any()):
@@ -122,6 +122,10 @@ class MixtureDataset:
         self._second_pairs = _second_nearest_pairs(modes)
 
     # ---------------------------------------------------------------- properties
+    @property
+    def sample_shape(self) -> tuple:
+        return (self.dim,)
+
     @property
     def modes(self) -> torch.Tensor:
         """(K, d) float64 mode centres (a copy)."""
@@ -169,8 +173,8 @@ class MixtureDataset:
         generator. All randomness comes from ``torch.Generator().manual_seed(seed)`` so the result
         depends only on (n, seed). With ``return_labels`` also returns the (n,) int64 mode index.
         """
-        n = _check_int(n, "n")
-        seed = _check_int(seed, "seed")
+        n = check_int("n", n, 0)
+        seed = check_int("seed", seed, 0)
         gen = torch.Generator().manual_seed(seed)
         K, d = self.num_modes, self.dim
         counts = torch.full((K,), n // K, dtype=torch.int64)
@@ -204,7 +208,7 @@ class MixtureDataset:
         return x
 
     def _k_or_default(self, k) -> float:
-        return self._k if k is None else _check_positive(k, "k")
+        return self._k if k is None else check_positive("k", k)
 
     def nearest_mode(self, x):
         """(indices (n,) int64, distances (n,) float64) of each point's closest mode."""
@@ -264,7 +268,7 @@ class MixtureDataset:
     def _classify(self, x, k, tube):
         k = self._k_or_default(k)
         if tube is not None:
-            tube = _check_positive(tube, "tube")
+            tube = check_positive("tube", tube)
         else:
             tube = k if self._tube is None else self._tube
         x = self._points(x)

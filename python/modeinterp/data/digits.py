@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import _check_int
+from ..validation import check_choice, check_fraction, check_int
 
 __all__ = ["Digits", "DigitClassifier"]
 
@@ -107,14 +107,14 @@ class Digits:
     the classifier's weights are kept (default ``$MODEINTERP_CACHE`` or ``~/.cache/modeinterp``).
     """
 
-    proxy_labels = True  # is_hallucination is the classifier's guess, not an exact oracle
+    oracle = "proxy"  # data.protocol: is_hallucination is the classifier's guess
+    capabilities = frozenset({"frechet_distance"})
 
     def __init__(self, size: int = 8, confidence: float = 0.9, cache_dir="default"):
         if size not in (8, 16):
             raise ValueError(f"size must be 8 or 16, got {size!r}")
-        if not 0.0 < float(confidence) < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-        self.size, self.confidence = int(size), float(confidence)
+        self.size = int(size)
+        self.confidence = check_fraction("confidence", confidence, open_hi=True)
         if cache_dir == "default":
             cache_dir = Path(os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp"))
         self.cache_dir = cache_dir
@@ -138,10 +138,8 @@ class Digits:
         return x8 if self.size == 8 else x8.repeat(2, axis=-2).repeat(2, axis=-1)
 
     def _indices(self, n, seed, split) -> np.ndarray:
-        n, seed = _check_int(n, "n", minimum=0), _check_int(seed, "seed", minimum=0)
-        if split not in self._pools:
-            raise ValueError(f"split must be 'all', 'train' or 'heldout', got {split!r}")
-        pool = self._pools[split]
+        n, seed = check_int("n", n, 0), check_int("seed", seed, 0)
+        pool = self._pools[check_choice("split", split, tuple(self._pools))]
         rng = np.random.default_rng(seed)
         perms = [rng.permutation(pool) for _ in range(-(-n // len(pool)) if n else 0)]
         return np.concatenate(perms)[:n].astype(np.int64) if perms else np.zeros(0, np.int64)

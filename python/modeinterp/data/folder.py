@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import _check_int
+from ..validation import check_int, check_path
 
 __all__ = ["ImageFolder", "IMAGE_SUFFIXES"]
 
@@ -37,9 +37,11 @@ class ImageFolder:
     it from the files — which must then agree (all grayscale or all colour).
     """
 
+    oracle = "none"  # data.protocol: scores can be ranked, not evaluated
+
     def __init__(self, path, size: int = 64, channels: int | None = None):
-        self.path = Path(path)
-        self.size = _check_int(size, "size", minimum=4)
+        self.path = Path(check_path("path", path))
+        self.size = check_int("size", size, 4)
         if channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
         if not self.path.is_dir():
@@ -101,7 +103,7 @@ class ImageFolder:
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` images, a seeded permutation of the folder (repeated when n exceeds it)."""
-        n, seed = _check_int(n, "n", minimum=0), _check_int(seed, "seed", minimum=0)
+        n, seed = check_int("n", n, 0), check_int("seed", seed, 0)
         rng = np.random.default_rng(seed)
         count = len(self.files)
         perms = [rng.permutation(count) for _ in range(-(-n // count))]

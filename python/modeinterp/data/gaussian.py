@@ -6,11 +6,10 @@ region, summary) come from :class:`~modeinterp.data.base.MixtureDataset`.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from ._checks import _check_int, _check_positive
+from ..validation import check_bool, check_choice, check_int, check_positive, check_vector
 from .base import MixtureDataset
 
 __all__ = ["Gaussian1D", "GaussianGrid", "LAYOUTS"]
@@ -30,16 +29,9 @@ class Gaussian1D(MixtureDataset):
     name = "gaussian1d"
 
     def __init__(self, means=(1, 2, 3), std: float = 0.05, *, k_sigma=None, tube_sigma=None):
-        if isinstance(means, (str, bytes)) or not hasattr(means, "__len__"):
-            raise TypeError(f"means must be a sequence of numbers, got {type(means).__name__}")
-        try:
-            arr = np.asarray(means, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError("means must be a sequence of numbers") from exc
-        if arr.ndim != 1 or arr.size < 1:
-            raise ValueError(f"means must be a non-empty 1-D sequence, got shape {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError("means must be finite")
+        arr = check_vector("means", means)
+        if arr.size < 1:
+            raise ValueError("means must not be empty")
         if np.unique(arr).size != arr.size:
             raise ValueError(f"means must be distinct, got {arr.tolist()}")
         order = np.argsort(arr, kind="stable")
@@ -81,13 +73,11 @@ class GaussianGrid(MixtureDataset):
 
     def __init__(self, layout: str = "square", *, std: float = 0.05, spacing: float = 2.0,
                  size: int = 5, normalize: bool = True, k_sigma=None, tube_sigma=None):
-        if not isinstance(layout, str) or layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-        raw_std = _check_positive(std, "std")
-        spacing = _check_positive(spacing, "spacing")
-        size = _check_int(size, "size", minimum=1)
-        if not isinstance(normalize, (bool, numbers.Integral)):
-            raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+        layout = check_choice("layout", layout, LAYOUTS)
+        raw_std = check_positive("std", std)
+        spacing = check_positive("spacing", spacing)
+        size = check_int("size", size, 1)
+        normalize = check_bool("normalize", normalize)
         u = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
         i, j = (a.ravel() for a in np.meshgrid(u, u, indexing="ij"))
         if layout == "square":

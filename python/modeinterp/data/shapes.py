@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import _check_int
+from ..validation import check_fraction, check_int
 
 __all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
 
@@ -89,13 +89,14 @@ class SimpleShapes:
     ``~/.cache/modeinterp``; None disables the cache).
     """
 
+    oracle = "exact"  # data.protocol: the strips say exactly what is wrong
+    capabilities = frozenset({"shape_counts", "blame"})
+
     def __init__(self, n: int = 5000, p: float = 0.5, size: int = SIZE, cache_dir="default"):
-        self.n = _check_int(n, "n", minimum=1)
-        if not 0.0 < float(p) <= 1.0:
-            raise ValueError(f"p must be in (0, 1], got {p!r}")
-        self.p = float(p)
+        self.n = check_int("n", n, 1)
+        self.p = check_fraction("p", p)
         # Below 32 px the shapes shrink under ~16 px and stop being told apart by their outline.
-        self.size = _check_int(size, "size", minimum=32)
+        self.size = check_int("size", size, 32)
         self.strip_w, self.strip_h = STRIP_W * self.size // SIZE, STRIP_H * self.size // SIZE
         self.sample_shape = (1, self.size, self.size)
         if cache_dir == "default":
@@ -110,8 +111,8 @@ class SimpleShapes:
     # -- data ---------------------------------------------------------------------------
     def generate(self, n: int, seed: int = 0) -> np.ndarray:
         """(n, 1, size, size) float32 images in {−1, +1}, deterministic per (n, seed, p, size)."""
-        n = _check_int(n, "n", minimum=0)
-        rng = np.random.default_rng(_check_int(seed, "seed", minimum=0))
+        n = check_int("n", n, 0)
+        rng = np.random.default_rng(check_int("seed", seed, 0))
         presence = np.zeros((0, 3), dtype=bool)
         while len(presence) < n:  # redraw blank images: keep the non-empty draws, in order
             draw = rng.random((n, 3)) < self.p
@@ -124,8 +125,8 @@ class SimpleShapes:
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` training images (n, 1, size, size) in [−1, 1], deterministic per seed; cached on
         disk after the first build."""
-        n = _check_int(n, "n", minimum=0)
-        seed = _check_int(seed, "seed", minimum=0)
+        n = check_int("n", n, 0)
+        seed = check_int("seed", seed, 0)
         if self.cache_dir is None:
             return torch.from_numpy(self.generate(n, seed))
         fields = [n, seed, self.p, 1] + ([self.size] if self.size != SIZE else [])  # 64 px: old keys

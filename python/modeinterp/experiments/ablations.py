@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 
 from .. import analysis
+from ..data.protocol import oracle_of
+from ..pipeline import stages
 from .config import ReproduceConfig
-from .reproduce import dataset_of, label_and_evaluate, sample_and_score, train_model
+from .recipe import dataset_of, sample_run, train_model
 
 BUDGETS = ("epochs", "steps")
 SWEEPS = {
@@ -25,17 +27,33 @@ SWEEPS = {
 
 
 def _row(data, result, **extra) -> dict:
-    _, labels, _, summary, report, n_bad = label_and_evaluate(data, result)
-    return {**extra, "n": summary["n"], "n_non_finite": n_bad,
-            "hallucinated": summary["n_hallucinated"], "rate": summary["rate"],
-            "between_neighbours": summary["n_between_neighbours"],
-            "elsewhere": summary["n_elsewhere"], "auroc": report.auroc if report else None}
+    """One table row: the oracle's counts (every reason the dataset reports) and the AUROC."""
+    ev = stages.evaluate(data, result)
+    return {**extra, "n": ev.summary.n, "n_non_finite": ev.n_non_finite,
+            "hallucinated": ev.summary.n_hallucinated, "rate": ev.summary.rate,
+            **{reason.replace("-", "_"): n for reason, n in ev.summary.reasons.items()
+               if reason != "ok"},
+            "auroc": ev.report.auroc if ev.report else None}
+
+
+def check_ablation(sweep: str, cfg: ReproduceConfig, budget: str = "epochs") -> None:
+    """Refuse, before any training, a sweep this config's dataset cannot run."""
+    if sweep not in SWEEPS:
+        raise ValueError(f"sweep must be one of {sorted(SWEEPS)}, got {sweep!r}")
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    if sweep == "separation" and cfg.dataset != "gaussian1d":
+        raise ValueError(f"the separation sweep moves the modes of gaussian1d; {cfg.dataset} has "
+                         "no mode separation to sweep")
+    oracle = oracle_of(dataset_of(cfg))
+    if oracle == "none":
+        raise ValueError(f"ablate measures hallucination rates, and {cfg.dataset} has no oracle "
+                         "to measure them with (datasets with one: gaussian1d, gaussian2d, "
+                         "gaussian2d-diamond, shapes; digits has a proxy)")
 
 
 def _variant(cfg: ReproduceConfig, sweep: str, value, budget: str) -> ReproduceConfig:
     if sweep == "separation":
-        if cfg.dataset != "gaussian1d":
-            raise ValueError("the separation sweep applies to gaussian1d")
         return dataclasses.replace(cfg, means=(1.0, 1.0 + value, 1.0 + 2 * value))
     steps = cfg.train_steps
     if budget == "epochs":  # as many passes over the data as the base config makes
@@ -50,30 +68,27 @@ def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str
 
     budget: for the train-size sweep, keep the base config's "epochs" (default, the paper's
     protocol) or its optimizer "steps" fixed (module docstring)."""
-    if sweep not in SWEEPS:
-        raise ValueError(f"sweep must be one of {sorted(SWEEPS)}, got {sweep!r}")
-    if budget not in BUDGETS:
-        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    check_ablation(sweep, cfg, budget)
     key, default = SWEEPS[sweep]
     values = tuple(values) if values else default
     out = Path(out)
     rows = []
     if sweep == "steps":  # one model, every sampler
-        model, _ = train_model(cfg, out / "model", device, progress)
+        model = train_model(cfg, out / "model", device, progress).model
         for steps in values:
             for method in (("ddpm",) if steps is None else ("ddim", "ddpm")):
                 run = dataclasses.replace(cfg, steps=steps, method=method)
                 if steps is not None and method == "ddpm" and steps == cfg.T:
                     continue
-                result = sample_and_score(model, run, device, progress)
+                result = sample_run(model, run, device, progress)
                 rows.append(_row(dataset_of(run), result, steps=steps or cfg.T, method=method))
     else:
         for value in values:
             run = _variant(cfg, sweep, value, budget)
             folder = out / f"{key}={value}-{run.train_steps}steps"
             folder.mkdir(parents=True, exist_ok=True)
-            model, _ = train_model(run, folder, device, progress)
-            result = sample_and_score(model, run, device, progress)
+            model = train_model(run, folder, device, progress).model
+            result = sample_run(model, run, device, progress)
             rows.append(_row(dataset_of(run), result, **{key: value},
                              train_steps=run.train_steps))
     _write(sweep, key, rows, cfg, out, budget if sweep == "train-size" else None)

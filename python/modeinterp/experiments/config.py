@@ -95,7 +95,7 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(ReproduceConfig)}
     if "prediction" in values:  # one spelling in configs, reports and checkpoints
-        from ..step_table import PREDICTIONS, check_choice
+        from ..schedules.step_table import PREDICTIONS, check_choice
 
         values["prediction"] = check_choice("prediction", values["prediction"], PREDICTIONS)
     unknown = sorted(set(values) - known)

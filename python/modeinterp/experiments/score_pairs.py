@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import analysis, detect
-from ..calibration import _split, calibrate_over_splits, calibrate_window
-from ..detect import _rates, _thr_retained
+from ..detect.calibration import _split, calibrate_over_splits, calibrate_window
+from ..detect.metrics import _rates, _thr_retained
+from ..reports import markdown_table
 from ..sampling.aggregations import score_key
-from ..sampling.window import window_key, window_of
+from ..sampling.window_spec import parse_window, window_key
 
 __all__ = ["pair_markdown", "pair_scores", "pair_section"]
 
@@ -138,11 +139,14 @@ def _missed(scores, labels, held, threshold) -> np.ndarray:
 
 def _spec_of(name: str, result):
     """The window as the sampler was given it, from its file-name form ("10", "80-90")."""
-    target = window_of(name)
+    target = parse_window(name)
     for spec in result.score_maps or result.window_scores or []:
         if window_key(spec) == window_key(target):
             return spec
     return target
+
+
+_PCT1, _PCT0 = "{:.1f} %", "{:.0f} %"  # percentages already in percent
 
 
 def pair_markdown(section: dict, top: int = 12) -> list:
@@ -150,35 +154,12 @@ def pair_markdown(section: dict, top: int = 12) -> list:
     group, the 20-split spread and the localisation table."""
     if not section:
         return []
-    cal, op, splits = section["calibrated"], section["operating"], section["calibrated_splits"]
     rows = sorted(section["heldout"], key=lambda r: (-r["removed_at_96"], -r["auroc"]))
-    paper = op["paper_mean"]["pair"]
-    shown = rows[:top] + [r for r in rows[top:] if r["pair"] == paper]
-    groups = [g for g in ("two-of-a-kind", "two-squares", "malformed", "empty")
-              if any(g in r["groups"] for r in shown)]
     lines = [f"## Score maps: window × aggregation ({len(rows)} pairs, held out: "
-             f"{section['n_heldout']} samples)", "",
-             "| " + " | ".join(["pair", "AUROC", "removed at ≥ 96 % kept",
-                                 "kept at ≥ 95 % removed", *(f"{g}: removed" for g in groups)])
-             + " |", "|---|---:|---:|---:|" + "---:|" * len(groups)]
-    for r in shown:
-        mark = " (calibrated)" if r["pair"] == cal["window"] else \
-            " (paper)" if r["pair"] == paper else ""
-        cells = [f"{r['pair']}{mark}", f"{r['auroc']:.3f}", f"{r['removed_at_96']:.1f} %",
-                 f"{r['kept_at_95']:.1f} %",
-                 *(f"{r['groups'][g]['removed']:.0f} %" if g in r["groups"] else "—"
-                   for g in groups)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Filters with the threshold chosen on the calibration half (≥ 96 % kept there), "
-              "numbers on the held-out half:", "",
-              "| filter | pair | kept | removed | " + " | ".join(
-                  f"{g}" for g in op["calibrated"]["groups"]) + " |",
-              "|---|---|---:|---:|" + "---:|" * len(op["calibrated"]["groups"])]
-    for name, o in op.items():
-        lines.append(f"| {name} | {o['pair']} | {o['kept']:.1f} % | {o['removed']:.1f} % | "
-                     + " | ".join(f"{o['groups'][g]['removed']:.0f} % ({o['groups'][g]['n']})"
-                                  if g in o["groups"] else "—"
-                                  for g in op["calibrated"]["groups"]) + " |")
+             f"{section['n_heldout']} samples)", ""]
+    lines += _pair_table(section, rows, top) + [""]
+    lines += _filter_table(section["operating"])
+    splits = section["calibrated_splits"]
     spread = splits["heldout_removed_at_96"]
     chosen = ", ".join(f"{k} ×{v}" for k, v in sorted(splits["windows_chosen"].items(),
                                                       key=lambda kv: -kv[1]))
@@ -188,11 +169,48 @@ def pair_markdown(section: dict, top: int = 12) -> list:
     loc = section.get("localisation")
     if loc:
         lines += [f"Where the {loc['pool']}×{loc['pool']}-pooled map of {loc['pair']} peaks, "
-                  "hallucinations only: inside the strip the oracle blames?", "",
-                  "| reason | n | peak in a blamed strip | chance (area) | chance (peaks of all "
-                  "samples) |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {reason} | {r['n']} | {100 * r['hit_rate']:.1f} % | "
-                  f"{100 * r['uniform']:.1f} % | {100 * r['shuffled']:.1f} % |"
-                  for reason, r in loc["rates"].items()]
+                  "hallucinations only: inside the strip the oracle blames?", ""]
+        lines += markdown_table(
+            ["reason", "n", "peak in a blamed strip", "chance (area)",
+             "chance (peaks of all samples)"],
+            [[reason, r["n"], 100 * r["hit_rate"], 100 * r["uniform"], 100 * r["shuffled"]]
+             for reason, r in loc["rates"].items()],
+            formats=[None, None, _PCT1, _PCT1, _PCT1])
         lines.append("")
     return lines
+
+
+def _pair_table(section: dict, rows: list, top: int) -> list:
+    """The best ``top`` pairs held out (and the paper's), marked calibrated / paper."""
+    calibrated, paper = section["calibrated"]["window"], section["operating"]["paper_mean"]["pair"]
+    shown = rows[:top] + [r for r in rows[top:] if r["pair"] == paper]
+    groups = [g for g in ("two-of-a-kind", "two-squares", "malformed", "empty")
+              if any(g in r["groups"] for r in shown)]
+
+    def mark(pair):
+        return " (calibrated)" if pair == calibrated else " (paper)" if pair == paper else ""
+
+    return markdown_table(
+        ["pair", "AUROC", "removed at ≥ 96 % kept", "kept at ≥ 95 % removed",
+         *(f"{g}: removed" for g in groups)],
+        [[f"{r['pair']}{mark(r['pair'])}", r["auroc"], r["removed_at_96"], r["kept_at_95"],
+          *(r["groups"][g]["removed"] if g in r["groups"] else None for g in groups)]
+         for r in shown],
+        formats=[None, ".3f", _PCT1, _PCT1, *[_PCT0] * len(groups)], missing="—")
+
+
+def _filter_table(operating: dict) -> list:
+    """The calibrated and the paper's filter, per group of hallucinations (held out)."""
+    groups = list(operating["calibrated"]["groups"])
+
+    def group(o, g):
+        return f"{o['groups'][g]['removed']:.0f} % ({o['groups'][g]['n']})" \
+            if g in o["groups"] else None
+
+    return ["Filters with the threshold chosen on the calibration half (≥ 96 % kept there), "
+            "numbers on the held-out half:", ""] + markdown_table(
+        ["filter", "pair", "kept", "removed", *groups],
+        [[name, o["pair"], o["kept"], o["removed"], *(group(o, g) for g in groups)]
+         for name, o in operating.items()],
+        align="llrr" + "r" * len(groups), formats=[None, None, _PCT1, _PCT1, *[None] * len(groups)],
+        missing="—")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..validation import check_positive
+
 
 class MixtureDenoiser(torch.nn.Module):
     """ε*(x_t, t) = −√(1 − ᾱ_t) ∇ log p_t(x_t) for the mixture (equal weights unless given).
@@ -26,8 +28,7 @@ class MixtureDenoiser(torch.nn.Module):
                                            dtype=np.float64)).clone()
         if modes.dim() != 2 or modes.shape[0] < 1:
             raise ValueError(f"modes must be a (K, d) array, got shape {tuple(modes.shape)}")
-        if not std > 0:
-            raise ValueError(f"std must be positive, got {std}")
+        std = check_positive("std", std)
         w = torch.full((modes.shape[0],), 1.0 / modes.shape[0], dtype=torch.float64) \
             if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float64))
         if w.shape != (modes.shape[0],) or (w <= 0).any():

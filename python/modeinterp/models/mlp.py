@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import check_bool, check_int, check_tensor, check_type, is_int
+
 __all__ = ["MLPDenoiser", "TimeBlock", "timestep_embedding"]
 
 #: negative slope of every LeakyReLU, as in the official code
@@ -74,14 +76,6 @@ class TimeBlock(nn.Module):
         return x + h
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 class MLPDenoiser(nn.Module):
     """The paper's toy denoiser ``model(x_t, t) -> prediction`` (ε, x̂0 or v: whatever it is
     trained on).
@@ -132,14 +126,12 @@ class MLPDenoiser(nn.Module):
     def __init__(self, dim: int, hidden: int = 128, n_blocks: int = 3, time_dim: int = 128,
                  share_blocks: bool = False, T: int = 1000):
         super().__init__()
-        self.dim = _check_int("dim", dim, 1)
-        self.hidden = _check_int("hidden", hidden, 1)
-        self.n_blocks = _check_int("n_blocks", n_blocks, 0)
-        self.time_dim = _check_int("time_dim", time_dim, 4)
-        self.T = _check_int("T", T, 1)
-        if not isinstance(share_blocks, bool):
-            raise TypeError(f"share_blocks must be a bool, got {type(share_blocks).__name__}")
-        self.share_blocks = share_blocks
+        self.dim = check_int("dim", dim, 1)
+        self.hidden = check_int("hidden", hidden, 1)
+        self.n_blocks = check_int("n_blocks", n_blocks, 0)
+        self.time_dim = check_int("time_dim", time_dim, 4)
+        self.T = check_int("T", T, 1)
+        self.share_blocks = check_bool("share_blocks", share_blocks)
 
         self.in_fc = _linear(dim, hidden, bias=False)
         self.t_proj = _linear(time_dim, hidden)
@@ -158,8 +150,7 @@ class MLPDenoiser(nn.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "MLPDenoiser":
         """Build a model from :meth:`config`'s dict; unknown keys are a ValueError."""
-        if not isinstance(config, Mapping):
-            raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+        check_type("config", config, Mapping, "a mapping")
         allowed = {"dim", "hidden", "n_blocks", "time_dim", "share_blocks", "T"}
         unknown = sorted(set(config) - allowed)
         if unknown:
@@ -175,12 +166,9 @@ class MLPDenoiser(nn.Module):
     def _check_t(self, t: Any, batch: int, device: torch.device) -> torch.Tensor:
         """``t`` as the rows to embed: ``(B,)``, or ``(1,)`` when the batch shares one timestep
         (broadcast against the B rows of the residual stream)."""
-        if isinstance(t, bool):
-            raise TypeError("t must be an integer tensor of timesteps, got bool")
-        if isinstance(t, int):
-            t = torch.tensor(t, dtype=torch.int64)
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"t must be a torch.Tensor of timesteps, got {type(t).__name__}")
+        if is_int(t):
+            t = torch.tensor(int(t), dtype=torch.int64)
+        check_tensor("t", t)
         if t.dtype == torch.bool or t.is_complex():
             raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
         if t.dim() == 0:
@@ -196,8 +184,7 @@ class MLPDenoiser(nn.Module):
         return t.to(device)
 
     def forward(self, x_t: torch.Tensor, t: Any) -> torch.Tensor:
-        if not isinstance(x_t, torch.Tensor):
-            raise TypeError(f"x_t must be a torch.Tensor, got {type(x_t).__name__}")
+        check_tensor("x_t", x_t)
         if x_t.dim() < 1 or (x_t.dim() == 1 and self.dim != 1):
             raise ValueError(f"x_t must be (B, {self.dim}), got shape {tuple(x_t.shape)}")
         batch = x_t.shape[0]

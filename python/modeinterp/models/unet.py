@@ -2,7 +2,7 @@
 Trainer, rebuildable from ``config()`` (checkpoints) and with presets for the image sizes the
 image experiments use. Needs the ``modeinterp[diffusers]`` extra.
 
-Presets (parameter counts and training speed on 2 CPU cores: README, "Use with diffusers"):
+Presets (parameter counts and training speed on 2 CPU cores: docs/benchmarks.md, "U-Net presets"):
 
 =========== ====== ============================================= =========================
 preset      size   channels per level, layers per block            attention
@@ -20,11 +20,12 @@ small
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Mapping
 
 import torch
 from torch import nn
+
+from ..validation import check_bool, check_int, check_type, is_int
 
 try:
     from diffusers import UNet2DModel
@@ -48,12 +49,6 @@ _KEYS = ("sample_size", "channels", "block_out_channels", "layers_per_block", "a
          "norm_num_groups", "T")
 
 
-def _int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {value!r}")
-    return int(value)
-
-
 class UNetDenoiser(nn.Module):
     """A diffusers ``UNet2DModel`` predicting (by default) ε from ``(x_t, t)``.
 
@@ -68,16 +63,14 @@ class UNetDenoiser(nn.Module):
                  layers_per_block: int = 1, attention: bool = True, norm_num_groups: int = 8,
                  T: int = 1000):
         super().__init__()
-        self.sample_size = _int("sample_size", sample_size, 4)
-        self.channels = _int("channels", channels, 1)
-        self.block_out_channels = tuple(_int("block_out_channels", c, 1)
+        self.sample_size = check_int("sample_size", sample_size, 4)
+        self.channels = check_int("channels", channels, 1)
+        self.block_out_channels = tuple(check_int("block_out_channels", c, 1)
                                         for c in block_out_channels)
-        self.layers_per_block = _int("layers_per_block", layers_per_block, 1)
-        self.norm_num_groups = _int("norm_num_groups", norm_num_groups, 1)
-        self.T = _int("T", T, 1)
-        if not isinstance(attention, bool):
-            raise TypeError(f"attention must be a bool, got {type(attention).__name__}")
-        self.attention = attention
+        self.layers_per_block = check_int("layers_per_block", layers_per_block, 1)
+        self.norm_num_groups = check_int("norm_num_groups", norm_num_groups, 1)
+        self.T = check_int("T", T, 1)
+        self.attention = check_bool("attention", attention)
         levels = len(self.block_out_channels)
         if levels < 1 or self.sample_size % (2 ** (levels - 1)):
             raise ValueError(f"sample_size={self.sample_size} must be divisible by "
@@ -112,8 +105,7 @@ class UNetDenoiser(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "UNetDenoiser":
-        if not isinstance(config, Mapping):
-            raise TypeError(f"config must be a mapping, got {type(config).__name__}")
+        check_type("config", config, Mapping, "a mapping")
         unknown = sorted(set(config) - set(_KEYS))
         if unknown:
             raise ValueError(f"config has unknown keys for UNetDenoiser: {unknown}")
@@ -124,8 +116,8 @@ class UNetDenoiser(nn.Module):
         if not isinstance(x_t, torch.Tensor) or x_t.dim() != 4 or tuple(x_t.shape[1:]) != expected:
             got = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
             raise ValueError(f"x_t must be (B, {', '.join(map(str, expected))}), got {got}")
-        if isinstance(t, int) and not isinstance(t, bool):
-            t = torch.full((x_t.shape[0],), t, dtype=torch.int64, device=x_t.device)
+        if is_int(t):
+            t = torch.full((x_t.shape[0],), int(t), dtype=torch.int64, device=x_t.device)
         if not isinstance(t, torch.Tensor) or t.dtype in (torch.bool,) or t.is_floating_point():
             raise TypeError(f"t must be an integer tensor of timesteps, got {t!r}")
         dtype = next(self.unet.parameters()).dtype

@@ -4,7 +4,7 @@ generation trains from scratch on the previous generation's samples, kept by a f
 calibrated on generation 0: ``variance-calibrated``). See :func:`run_recursive`."""
 
 from .config import RecursiveConfig, recursive_config
-from .filters import FILTERS, select
+from ..detect.filters import FILTERS, select
 from .metrics import generation_metrics, histogram_kl, sliced_wasserstein
 from .run import run_recursive
 

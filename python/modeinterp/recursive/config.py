@@ -8,7 +8,7 @@ import numbers
 from dataclasses import dataclass
 
 from ..experiments.config import ReproduceConfig, config_for
-from .filters import FILTERS
+from ..detect.filters import FILTERS
 
 __all__ = ["RecursiveConfig", "recursive_config"]
 

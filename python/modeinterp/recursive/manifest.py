@@ -2,26 +2,19 @@
 guard that a rerun into the same folder continues the *same* experiment.
 
 ``manifest.json`` holds the config, and per stage (``gen-0``, ``variance/gen-3``, …) its status
-and timings. Every write is atomic (temporary file + ``os.replace``), so a kill leaves either the
+and timings. Every write is atomic (:mod:`modeinterp.artifacts`), so a kill leaves either the
 previous manifest or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-__all__ = ["Manifest", "write_json_atomic"]
+from ..artifacts import load_json, save_json
 
-
-def write_json_atomic(obj, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
-    os.replace(tmp, path)
+__all__ = ["Manifest"]
 
 
 def _diff(a, b, prefix="") -> list:
@@ -39,7 +32,7 @@ class Manifest:
         self.path, self.write = Path(path), write
         config = json.loads(json.dumps(config, default=float))  # tuples -> lists, as on disk
         if self.path.exists():
-            self.data = json.loads(self.path.read_text())
+            self.data = load_json(self.path)
             changed = _diff(self.data["config"], config)
             if changed:
                 raise ValueError(f"{self.path.parent} holds a recursive run with another config "
@@ -52,7 +45,7 @@ class Manifest:
 
     def save(self) -> None:
         if self.write:
-            write_json_atomic(self.data, self.path)
+            save_json(self.data, self.path, default=float)
 
     def record(self, stage: str, **facts) -> None:
         """Merge ``facts`` (timings, counts, status) into a stage's entry and save."""

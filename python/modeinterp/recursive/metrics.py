@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..data.protocol import has
+
 __all__ = ["generation_metrics", "histogram_kl", "sliced_wasserstein"]
 
 # A mode is "covered" when it holds at least this share of what a uniform split would give it.
@@ -79,7 +81,7 @@ def generation_metrics(data, samples, real) -> dict:
     out.update(rate=float(summary["rate"]), oracle=summary)
     if "per_mode" in summary:  # a toy mixture
         out.update(_mixture_metrics(data, samples.numpy(), real.numpy(), summary))
-    if hasattr(data, "frechet_distance"):
+    if has(data, "frechet_distance"):
         out["frechet"] = data.frechet_distance(samples)
     if "shape_counts" in summary:
         counts = {int(k): v for k, v in summary["shape_counts"].items()}

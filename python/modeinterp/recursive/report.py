@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..analysis._common import new_figure, save
-from ..experiments.report import to_html
+from ..reports import Report, markdown_table, write_report
 
 __all__ = ["plot_generation_panel", "plot_mode_mass", "plot_over_generations",
            "write_recursive_report"]
@@ -128,10 +128,7 @@ def plot_generation_panel(panel: dict, path, *, modes=None, title=None):
     return save(fig, path)
 
 
-def _fmt(v, pct=False):
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "–"
-    return f"{100 * v:.2f}%" if pct else f"{v:.4g}"
+_PERCENT_METRICS = ("rate", "train_rate", "mode_coverage")
 
 
 def _final_generation_tables(lineages: dict) -> list:
@@ -148,45 +145,47 @@ def _final_generation_tables(lineages: dict) -> list:
             continue
         keys = sorted({k for t in tables.values() if t for k in t},
                       key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
-        lines += [f"## Samples per {name}", "", f"| {name} | " + " | ".join(columns) + " |",
-                  "|---|" + "---:|" * len(columns)]
-        lines += [f"| {k} | " + " | ".join(str((t or {}).get(k, 0)) for t in tables.values())
-                  + " |" for k in keys]
+        lines += [f"## Samples per {name}", ""]
+        lines += markdown_table([name, *columns],
+                                [[k, *((t or {}).get(k, 0) for t in tables.values())]
+                                 for k in keys])
         lines.append("")
     return lines
+
+
+def _metric_table(lineages: dict, key: str) -> list:
+    """One metric: a row per generation, a column per filter ("–" where a lineage is shorter)."""
+    n_gen = max(len(r) for r in lineages.values())
+    fmt = ".2%" if key in _PERCENT_METRICS else ".4g"
+    rows = [[str(g), *(rows[g].get(key) if g < len(rows) else None
+                       for rows in lineages.values())] for g in range(n_gen)]
+    return markdown_table(["generation", *lineages], rows, align="r" * (len(lineages) + 1),
+                          formats=[None] + [fmt] * len(lineages)) + [""]
 
 
 def markdown(summary: dict, figs: dict) -> str:
     cfg, lineages = summary["config"], summary["lineages"]
     base = cfg["base"]
-    lines = [f"# Recursive training: {base['dataset']}", "",
-             f"{cfg['generations']} generations (generation 0 trains on {base['n_train']:,} real "
-             f"samples); each later one trains from scratch on N = {summary['n_keep']:,} samples "
-             f"kept out of {summary['n_drawn']:,} drawn from the previous generation "
-             f"(margin {cfg['margin']:.1%}). Device: {summary['device']}. Sampling: "
-             f"{base['method'] or 'ddpm'}, {base['steps'] or base['T']} steps; paper window: "
-             f"last {summary['paper_window']} steps.", ""]
+    doc = Report(f"Recursive training: {base['dataset']}", figs)
+    doc.paragraph(
+        f"{cfg['generations']} generations (generation 0 trains on {base['n_train']:,} real "
+        f"samples); each later one trains from scratch on N = {summary['n_keep']:,} samples "
+        f"kept out of {summary['n_drawn']:,} drawn from the previous generation "
+        f"(margin {cfg['margin']:.1%}). Device: {summary['device']}. Sampling: "
+        f"{base['method'] or 'ddpm'}, {base['steps'] or base['T']} steps; paper window: "
+        f"last {summary['paper_window']} steps.")
     if summary["calibrated_window"] is not None:
-        lines += [f"variance-calibrated filters on the window calibrated on generation 0: "
-                  f"**{summary['calibrated_window']}**.", ""]
+        doc.paragraph(f"variance-calibrated filters on the window calibrated on generation 0: "
+                      f"**{summary['calibrated_window']}**.")
     elif summary.get("calibration_note"):
-        lines += [f"No variance-calibrated lineage: {summary['calibration_note']}.", ""]
+        doc.paragraph(f"No variance-calibrated lineage: {summary['calibration_note']}.")
     for key in _present(lineages):
-        lines += [f"## {METRICS[key]}", "", "| generation | " + " | ".join(lineages) + " |",
-                  "|---:|" + "---:|" * len(lineages)]
-        n_gen = max(len(r) for r in lineages.values())
-        for g in range(n_gen):
-            cells = [_fmt(rows[g].get(key), pct=key in ("rate", "train_rate", "mode_coverage"))
-                     if g < len(rows) else "–" for rows in lineages.values()]
-            lines.append(f"| {g} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += _final_generation_tables(lineages)
+        doc.heading(METRICS[key]).extend(_metric_table(lineages, key))
+    doc.extend(_final_generation_tables(lineages))
     total = sum(s.get("train_s", 0) + s.get("sample_s", 0) for s in summary["stages"].values())
-    lines += [f"Compute: {total / 60:.1f} min of training and sampling over "
-              f"{len(summary['stages'])} stages (manifest.json has each).", ""]
-    if figs:
-        lines += ["## Figures", ""] + [f"![{name}]({Path(p).name})" for name, p in figs.items()]
-    return "\n".join(lines) + "\n"
+    doc.paragraph(f"Compute: {total / 60:.1f} min of training and sampling over "
+                  f"{len(summary['stages'])} stages (manifest.json has each).")
+    return doc.markdown()
 
 
 def write_recursive_report(summary: dict, run, out: Path) -> dict:
@@ -209,7 +208,5 @@ def write_recursive_report(summary: dict, run, out: Path) -> dict:
     figs["samples"] = plot_generation_panel(
         panel, out / "generations.png",
         modes=None if modes is None else np.asarray(modes), title="samples per generation")
-    md = markdown(summary, figs)
-    (out / "report.md").write_text(md)
-    (out / "report.html").write_text(to_html(md, figs))
+    write_report(out, markdown(summary, figs), figs)
     return figs

@@ -32,16 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import detect, distributed
-from ..checkpoint import save_atomic
-from ..experiments.reproduce import _fit_window, dataset_of, fit_model
-from ..experiments.specs import spec_of
-from ..sampler import Sampler
-from ..sampling.shards import load_window_scores, sample_to_shards
-from ..sampling.window import window_key, window_of
+from .. import artifacts, detect
+from ..detect.filters import select
+from ..experiments.recipe import dataset_of, fit
+from ..pipeline import distributed, stages
+from ..sampling import Sampler
+from ..sampling.store import SampleSet, load_samples, save_samples
+from ..sampling.window_spec import fit_window, parse_window, window_key
 from .config import RecursiveConfig
-from .filters import select
-from .manifest import Manifest, write_json_atomic
+from .manifest import Manifest
 from .metrics import generation_metrics
 
 __all__ = ["run_recursive"]
@@ -55,9 +54,10 @@ class Generation:
     metrics: dict
 
 
-def _as_generation(name: str, saved: dict, metrics: dict) -> Generation:
-    return Generation(name, saved["samples"],
-                      {k: v.double().numpy() for k, v in saved["scores"].items()}, metrics)
+def _as_generation(name: str, saved: SampleSet, metrics: dict) -> Generation:
+    return Generation(name, saved.samples,
+                      {window_key(w): s.double().numpy() for w, s in saved.scores.items()},
+                      metrics)
 
 
 class _Run:
@@ -86,55 +86,46 @@ class _Run:
             return self._load(name, paths)
         seed = self.base.seed + g
         t0 = time.perf_counter()
-        model, history = fit_model(self.base, self.data, train_set, paths["model"], self.device,
-                                   self.progress, seed=seed)
+        trained = fit(self.base, self.data, train_set, paths["model"], self.device,
+                      self.progress, seed=seed)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        if paths["samples"].exists():
-            saved = torch.load(paths["samples"], weights_only=True)
-        else:
-            saved = self._sample(model, windows, seed, folder)
-            if self.main:
-                save_atomic(saved, paths["samples"])
-            if self.world > 1:
-                distributed.barrier()  # every process has read the shards
-                if self.main:
-                    shutil.rmtree(folder / "shards")
+        saved = self._samples(trained.model, windows, seed, folder)
         sample_s = time.perf_counter() - t0
-        metrics = generation_metrics(self.data, saved["samples"], self.real)
+        metrics = generation_metrics(self.data, saved.samples, self.real)
         metrics.update(generation=g, train_size=int(len(train_set)),
-                       final_train_loss=float(history[-50:].mean()) if len(history) else None,
-                       auroc=self._auroc(saved), **(extra or {}))
+                       final_train_loss=trained.final_loss, auroc=self._auroc(saved),
+                       **(extra or {}))
         if self.main:
-            write_json_atomic(metrics, paths["metrics"])
+            artifacts.save_json(metrics, paths["metrics"], default=float)
         self.manifest.record(name, generation=g, seed=seed, train_s=round(train_s, 2),
-                             sample_s=round(sample_s, 2), n_drawn=int(len(saved["samples"])),
+                             sample_s=round(sample_s, 2), n_drawn=int(len(saved.samples)),
                              done=time.strftime("%Y-%m-%d %H:%M:%S"))
         # As a rerun would read it back (JSON values), without reading the files again.
         return _as_generation(name, saved, json.loads(json.dumps(metrics, default=float)))
 
-    def _sample(self, model, windows: list, seed: int, folder: Path) -> dict:
-        sampler = Sampler(model, self.table, window=list(windows))
-        shape = spec_of(self.base).sample_shape(self.data)
-        kwargs = dict(seed=seed + 1, device=self.device, batch_size=self.base.sample_batch)
-        if self.world == 1:
-            result = sampler.sample(self.n_draw, shape, progress=self.progress, **kwargs)
-            scores = result.window_scores or {windows[0]: result.scores}
-            return {"samples": result.samples.float().cpu(),
-                    "scores": {window_key(w): s.float().cpu() for w, s in scores.items()}}
-        # Shards of one batch each: the batches, hence the rows, of the one-process run.
-        sample_to_shards(sampler, self.n_draw, shape, folder, shard_size=self.base.sample_batch,
-                         rank=self.rank, world=self.world, progress=self.progress and self.main,
-                         **kwargs)
-        distributed.barrier()
-        samples, scores, _ = load_window_scores(folder, sampler.window_specs)
-        return {"samples": samples.float(),
-                "scores": {window_key(w): s.float() for w, s in scores.items()}}
+    def _samples(self, model, windows: list, seed: int, folder: Path) -> SampleSet:
+        """The generation's samples with every window's score (the mean only: the filters read
+        nothing else): ``folder/samples.pt`` when a killed run left it, else drawn — in shards
+        of one batch each under torchrun, the rows of the one-process run — saved by rank 0 and
+        read back by every process."""
+        if not (folder / "samples.pt").exists():
+            result = stages.sample(Sampler(model, self.table, window=list(windows)), self.n_draw,
+                                   self.data.sample_shape, seed=seed + 1,
+                                   batch_size=self.base.sample_batch, device=self.device,
+                                   progress=self.progress and self.main, out=folder,
+                                   shard_size=self.base.sample_batch if self.world > 1 else None)
+            if self.main:
+                save_samples(folder / "samples.pt", result, seed=seed + 1)
+            distributed.barrier()  # every process sees samples.pt
+            if self.world > 1 and self.main:
+                shutil.rmtree(folder / "shards")
+        return load_samples(folder / "samples.pt")
 
-    def _auroc(self, saved: dict):
+    def _auroc(self, saved: SampleSet):
         """AUROC of the paper's window on this generation's samples (None: one class only)."""
-        samples = saved["samples"]
-        scores = saved["scores"][window_key(self.paper)].double().numpy()
+        samples = saved.samples
+        scores = saved.scores[self.paper].double().numpy()
         ok = torch.isfinite(samples.flatten(1)).all(dim=1).numpy() & np.isfinite(scores)
         if not ok.any():
             return None
@@ -143,8 +134,8 @@ class _Run:
 
     @staticmethod
     def _load(name: str, paths: dict) -> Generation:
-        return _as_generation(name, torch.load(paths["samples"], weights_only=True),
-                              json.loads(paths["metrics"].read_text()))
+        return _as_generation(name, load_samples(paths["samples"]),
+                              artifacts.load_json(paths["metrics"]))
 
     # -- between generations ------------------------------------------------------------
     def kept(self, prev: Generation, rule: str, window_of_rule: str, g: int, name: str):
@@ -165,7 +156,7 @@ class _Run:
         x = prev.samples[torch.from_numpy(idx)]
         rate = float(self.data.is_hallucination(x).float().mean())
         if self.main:
-            save_atomic({"x": x, "kept": torch.from_numpy(idx), "from": prev.name,
+            artifacts.save_pt({"x": x, "kept": torch.from_numpy(idx), "from": prev.name,
                          "rule": rule, "train_rate": rate}, path)
         return x, rate
 
@@ -175,7 +166,7 @@ class _Run:
         if known is not None:  # JSON turned a (start, stop) pair into a list
             window = known.get("window")
             return (tuple(window) if isinstance(window, list) else window), known.get("reason")
-        if getattr(self.data, "proxy_labels", False):
+        if self.data.oracle != "exact":
             window, reason = None, "the dataset's labels are a proxy (no exact oracle)"
         else:
             ok = torch.isfinite(gen0.samples.flatten(1)).all(dim=1).numpy()
@@ -185,7 +176,7 @@ class _Run:
             keys = {k: s[ok] for k, s in gen0.scores.items()}
             try:
                 cal = detect.calibrate_window(keys, labels, seed=self.base.seed)
-                window, reason = window_of(cal.window), None
+                window, reason = parse_window(cal.window), None
             except ValueError as exc:  # one class only, or too few hallucinations to split
                 window, reason = None, f"calibration failed on generation 0: {exc}"
         self.manifest.note("calibrated_window", {"window": window, "reason": reason})
@@ -199,7 +190,7 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
     from .report import write_recursive_report
 
     run = _Run(cfg, Path(out), device, progress)
-    sweep = [k for k in dict.fromkeys(_fit_window(w, len(run.table))
+    sweep = [k for k in dict.fromkeys(fit_window(w, len(run.table))
                                       for w in cfg.base.window_sweep) if k is not None]
     windows0 = [run.paper, *[w for w in sweep if w != run.paper]]
     gen0 = run.generation("gen-0", 0, run.real, windows0, extra={"train_rate": 0.0})
@@ -226,6 +217,6 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
                "paper_window": run.paper, "n_keep": cfg.n_keep, "n_drawn": run.n_draw,
                "lineages": lineages, "stages": run.manifest.data["stages"]}
     if run.main:
-        write_json_atomic(summary, Path(out) / "recursive.json")
+        artifacts.save_json(summary, Path(out) / "recursive.json", default=float)
         write_recursive_report(summary, run, Path(out))
     return summary

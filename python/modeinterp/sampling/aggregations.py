@@ -37,7 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import ops
+from .. import ops, validation
+from .window_spec import window_key
 
 __all__ = ["Aggregation", "aggregate", "aggregation_names", "pooled_map", "resolve_aggregations",
            "run_reference", "score_key", "score_map"]
@@ -54,16 +55,12 @@ def aggregation_names() -> list:
 
 def score_map(m2: torch.Tensor, count: int) -> torch.Tensor:
     """The per-element variance of x̂0 over the ``count`` steps accumulated in ``m2``."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1 (x̂0 values in m2), got {count}")
-    return m2 / count
+    return m2 / validation.check_int("count", count, 1, note="x̂0 values in m2")
 
 
 def score_key(window, aggregation: str) -> str:
     """A (window, aggregation) pair as one string, ``"10/pool4"`` or ``"80-90/rel-mean"``: the
     keys of saved and calibrated pair scores."""
-    from .window import window_key
-
     return f"{window_key(window)}/{aggregation}"
 
 

@@ -10,21 +10,19 @@ trajectory.
 
 from __future__ import annotations
 
-import numbers
 from typing import Optional, Sequence
 
 import torch
 
-from .. import _validate, ops
+from .. import ops, validation
 from .aggregations import score_map
 
 
 def resolve_window(window, steps: int) -> tuple:
     """``window=K``: the last K reverse steps; ``(start, stop)``: step indices [start, stop)."""
-    if isinstance(window, numbers.Integral) and not isinstance(window, bool):
-        if not 1 <= window <= steps:
-            raise ValueError(f"window must be in [1, {steps}] (the number of steps), got {window}")
-        return steps - int(window), steps
+    if validation.is_int(window):
+        window = validation.check_int("window", window, 1, steps, note="the number of steps")
+        return steps - window, steps
     if isinstance(window, Sequence) and len(window) == 2:
         start, stop = (int(w) for w in window)
         if not 0 <= start < stop <= steps:
@@ -47,20 +45,6 @@ def resolve_windows(window, steps: int) -> tuple:
     if len(set(specs)) != len(specs):
         raise ValueError(f"window lists the same window twice: {items}")
     return specs, resolved
-
-
-def window_key(window) -> str:
-    """A window as a file-name-safe string: ``"10"`` for the last 10 steps, ``"40-60"`` for
-    steps [40, 60) (the names of saved scores: shards, recursive runs)."""
-    if isinstance(window, (tuple, list)):
-        return f"{int(window[0])}-{int(window[1])}"
-    return str(int(window))
-
-
-def window_of(key: str):
-    """The inverse of :func:`window_key`: 10 or (40, 60)."""
-    start, _, stop = str(key).partition("-")
-    return (int(start), int(stop)) if stop else int(start)
 
 
 def resolve_early_exit(early_exit: Sequence[int], window: tuple) -> list:
@@ -142,7 +126,7 @@ class WindowScores:
     accumulator; every other window active at step i gets one more fused call with σ = 0 (no
     noise, its x_prev discarded) that computes the same x̂0 and folds it into its own accumulator —
     so each window's scores are bit for bit those of a run with that window alone. Windows only
-    cost anything on the steps they cover (README: cost of 1 vs 6 windows).
+    cost anything on the steps they cover (docs/benchmarks.md: cost of 1 vs 6 windows).
     """
 
     def __init__(self, windows: Sequence[tuple], early_exit: Sequence[int] = ()):
@@ -155,7 +139,7 @@ class WindowScores:
         main = active[0].welford_args(i, x) if active else {}
         result = ops.fused_step(x, out, coef, **kwargs, **main)
         if len(active) > 1:
-            quiet = list(_validate.coefficients(coef))
+            quiet = list(validation.check_coefficients(coef))
             quiet[5] = 0.0  # sigma: no noise to draw, x_prev is not used
             for w in active[1:]:
                 ops.fused_step(x, out, quiet, **w.welford_args(i, x))

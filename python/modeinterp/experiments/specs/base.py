@@ -14,19 +14,19 @@ class ExperimentSpec:
     """One dataset's experiment.
 
     name: the CLI's dataset name. description: one line for ``--help``.
-    dataset: ``dataset(cfg)`` builds the dataset (``sample``, ``is_hallucination``, …) from a
-        ReproduceConfig. model: ``model(cfg, data)`` builds the untrained denoiser (seed torch
-        first). sample_shape: ``sample_shape(data)`` is the shape of one sample.
+    dataset: ``dataset(cfg)`` builds the dataset (:mod:`modeinterp.data.protocol`: it declares
+        its oracle and sample shape) from a ReproduceConfig. model: ``model(cfg, data)`` builds
+        the untrained denoiser (seed torch first).
     quick / full: ReproduceConfig overrides for ``--quick`` and for the full run.
     recursive_quick / recursive_full: ``modeinterp recursive``'s per-generation overrides on top
         of quick / full (None: the dataset has no oracle, so no recursive experiment).
-    figures: ``figures(cfg, data, model, result, labels, regions, report, out) -> {name: path}``.
+    figures: ``figures(cfg, data, model, evaluation, out) -> {name: path}`` (an
+        :class:`~modeinterp.pipeline.stages.Evaluation`).
     """
     name: str
     description: str
     dataset: Callable[[Any], Any]
     model: Callable[[Any, Any], Any]
-    sample_shape: Callable[[Any], tuple]
     figures: Callable[..., dict]
     quick: Mapping[str, Any] = field(default_factory=dict)
     full: Mapping[str, Any] = field(default_factory=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ... import analysis
-from ...data import get_dataset
+from ...data import Gaussian1D, GaussianGrid
 from ...models import MLPDenoiser
 from .base import ExperimentSpec
 
@@ -23,11 +23,11 @@ _QUICK_GRID = dict(train_steps=8000, lr_schedule="cosine", focus_below=30, focus
 
 def _mixture(name):
     def build(cfg):
-        if cfg.means is not None:
-            if name != "gaussian1d":
-                raise ValueError(f"means only applies to gaussian1d, not {name!r}")
-            return get_dataset(name, means=tuple(cfg.means))
-        return get_dataset(name)
+        if cfg.means is not None and name != "gaussian1d":
+            raise ValueError(f"means only applies to gaussian1d, not {name!r}")
+        if name == "gaussian1d":
+            return Gaussian1D(**({} if cfg.means is None else {"means": tuple(cfg.means)}))
+        return GaussianGrid(layout="diamond" if name.endswith("diamond") else "square")
     return build
 
 
@@ -35,8 +35,9 @@ def _mlp(cfg, data):
     return MLPDenoiser(data.dim, share_blocks=cfg.share_blocks, T=cfg.T)
 
 
-def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dict:
+def figures(cfg, data, model, ev, out: Path) -> dict:
     """The toy figures: samples by region, score histograms, ROC, x̂0 paths, 1-D score."""
+    result, labels, regions, report = ev.result, ev.labels, ev.reasons, ev.report
     if len(labels) == 0:  # every sample diverged: nothing to draw
         return {}
     samples = result.samples.float().cpu().numpy()
@@ -81,7 +82,7 @@ _RECURSIVE_FULL = dict(n_train=10_000, n_samples=10_000, generations=5)
 
 def _spec(name, description, quick):
     return ExperimentSpec(name=name, description=description, dataset=_mixture(name),
-                          model=_mlp, sample_shape=lambda data: (data.dim,), figures=figures,
+                          model=_mlp, figures=figures,
                           quick=quick, recursive_quick=_RECURSIVE_QUICK,
                           recursive_full=_RECURSIVE_FULL)
 

@@ -29,15 +29,16 @@ _DIGIT_AGGREGATIONS = ("mean", "max", "pool2", "pool4", "q99", "component", "rel
                        "rel-pool2")
 
 
-def figures(cfg, data, model, result, labels, regions, report, out: Path) -> dict:
+def figures(cfg, data, model, ev, out: Path) -> dict:
     """Samples (hallucinations framed in red with their reason), the highest- and lowest-scored
     samples, score histograms and ROC when both classes occur."""
+    result, labels, regions, report = ev.result, ev.labels, ev.reasons, ev.report
     samples, scores = result.samples.float().cpu(), result.scores.cpu().numpy()
     if len(samples) == 0:
         return {}
     flagged = ("no oracle: ranked by score only" if labels is None else
                f"{labels.mean():.1%} flagged by the "
-               f"{'proxy' if cfg.dataset == 'digits' else 'oracle'} (red)")
+               f"{'proxy' if data.oracle == 'proxy' else 'oracle'} (red)")
     figs = {"samples": analysis.plot_image_grid(
         samples, out / "samples.png", labels=labels, reasons=regions, scores=scores,
         title=f"{cfg.dataset}: {flagged}")}
@@ -88,9 +89,9 @@ SPECS = [
         name="shapes", description="Simple Shapes, 64×64 (the paper's image experiment; "
                                    "--quick: 32×32)",
         dataset=lambda cfg: SimpleShapes(n=cfg.n_train, size=cfg.size), model=_unet,
-        sample_shape=lambda data: data.sample_shape, figures=figures,
+        figures=figures,
         # Quick: 32×32 (every length halved), a 760k-parameter U-Net, Adam 1e-3 and 50 DDIM
-        # steps — at 64×64 a 2-core quick run draws noise, not shapes (README, "Images"). Probed:
+        # steps — at 64×64 a 2-core quick run draws noise, not shapes (docs/results.md, "Image reproductions"). Probed:
         # 84 % of samples well-formed after 1500 steps (65 % after 1000, 5 % after 500).
         quick=dict(_IMAGES, size=32, unet="shapes-32-small", n_train=5000, batch_size=32,
                    train_steps=1200, lr=1e-3, ema=0.995, n_samples=384, sample_batch=384,
@@ -99,14 +100,14 @@ SPECS = [
                   n_samples=10_000, sample_batch=256),
         # Recursive: every generation trains from scratch, ~0.5 s per training step here. Quick
         # is the 2-core floor (N = 64 images, 150 steps, 20 DDIM steps): it runs the mechanics
-        # on images, its models draw no real shapes yet (README, "Recursive training").
+        # on images, its models draw no real shapes yet (docs/results.md, "Recursive training").
         recursive_quick=dict(train_steps=150, n_keep=64, steps=20, sample_batch=66,
                              generations=3, window_sweep=(2, 3, 5, 20, (5, 10), (10, 15))),
         recursive_full=dict(n_keep=5000, generations=5)),
     ExperimentSpec(
         name="digits", description="scikit-learn's handwritten digits, 8×8 (classifier proxy)",
         dataset=lambda cfg: Digits(size=8), model=_unet,
-        sample_shape=lambda data: data.sample_shape, figures=figures,
+        figures=figures,
         quick=dict(_IMAGES, n_train=1797, batch_size=64, train_steps=2400, n_samples=1024,
                    sample_batch=512, aggregations=_DIGIT_AGGREGATIONS),
         full=dict(_IMAGES, n_train=1797, batch_size=128, train_steps=50_000, n_samples=10_000,
@@ -116,8 +117,7 @@ SPECS = [
         recursive_full=dict(n_keep=1797, generations=5)),
     ExperimentSpec(
         name="folder", description="any folder of images (--path DIR --size 64; no oracle)",
-        dataset=_folder, model=_unet, sample_shape=lambda data: data.sample_shape,
-        figures=figures,
+        dataset=_folder, model=_unet, figures=figures,
         quick=dict(_IMAGES, n_train=1000, batch_size=16, train_steps=500, n_samples=64,
                    sample_batch=64),
         full=dict(_IMAGES, n_train=10_000, batch_size=64, train_steps=100_000, n_samples=5000,

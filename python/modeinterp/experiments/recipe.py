@@ -1,0 +1,84 @@
+"""An experiment config turned into pipeline stages: its dataset, its denoiser trained (or
+resumed), its sampler with every window and aggregation, and its sampling run. ``reproduce``,
+``ablate``, ``recursive`` and the CLI all go through these, so a config means the same run
+everywhere."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from ..pipeline import stages
+from ..pipeline.distributed import process_rank
+from ..sampling import SampleResult, Sampler
+from ..sampling.window_spec import fit_window
+from .config import ReproduceConfig
+from .specs import spec_of
+
+__all__ = ["config_sampler", "dataset_of", "fit", "sample_run", "train_model"]
+
+
+def dataset_of(cfg: ReproduceConfig):
+    return spec_of(cfg).dataset(cfg)
+
+
+def train_model(cfg: ReproduceConfig, out, device: str, progress: bool,
+                data=None) -> stages.Trained:
+    """The config's denoiser trained on ``cfg.n_train`` real samples into ``out/model.pt``
+    (resumed after a kill). ``data``: the dataset when the caller has built it already (an image
+    folder is read only once)."""
+    data = dataset_of(cfg) if data is None else data
+    return fit(cfg, data, data.sample(cfg.n_train, seed=cfg.seed), Path(out) / "model.pt",
+               device, progress, seed=cfg.seed)
+
+
+def fit(cfg: ReproduceConfig, data, train_set, checkpoint, device: str, progress: bool,
+        seed: int) -> stages.Trained:
+    """A fresh denoiser of the config's kind trained on ``train_set`` (real or generated
+    samples); ``seed`` seeds the initial weights, the data order and the noise."""
+    return stages.train(lambda: spec_of(cfg).model(cfg, data), train_set, cfg.schedule(),
+                        checkpoint=checkpoint, seed=seed, device=device, progress=progress,
+                        lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
+                        focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
+                        steps=cfg.train_steps, ema=cfg.ema, grad_clip=cfg.grad_clip,
+                        prediction=cfg.prediction,
+                        checkpoint_every=max(1, min(500, cfg.train_steps)))
+
+
+def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,
+                   windows: Optional[list] = None) -> Sampler:
+    """The config's sampler: its method, steps and clip; the paper's window first and every
+    sweep window that fits the run after it (or ``windows`` as given), and the config's
+    aggregations, all scored in one pass. ``sharded`` (or torchrun): without the ``rel-``
+    aggregations, which need the whole run in one process."""
+    table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip,
+                                 prediction=cfg.prediction)
+    if windows is None:
+        window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
+        sweep = [w for w in dict.fromkeys(fit_window(w, len(table)) for w in cfg.window_sweep)
+                 if w is not None and w != window]
+        windows = [window, *sweep]
+    aggregations = list(cfg.aggregations)
+    relative = [a for a in aggregations if a.startswith("rel-")]
+    if relative and (sharded or process_rank()[1] > 1):
+        warnings.warn(f"sampling in shards: the aggregations {relative} need the whole run in "
+                      "one process; scoring without them", RuntimeWarning, stacklevel=2)
+        aggregations = [a for a in aggregations if a not in relative]
+    return Sampler(model, table, window=list(windows), aggregations=aggregations)
+
+
+def sample_run(model, cfg: ReproduceConfig, device: str, progress: bool, data=None, out=None,
+               shard_size: Optional[int] = None) -> Optional[SampleResult]:
+    """The config's ``n_samples`` with every score (:func:`modeinterp.pipeline.stages.sample`:
+    one process, or shards under torchrun / with ``shard_size``; None on ranks other than 0)."""
+    sampled_in_shards = shard_size is not None or process_rank()[1] > 1
+    sampler = config_sampler(model, cfg, sharded=sampled_in_shards)
+    window = sampler.window[1] - sampler.window[0]
+    shape = (dataset_of(cfg) if data is None else data).sample_shape
+    return stages.sample(sampler, cfg.n_samples, shape, seed=cfg.seed + 1,
+                         batch_size=cfg.sample_batch, device=device, progress=progress,
+                         early_exit=tuple(k for k in cfg.early_exit if k < window),
+                         trajectory=min(cfg.trajectory, cfg.n_samples),
+                         score_maps=cfg.score_maps and not sampled_in_shards, out=out,
+                         shard_size=shard_size)

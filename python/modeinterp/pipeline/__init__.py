@@ -1,0 +1,1 @@
+"""Pipeline stages that experiments compose: train, sample, evaluate (one process or torchrun)."""

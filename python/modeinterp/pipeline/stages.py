@@ -1,0 +1,158 @@
+"""The three stages every experiment composes — train, sample, evaluate — as functions over small
+types, so that ``reproduce``, ``ablate``, ``recursive`` and the CLI share one implementation of
+each (docs/design.md, "Layers").
+
+* :func:`train` — a fresh denoiser trained (or resumed) into a checkpoint: :class:`Trained`.
+* :func:`sample` — a scored sampling run in this process, or in shards over the processes of a
+  ``torchrun`` (or on request): a :class:`~modeinterp.sampling.SampleResult` on rank 0.
+* :func:`evaluate` — the dataset's oracle on the finite samples, with detection numbers where
+  both classes occur: an :class:`Evaluation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .. import detect
+from ..data.protocol import OracleSummary, oracle_of, oracle_summary
+from ..sampling import SampleResult, Sampler
+from ..sampling.shards import sample_to_shards, write_shard_index
+from ..sampling.store import SampleSet, load_samples
+from ..sampling.window_spec import window_key
+from ..train import Trainer
+from ..train.checkpoint import load_model
+from . import distributed
+
+__all__ = ["Evaluation", "Trained", "evaluate", "result_of", "sample", "train"]
+
+
+@dataclass
+class Trained:
+    """A trained denoiser (EMA weights when the run kept an EMA), its loss per step and the
+    resumable checkpoint it was read back from."""
+
+    model: torch.nn.Module
+    history: np.ndarray
+    checkpoint: Path
+
+    @property
+    def final_loss(self) -> Optional[float]:
+        return float(self.history[-50:].mean()) if len(self.history) else None
+
+
+def train(build_model: Callable[[], torch.nn.Module], train_set: torch.Tensor, schedule, *,
+          checkpoint, seed: int, device: str = "cpu", progress: bool = True,
+          **trainer_kwargs) -> Trained:
+    """Build a fresh denoiser (``build_model()`` after seeding torch with ``seed``: the initial
+    weights) and train it on ``train_set`` with :class:`~modeinterp.train.Trainer`
+    (``trainer_kwargs``: lr, steps, batch_size, ema, …), resuming from ``checkpoint`` after a
+    kill. Under torchrun the Trainer is data-parallel; every process returns the model."""
+    torch.manual_seed(seed)
+    trainer = Trainer(build_model(), train_set, schedule, seed=seed, device=device,
+                      checkpoint=checkpoint, **trainer_kwargs)
+    history = trainer.fit(resume=True, progress=progress)
+    return Trained(load_model(checkpoint, map_location=device), np.asarray(history),
+                   Path(checkpoint))
+
+
+def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, device: str = "cpu",
+           progress: bool = True, early_exit=(), trajectory: int = 0, score_maps: bool = False,
+           out=None, shard_size: Optional[int] = None) -> Optional[SampleResult]:
+    """``n`` scored samples of ``shape``. In one process (and no ``shard_size``) this is
+    ``sampler.sample``. Under torchrun, or with ``shard_size``, every process draws its shards
+    into ``out/shards/`` (resumable; the rows are the one-process run's noise, shard for shard),
+    rank 0 checks them, writes ``shards.json`` and returns the whole run (the first
+    ``trajectory`` rows drawn again with their x̂0 paths: the same noise, the same samples);
+    the other ranks return None. Score maps need the one-process path."""
+    rank, world = distributed.process_rank()
+    kwargs = dict(seed=seed, batch_size=batch_size, device=device, early_exit=early_exit)
+    if world == 1 and shard_size is None:
+        return sampler.sample(n, shape, trajectory=trajectory, progress=progress,
+                              score_maps=score_maps, **kwargs)
+    if out is None:
+        raise ValueError("sampling in shards needs out: the folder the shards go to")
+    shard_size = shard_size or batch_size
+    kwargs["batch_size"] = min(batch_size, shard_size)
+    sample_to_shards(sampler, n, shape, out, shard_size=shard_size, rank=rank, world=world,
+                     progress=progress and rank == 0, **kwargs)
+    distributed.barrier()
+    if rank != 0:
+        return None
+    write_shard_index(out, n, shape, shard_size, seed=seed, processes=world,
+                      windows=[window_key(w) for w in sampler.window_specs])
+    result = result_of(load_samples(out), sampler)
+    if trajectory:
+        m = min(trajectory, n)
+        result.trajectory = sampler.sample(m, shape, trajectory=m, progress=False,
+                                           **kwargs).trajectory
+    return result
+
+
+def result_of(saved: SampleSet, sampler: Optional[Sampler] = None) -> SampleResult:
+    """A stored run as a :class:`SampleResult` (with the sampler, its step ranges and
+    timesteps too), so stored and fresh runs go through the same evaluation."""
+    windows = list(saved.windows)
+    aggregate = {}
+    for key, scores in saved.pair_scores.items():
+        window, _, name = key.partition("/")
+        aggregate[(_spec(window, windows), name)] = scores
+    if aggregate:
+        aggregate.update({(w, "mean"): saved.scores[w] for w in windows})
+    result = SampleResult(saved.samples, saved.main_scores, dict(saved.early_scores),
+                          window_scores=dict(saved.scores) if len(windows) > 1 else {},
+                          aggregate_scores=aggregate, window_specs=windows)
+    if sampler is not None:
+        result.timesteps = torch.tensor(sampler.table.timesteps.copy())
+        result.window, result.windows = sampler.window, list(sampler.windows)
+    return result
+
+
+def _spec(key: str, windows: list):
+    return next(w for w in windows if window_key(w) == key)
+
+
+@dataclass
+class Evaluation:
+    """What the oracle says about a run. ``result``: the run without its non-finite samples
+    (an under-trained model can diverge; they are counted in ``n_non_finite`` and left out of
+    every number); ``labels``: (n,) bool, True = hallucination (None without an oracle);
+    ``reasons``: per sample, a Region code (mixtures) or a reason string (images), None without
+    an oracle; ``summary``: the typed oracle summary; ``report``: detection numbers of the run's
+    main score when both classes occur, else None."""
+
+    result: SampleResult
+    labels: Optional[np.ndarray]
+    reasons: Optional[np.ndarray]
+    summary: OracleSummary
+    report: Optional[detect.DetectionReport]
+    n_non_finite: int
+
+    @property
+    def both_classes(self) -> bool:
+        return self.labels is not None and bool(self.labels.any()) and not self.labels.all()
+
+
+def evaluate(data, result: SampleResult) -> Evaluation:
+    """Label the finite samples of ``result`` with ``data``'s oracle (declared in
+    ``data.oracle``: exact, proxy or none) and measure the main score against the labels."""
+    finite = (torch.isfinite(result.samples.float().flatten(1)).all(dim=1)
+              & torch.isfinite(result.scores)).cpu()
+    for pair in result.aggregate_scores.values():
+        finite &= torch.isfinite(pair).cpu()
+    result = result.select(finite)
+    n_bad = int((~finite).sum())
+    samples = result.samples.float().cpu()
+    summary = oracle_summary(data, samples)
+    if oracle_of(data) == "none":
+        return Evaluation(result, None, None, summary, None, n_bad)
+    labels = data.is_hallucination(samples).numpy()
+    reasons = data.classify(samples)
+    reasons = reasons.numpy() if isinstance(reasons, torch.Tensor) else np.asarray(reasons)
+    report = detect.evaluate(result.scores.cpu().numpy(), labels) \
+        if labels.any() and not labels.all() else None
+    return Evaluation(result, labels, reasons, summary, report, n_bad)

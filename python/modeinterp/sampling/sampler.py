@@ -1,0 +1,285 @@
+"""Sampling loops (DDPM / DDIM) that run every reverse step through the fused op and return each
+sample's hallucination score: the variance of x̂0 over a window of reverse steps, accumulated
+online (Welford) in O(batch × dims) memory instead of storing every x̂0 of every step.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import ops
+from .aggregations import resolve_aggregations
+from .graphed import GraphedLoop, model_signature
+from .map_scores import RunMapScores
+from .window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
+from ..schedules import StepTable
+
+__all__ = ["SampleResult", "Sampler", "resolve_window"]
+
+# Captured loops a Sampler keeps, each with its own memory pool: one per batch size and shape
+# (a run whose n is not a multiple of batch_size needs two).
+_MAX_GRAPHS = 4
+
+
+def shared_timestep(t: int, size: int, device) -> torch.Tensor:
+    """The ``(size,)`` int64 ``t`` a model gets at one reverse step: one element expanded over the
+    batch (stride 0), so that a model may embed it once instead of per row (MLPDenoiser does)."""
+    return torch.full((), t, dtype=torch.int64, device=device).expand(size)
+
+
+@dataclass
+class SampleResult:
+    """What :meth:`Sampler.sample` returns.
+
+    samples: (n, *shape) final x_0, in the sampler's dtype, on the sampling device.
+    scores: (n,) float32 — variance of x̂0 over the window (mean over dims): the hallucination score.
+    early_scores: {k: (n,) float32} — the same score after only the first k steps of the window
+        (pre-emptive detection), for each k asked for with ``early_exit``.
+    trajectory: (m, S, *shape) float32 x̂0 of the first m samples at every reverse step (on request).
+    timesteps: the S model timesteps, descending. window: (start, stop) step indices scored.
+    window_scores: {window as given: (n,) float32} for every window of a multi-window sampler
+        (the first is ``scores``); ``windows``: their (start, stop) step ranges, in order.
+    aggregate_scores: {(window, aggregation name): (n,) float32} for every pair of a sampler with
+        ``aggregations`` beyond ``"mean"`` (``(window, "mean")`` is that window's score).
+    score_maps: {window: (n, *shape) float32} per-element variance of x̂0 over each window
+        (``sample(score_maps=True)``); the mean over non-batch dims of a map is its score.
+    window_specs: the windows as the sampler was given them (one or several), in order.
+    """
+
+    samples: torch.Tensor
+    scores: torch.Tensor
+    early_scores: dict = field(default_factory=dict)
+    trajectory: Optional[torch.Tensor] = None
+    timesteps: Optional[torch.Tensor] = None
+    window: tuple = (0, 0)
+    window_scores: dict = field(default_factory=dict)
+    windows: list = field(default_factory=list)
+    aggregate_scores: dict = field(default_factory=dict)
+    score_maps: dict = field(default_factory=dict)
+    window_specs: list = field(default_factory=list)
+
+    def select(self, keep: torch.Tensor) -> "SampleResult":
+        """The result restricted to the samples ``keep`` (a bool mask or indices); the
+        trajectory, which holds only the first m samples, keeps those of its rows selected."""
+        traj = self.trajectory
+        if traj is not None:
+            mask = keep if keep.dtype == torch.bool else \
+                torch.zeros(len(self.samples), dtype=torch.bool).index_fill_(0, keep.cpu(), True)
+            traj = traj[mask[: traj.shape[0]].to(traj.device)]
+        pick = keep.to(self.samples.device)
+        return SampleResult(self.samples[pick], self.scores[pick],
+                            {k: v[pick] for k, v in self.early_scores.items()}, traj,
+                            self.timesteps, self.window,
+                            {w: v[pick] for w, v in self.window_scores.items()}, self.windows,
+                            {p: v[pick] for p, v in self.aggregate_scores.items()},
+                            {w: v[pick] for w, v in self.score_maps.items()}, self.window_specs)
+
+
+class Sampler:
+    """Sample from a denoiser with a :class:`StepTable` and score every sample while doing so.
+
+    model: any callable ``model(x_t, t) -> prediction`` shaped like x_t, t an int64 (B,) tensor of
+        original (un-respaced) timesteps (one value expanded over the batch: read-only, see
+        :func:`shared_timestep`); the prediction type is the table's (eps / x0 / v).
+    table: from :meth:`Schedule.table` (DDPM or DDIM, respaced or not, clip on/off).
+    window: last K reverse steps (default 10, the paper's choice) or a (start, stop) pair — or a
+        list of such windows, all scored in the same pass (``window=[10, 5, 20, (900, 950)]``):
+        ``scores`` and ``early_scores`` belong to the first, ``window_scores`` holds them all.
+    aggregations: how each window's score map becomes a per-sample score
+        (:mod:`modeinterp.sampling.aggregations`): ``"mean"`` (the paper's, always computed and
+        always ``scores``), ``"max"``, ``"pool4"``, ``"q99"``, ``"component"``, ``"rel-pool4"``, …
+        or callables ``f(maps, samples) -> (n,)``; every (window, aggregation) pair lands in
+        ``aggregate_scores``, all from the same pass.
+    graph: on CUDA, capture each batch's whole reverse loop (denoiser + fused step, every step)
+        once per batch size as a CUDA graph and replay it (:mod:`modeinterp.sampling.graphed`):
+        the same samples and scores as the eager loop, far fewer launches. None (default): on
+        for CUDA devices. Runs that need Python at every step (``trajectory``, ``callback``) and
+        CPU devices use the eager loop; if capture fails (a denoiser that synchronises with the
+        host, say) the sampler warns once and samples eagerly.
+    """
+
+    def __init__(self, model: Callable, table: StepTable, window=10, *,
+                 dtype: torch.dtype = torch.float32, graph: Optional[bool] = None,
+                 aggregations: Sequence = ("mean",)):
+        if not callable(model):
+            raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
+        if not isinstance(table, StepTable):
+            raise TypeError(f"table must be a StepTable (Schedule.table(...)), got "
+                            f"{type(table).__name__}")
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise TypeError(f"dtype must be float32, float16 or bfloat16, got {dtype}")
+        if graph not in (None, True, False):
+            raise TypeError(f"graph must be None, True or False, got {graph!r}")
+        self.model, self.table, self.dtype, self.graph = model, table, dtype, graph
+        self._graphs: dict = {}  # (size, shape, device, early) -> GraphedLoop, one signature
+        self._graphs_for = None
+        self._graph_failed = False
+        self.window_specs, self.windows = resolve_windows(window, len(table))
+        self.window = self.windows[0]
+        self.aggregations = resolve_aggregations(aggregations)
+        self.coefs = [table.coef(i) for i in range(len(table))]
+
+    def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
+               device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
+               progress: bool = True, model_kwargs: Optional[Mapping] = None,
+               callback: Optional[Callable[[dict], None]] = None,
+               first: int = 0, score_maps: bool = False) -> SampleResult:
+        """Draw n samples of ``shape`` (per sample) with their scores.
+
+        Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
+        on batch_size or device (beyond float rounding of the model itself). ``first``: the
+        global index of the first sample — samples [first, first + n) of the stream of this
+        seed, so shards drawn apart (other processes, other days) are the rows of one run.
+        ``model_kwargs`` go to every model call (``model(x_t, t, **model_kwargs)``: class labels,
+        conditioning). ``callback(info)`` runs after every reverse step of every batch with
+        ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
+        ``score_maps``: also return every window's per-element x̂0 variance (n × dims floats each).
+        """
+        n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
+        if isinstance(first, bool) or not isinstance(first, numbers.Integral) or first < 0:
+            raise ValueError(f"first must be an int >= 0 (a global sample index), got {first!r}")
+        if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
+            raise TypeError(f"model_kwargs must be a mapping, got {type(model_kwargs).__name__}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        if not isinstance(score_maps, bool):
+            raise TypeError(f"score_maps must be True or False, got {score_maps!r}")
+        self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
+        device = torch.device(device)
+        dims = math.prod(shape)
+        samples = torch.empty((n, *shape), dtype=self.dtype, device=device)
+        window_scores = {spec: torch.empty(n, dtype=torch.float32, device=device)
+                         for spec in self.window_specs}
+        early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
+        traj = (torch.empty((trajectory, len(self.table), *shape), device=device)
+                if trajectory else None)
+        map_scores = RunMapScores(self.window_specs, self.aggregations, n, shape, device,
+                                  score_maps)
+        bar = tqdm(total=n * len(self.table), unit="sample-step", disable=not progress,
+                   desc=f"{self.table.method} x{len(self.table)}")
+        with torch.inference_mode():
+            for b0 in range(0, n, batch_size):
+                b1 = min(n, b0 + batch_size)
+                keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
+                x = self._run_batch(b1 - b0, shape, seed, (int(first) + b0) * dims, device,
+                                    early_scores, window_scores, b0, keep,
+                                    traj[b0:b0 + keep] if keep else None, bar, map_scores)
+                samples[b0:b1] = x
+            pairs, maps = map_scores.finish(samples, window_scores)
+        bar.close()
+        scores = window_scores[self.window_specs[0]]
+        return SampleResult(samples, scores, early_scores, traj,
+                            torch.tensor(self.table.timesteps.copy()), self.window,
+                            window_scores if len(self.windows) > 1 else {},
+                            list(self.windows), pairs if len(self.aggregations) > 1 else {}, maps,
+                            list(self.window_specs))
+
+    def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
+                   traj, bar, map_scores):
+        T = self.table.num_train_timesteps
+        x_T = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
+        x_T = x_T.to(self.dtype)
+        graphed = self._graphed(size, shape, device, list(early_scores), traj is not None)
+        if graphed is not None:
+            x, scores, early = graphed.replay(x_T, seed, offset)
+            states = graphed.states
+            if not bar.disable:  # a replay only enqueues: let the bar show finished work
+                torch.cuda.current_stream(device).synchronize()
+            bar.update(size * len(self.coefs))
+        else:
+            windows = WindowScores(self.windows, list(early_scores))
+            x = self._steps(x_T, windows, seed=seed, offset=offset,
+                            on_step=self._on_step(b0, size, keep, traj, bar),
+                            want_x0=traj is not None or self._callback is not None)
+            scores, early = [w.scores for w in windows.windows], windows.main.early_scores
+            states = [(w.m2, w.count) for w in windows.windows]
+        if map_scores.active:
+            map_scores.add_batch(b0, states, x)
+        for k, value in early.items():
+            early_scores[k][b0:b0 + size] = value
+        for spec, value in zip(self.window_specs, scores):
+            window_scores[spec][b0:b0 + size] = value
+        return x  # a replay's x is overwritten by the next replay: sample() copies it out first
+
+    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None, want_x0=False):
+        """The reverse loop from x_T: every denoiser call and fused step; x_0 out.
+        ``on_step(i, t, x_prev, x0)`` after each step (x0 None unless ``want_x0``)."""
+        size, device = x.shape[0], x.device
+        for i, coef in enumerate(self.coefs):
+            t = int(self.table.timesteps[i])
+            out = self.model(x, shared_timestep(t, size, device), **self._model_kwargs)
+            if out.shape != x.shape:
+                raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
+                                   f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
+            result = windows.fused_step(i, x, out.to(self.dtype), coef, seed=seed, step=t,
+                                        offset=offset, return_x0=want_x0, counter=counter)
+            x, x0 = result if want_x0 else (result, None)
+            if on_step is not None:
+                on_step(i, t, x, x0)
+        return x
+
+    def _on_step(self, b0, size, keep, traj, bar):
+        """Per-step work of the eager loop: trajectory rows, the user's callback, the bar."""
+        callback = self._callback
+
+        def on_step(i, t, x, x0):
+            if traj is not None:
+                traj[:, i] = x0[:keep].float()
+            if callback is not None:
+                callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
+            bar.update(size)
+        return on_step
+
+    def _graphed(self, size, shape, device, early, trajectory):
+        """The captured loop for this batch, or None for the eager loop (see ``graph``)."""
+        if device.type != "cuda" or self.graph is False or self._graph_failed:
+            return None
+        if trajectory or self._callback is not None:
+            if self.graph:
+                warnings.warn("Sampler(graph=True): trajectory and callback need Python at every "
+                              "step; sampling this call eagerly", RuntimeWarning, stacklevel=4)
+            return None
+        signature = model_signature(self.model, self._model_kwargs)
+        if signature != self._graphs_for:  # new weights or arguments: old graphs are stale
+            self._graphs, self._graphs_for = {}, signature
+        key = (size, tuple(shape), device, tuple(early))
+        if key not in self._graphs:
+            if len(self._graphs) >= _MAX_GRAPHS:  # each holds its own memory pool: drop the oldest
+                del self._graphs[next(iter(self._graphs))]
+            try:
+                self._graphs[key] = GraphedLoop(
+                    self._steps, lambda: WindowScores(self.windows, early), size, shape,
+                    self.dtype, device, self._warm_up)
+            except Exception as exc:  # noqa: BLE001 — any capture failure falls back to eager
+                self._graph_failed = True
+                warnings.warn(f"Sampler: CUDA graph capture failed ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); sampling "
+                              f"eagerly", RuntimeWarning, stacklevel=4)
+                return None
+        return self._graphs[key]
+
+    def _warm_up(self, x):
+        t = shared_timestep(int(self.table.timesteps[0]), x.shape[0], x.device)
+        out = self.model(x, t, **self._model_kwargs)
+        ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
+
+    def _check(self, n, shape, batch_size, trajectory, early_exit):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+        if not shape or any(s < 1 for s in shape):
+            raise ValueError(f"shape must be a non-empty tuple of positive sizes, got {shape}")
+        batch_size = n if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if not 0 <= trajectory <= n:
+            raise ValueError(f"trajectory must be in [0, n={n}], got {trajectory}")
+        return int(n), shape, int(batch_size), resolve_early_exit(early_exit, self.window)

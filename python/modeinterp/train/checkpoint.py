@@ -1,0 +1,103 @@
+"""Training checkpoints: writing (atomically: :func:`modeinterp.artifacts.save_pt`), reading,
+config comparison, model loading.
+
+A checkpoint (written by :class:`modeinterp.train.Trainer`) is a ``torch.save``d dict holding
+only tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``::
+
+    format      "modeinterp.train/1"
+    step        optimizer steps taken
+    config      {"model_class", "model" (model.config() or None), "trainer" (hyperparameters
+                 and fingerprints of data and schedule)}; must match to resume
+    run         {"steps", "checkpoint_every"}: informational, may change between runs
+    model, optimizer, ema (None without EMA): state dicts
+    rng         generator states and the data-order state (current permutation, position)
+    history     float32 tensor, the loss of every step so far
+    schedule    {"T", "alphas_cumprod" (float64 tensor), "betas" (float64 tensor or None)}
+    torch       torch version that wrote it
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..artifacts import save_pt
+
+__all__ = ["FORMAT", "save_atomic", "read_checkpoint", "config_diff", "check_trained_for",
+           "load_model"]
+
+FORMAT = "modeinterp.train/1"
+
+# The checkpoint writer, under the name its callers import; new code calls artifacts.save_pt.
+save_atomic = save_pt
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Load and sanity-check a Trainer checkpoint (``weights_only=True``)."""
+    ckpt = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"path {os.fspath(path)!r} is not a modeinterp Trainer checkpoint "
+                         f"(expected format {FORMAT!r}, found {found!r})")
+    return ckpt
+
+
+def config_diff(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """Human-readable differences between two nested config dicts (empty if equal)."""
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        out: list[str] = []
+        for key in sorted(set(saved) | set(current), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in saved:
+                out.append(f"{name}: missing in checkpoint, now {current[key]!r}")
+            elif key not in current:
+                out.append(f"{name}: checkpoint {saved[key]!r}, missing now")
+            else:
+                out.extend(config_diff(saved[key], current[key], name))
+        return out
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        saved, current = list(saved), list(current)
+    if saved != current:
+        return [f"{prefix or 'config'}: checkpoint {saved!r}, now {current!r}"]
+    return []
+
+
+def check_trained_for(path: str | os.PathLike, prediction: str, alphas_cumprod) -> None:
+    """Refuse to sample the checkpoint's model with another prediction target or noise schedule
+    than it was trained with: either gives noise-like samples, and no error on its own."""
+    ckpt = read_checkpoint(path)
+    trained = ckpt["config"]["trainer"].get("prediction", "eps")
+    if trained != prediction:
+        raise ValueError(f"{os.fspath(path)} was trained to predict {trained!r} but sampling is "
+                         f"set to prediction={prediction!r}: use the config it was trained with")
+    saved = ckpt["schedule"]["alphas_cumprod"].numpy()
+    now = np.asarray(alphas_cumprod, dtype=np.float64)
+    if saved.shape != now.shape or not np.array_equal(saved, now):
+        raise ValueError(f"{os.fspath(path)} was trained with another noise schedule (T = "
+                         f"{len(saved)}) than sampling is set to (T = {len(now)}, or other "
+                         "betas): use the config it was trained with")
+
+
+def load_model(path: str | os.PathLike, *, ema: bool = True, map_location: Any = "cpu"):
+    """Rebuild the trained model from a Trainer checkpoint, ready for sampling.
+
+    The architecture comes from the checkpoint's ``config`` (class name + ``config()``; the
+    class must be registered in :data:`modeinterp.models.MODELS`). The weights are the **EMA
+    weights when the run used EMA** (``ema=True``, the default, as is usual for sampling from
+    diffusion models), else the raw trained weights. The model is returned in ``eval()`` mode on
+    ``map_location``.
+    """
+    from ..models import build_model
+
+    ckpt = read_checkpoint(path, map_location=map_location)
+    config = ckpt["config"]
+    if config.get("model") is None:
+        raise ValueError(f"checkpoint {os.fspath(path)!r} has no model config (the model had "
+                         "no config() method); rebuild the model yourself and load "
+                         "read_checkpoint(path)['model']")
+    model = build_model(config["model_class"], config["model"])
+    state = ckpt["ema"] if (ema and ckpt.get("ema") is not None) else ckpt["model"]
+    model.load_state_dict(state)
+    return model.to(map_location).eval()

@@ -1,0 +1,232 @@
+"""The package's argument checks, in one place: every public function and constructor validates its
+arguments with these, so the same mistake gets the same exception and message everywhere, the
+compiled ops' wrappers (modeinterp.ops) and their plain-PyTorch twins (modeinterp.reference)
+included.
+
+Each check takes the argument's name first (as the message must say it) and returns the value
+converted (an int, a float, a canonical name, a numpy array). A bad value raises ValueError; a bad
+type raises :class:`ArgumentTypeError`, which is a TypeError and also a ValueError, so that
+``except ValueError`` catches every bad argument. This module imports nothing from modeinterp:
+it is the lowest layer.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+
+U64 = 1 << 64
+COEF_FIELDS = ("a", "b", "c0", "c1", "c2", "sigma", "clip")
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a TypeError, and a ValueError like any other bad argument."""
+
+
+# ----------------------------------------------------------------------------- scalars
+def is_int(value) -> bool:
+    """True for an integral number that is not a bool (a Python or numpy int)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _interval(lo, hi, lo_open: bool = False, hi_open: bool = False) -> str:
+    if lo is not None and hi is not None:
+        return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo}"
+    return f"{'<' if hi_open else '<='} {hi}"
+
+
+def check_int(name: str, value, lo: Optional[int] = None, hi: Optional[int] = None, *,
+              note: str = "") -> int:
+    """An int (not a bool) in [lo, hi] (either end may be None); ``note`` says what the bound
+    means, in the message (e.g. "the samples drawn")."""
+    if not is_int(value):
+        raise ArgumentTypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        why = f" ({note})" if note else ""
+        raise ValueError(f"{name} must be {_interval(lo, hi)}{why}, got {value}")
+    return value
+
+
+def check_real(name: str, value, lo: Optional[float] = None, hi: Optional[float] = None, *,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+    """A finite real number (not a bool) in the interval lo..hi (either end may be None), each
+    end closed unless ``lo_open`` / ``hi_open``; returned as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    ok = math.isfinite(value)
+    ok = ok and (lo is None or (value > lo if lo_open else value >= lo))
+    ok = ok and (hi is None or (value < hi if hi_open else value <= hi))
+    if not ok:
+        if lo is None and hi is None:
+            rule = "finite"
+        elif lo is None or hi is None:
+            rule = f"finite and {_interval(lo, hi, lo_open, hi_open)}"
+        else:
+            rule = _interval(lo, hi, lo_open, hi_open)
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    """A finite real number > 0."""
+    return check_real(name, value, 0, lo_open=True)
+
+
+def check_fraction(name: str, value, *, open_hi: bool = False) -> float:
+    """A real number in (0, 1], or in (0, 1) with ``open_hi``."""
+    return check_real(name, value, 0, 1, lo_open=True, hi_open=open_hi)
+
+
+def check_bool(name: str, value) -> bool:
+    """A bool (Python or numpy); ints and strings are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_choice(name: str, value, choices):
+    """One of ``choices`` (names), returned as is; when ``choices`` maps accepted spellings to
+    canonical names, the canonical name."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str, one of {list(choices)}, got {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return choices[value] if isinstance(choices, dict) else value
+
+
+def check_type(name: str, value, types, what: str):
+    """``value`` itself if it is an instance of ``types``; ``what`` names them in the message
+    (e.g. "a torch.nn.Module")."""
+    if not isinstance(value, types):
+        raise ArgumentTypeError(f"{name} must be {what}, got {type(value).__name__}")
+    return value
+
+
+def check_path(name: str, value) -> str:
+    """A file path (str or os.PathLike) as a str; None is refused."""
+    if value is None:
+        raise ValueError(f"{name} must be a file path (e.g. 'out/plot.png'), got None")
+    if not isinstance(value, (str, os.PathLike)):
+        raise ArgumentTypeError(f"{name} must be a file path (str or os.PathLike), got "
+                                f"{type(value).__name__}")
+    return os.fspath(value)
+
+
+def check_u64(name: str, value) -> int:
+    """A Python int in [0, 2^64); bools and floats are refused (a float seed is a bug). Anything
+    with ``__index__`` counts as an int (a 0-d integer tensor, say)."""
+    if isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be an integer, got bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ArgumentTypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not 0 <= value < U64:
+        raise ValueError(f"{name} must be in [0, 2^64), got {value}")
+    return value
+
+
+def check_noise_key(seed, step, offset, numel: int = 0) -> tuple:
+    """(seed, step, offset) of the Philox noise stream, each in [0, 2^64); the ``numel`` elements
+    drawn from ``offset`` on must not run past 2^64 either."""
+    seed, step, offset = (check_u64(name, v)
+                          for name, v in (("seed", seed), ("step", step), ("offset", offset)))
+    if offset + numel > U64:
+        raise ValueError(f"offset + numel must be <= 2^64, got {offset} + {numel}")
+    return seed, step, offset
+
+
+# ----------------------------------------------------------------------------- arrays
+def as_array(name: str, x, dtype=None) -> np.ndarray:
+    """A tensor (any device) or array-like as a numpy array, cast to ``dtype`` when given."""
+    try:
+        if hasattr(x, "detach"):  # a torch tensor
+            x = x.detach().cpu()
+            x = (x.double() if dtype is not None else x).numpy()
+        arr = np.asarray(x)
+        return arr.astype(dtype) if dtype is not None else arr
+    except (TypeError, ValueError) as exc:
+        raise ArgumentTypeError(f"{name} must be a real array or tensor: {exc}") from None
+
+
+def check_vector(name: str, x) -> np.ndarray:
+    """A 1-D array of finite real numbers (a tensor or array-like) as a new float64 array."""
+    arr = as_array(name, x)
+    if arr.dtype.kind not in "iuf":
+        raise ArgumentTypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN ({int(np.isnan(arr).sum())} of {arr.size})")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite (contains ±inf)")
+    return arr
+
+
+def check_labels(name: str, x, n: int) -> np.ndarray:
+    """``n`` hallucination labels, bool or 0/1 (True = hallucination), as a 1-D bool array."""
+    arr = as_array(name, x)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} has length {arr.shape[0]} but {n} were expected: one per "
+                         "sample")
+    if arr.dtype != bool and (arr.dtype.kind not in "iuf" or not np.isin(arr, (0, 1)).all()):
+        raise ValueError(f"{name} must be bool or 0/1 (True = hallucination)")
+    return arr.astype(bool)
+
+
+def check_tensor(name: str, t, optional: bool = False):
+    """A torch.Tensor (or None when ``optional``), returned as is."""
+    if t is None and optional:
+        return None
+    return check_type(name, t, torch.Tensor, "a torch.Tensor")
+
+
+# ----------------------------------------------------------------------------- the kernels' own
+def check_shape(dims) -> tuple:
+    """A tuple of non-negative ints from an int or a sequence of ints."""
+    if is_int(dims):
+        dims = (dims,)
+    try:
+        dims = tuple(operator.index(s) for s in dims)
+    except TypeError:
+        raise ArgumentTypeError(f"shape must be a sequence of ints, got {dims!r}") from None
+    if any(d < 0 for d in dims):
+        raise ValueError(f"shape entries must be >= 0, got {dims}")
+    return dims
+
+
+def check_coefficients(coef) -> tuple:
+    """The 7 floats (a, b, c0, c1, c2, sigma, clip) of a StepCoef-like object or a 7-sequence;
+    ``clip=None`` means no clipping (0.0). Bools, non-reals and non-finite values are refused."""
+    if all(hasattr(coef, f) for f in COEF_FIELDS):
+        values = tuple(getattr(coef, f) for f in COEF_FIELDS)
+    elif isinstance(coef, (str, bytes)) or not hasattr(coef, "__len__"):
+        raise ArgumentTypeError("coef must be a StepCoef (a, b, c0, c1, c2, sigma, clip) or a "
+                                f"sequence of 7 floats, got {type(coef).__name__}")
+    else:
+        values = tuple(coef)
+        if len(values) != len(COEF_FIELDS):
+            raise ValueError(f"coef must hold 7 values (a, b, c0, c1, c2, sigma, clip), "
+                             f"got {len(values)}")
+    out = []
+    for field, v in zip(COEF_FIELDS, values):
+        v = 0.0 if (field == "clip" and v is None) else v
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ArgumentTypeError(f"coef.{field} must be a float, got {type(v).__name__}")
+        if not math.isfinite(v):
+            raise ValueError(f"coef.{field} must be finite, got {v}")
+        out.append(float(v))
+    return tuple(out)
