@@ -9,12 +9,12 @@ steps) or the number of optimizer **steps** (isolates the data from the compute)
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
-from .. import analysis
+from .. import analysis, artifacts
 from ..data.protocol import oracle_of
 from ..pipeline import stages
+from ..reports import markdown_table
 from .config import ReproduceConfig
 from .recipe import dataset_of, sample_run, train_model
 
@@ -95,17 +95,18 @@ def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str
     return rows
 
 
+def _cell(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def _write(sweep, key, rows, cfg, out: Path, budget) -> None:
-    (out / "ablation.json").write_text(json.dumps({"sweep": sweep, "config": cfg.to_dict(),
-                                                   "budget": budget, "rows": rows}, indent=1))
+    artifacts.save_json({"sweep": sweep, "config": cfg.to_dict(), "budget": budget,
+                         "rows": rows}, out / "ablation.json")
     cols = list(rows[0])
     title = f"# Ablation: {sweep} ({cfg.dataset}{f', fixed {budget}' if budget else ''})"
-    lines = [title, "", "| " + " | ".join(cols) + " |",
-             "|" + "---:|" * len(cols)]
-    for r in rows:
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()]
-        lines.append("| " + " | ".join(cells) + " |")
-    (out / "ablation.md").write_text("\n".join(lines) + "\n")
+    table = markdown_table(cols, [list(r.values()) for r in rows], align="r" * len(cols),
+                           formats=[_cell] * len(cols))
+    artifacts.save_text("\n".join([title, "", *table]) + "\n", out / "ablation.md")
     x_key = "steps" if sweep == "steps" else key
     analysis.ablation_plot(rows, x_key, "rate", out / "ablation.png",
                            group_key="method" if sweep == "steps" else None,

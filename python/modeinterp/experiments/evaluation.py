@@ -36,10 +36,10 @@ def detection_by_reason(scores: np.ndarray, labels: np.ndarray, regions, data, s
     ok = ~labels
     reasons = sorted({r for region in regions for r in str(region).split("+")} - {"ok"})
     for reason in reasons:
-        has = np.array([reason in str(region).split("+") for region in regions])
-        out["by_reason"][reason] = {"n": int(has.sum()), "auroc": detect.auroc(
-            np.r_[scores[has], scores[ok]], np.r_[np.ones(has.sum(), bool), np.zeros(ok.sum(),
-                                                                                    bool)])}
+        with_it = np.array([reason in str(region).split("+") for region in regions])
+        out["by_reason"][reason] = {"n": int(with_it.sum()), "auroc": detect.auroc(
+            np.r_[scores[with_it], scores[ok]],
+            np.r_[np.ones(with_it.sum(), bool), np.zeros(ok.sum(), bool)])}
     if has(data, "shape_counts"):
         counts = data.shape_counts(samples)
         for k in sorted(set(counts.tolist())):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import analysis, detect
 from ..detect.calibration import _split, calibrate_over_splits, calibrate_window
+from ..data.protocol import has
 from ..detect.metrics import _rates, _thr_retained
 from ..reports import markdown_table
 from ..sampling.aggregations import score_key
@@ -91,7 +92,7 @@ def pair_section(result, labels, regions, data, seed: int, paper_window, out=Non
     """The metrics.json section (see the module doc); figures into ``out`` when given."""
     pairs = pair_scores(result)
     samples = result.samples.float().cpu()
-    counts = data.shape_counts(samples) if hasattr(data, "shape_counts") else None
+    counts = data.shape_counts(samples) if has(data, "shape_counts") else None
     groups = _groups(labels, regions, counts)
     calib, held = _split(labels, 0.5, seed)
     chosen = calibrate_window(pairs, labels, seed=seed)
@@ -107,7 +108,7 @@ def pair_section(result, labels, regions, data, seed: int, paper_window, out=Non
     window_name, aggregation = chosen.window.split("/", 1)
     window = _spec_of(window_name, result)
     maps = result.score_maps.get(window)
-    if maps is not None and hasattr(data, "blame"):
+    if maps is not None and has(data, "blame"):
         k = _pool_size(aggregation)
         section["localisation"] = {
             "pair": chosen.window, "pool": k,
