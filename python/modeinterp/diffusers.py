@@ -41,6 +41,7 @@ except ImportError as exc:  # pragma: no cover - exercised in an environment wit
     raise ImportError("modeinterp.diffusers needs the diffusers package: "
                       "pip install 'modeinterp[diffusers]'") from exc
 
+from . import validation
 from .sampling import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from .sampling.aggregations import aggregate
 from .sampling.window_spec import parse_window, window_key
@@ -85,8 +86,7 @@ class _Scored:
         if self.config.prediction_type not in _PREDICTIONS:
             raise ValueError(f"{type(self).__name__}: prediction_type="
                              f"{self.config.prediction_type!r} is not one of {sorted(_PREDICTIONS)}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        validation.check_int("seed", seed, 0)
         self.seed = int(seed)
         window, config_window = _window_arg(window)
         self._specs, _ = resolve_windows(window, self.config.num_train_timesteps)  # refuse now

@@ -1,7 +1,6 @@
-"""The package's argument checks, in one place: every public function and constructor validates its
-arguments with these, so the same mistake gets the same exception and message everywhere, the
-compiled ops' wrappers (modeinterp.ops) and their plain-PyTorch twins (modeinterp.reference)
-included.
+"""The package's argument checks, in one place: functions and constructors validate their arguments
+with these, so the same mistake gets the same exception and message everywhere (the compiled
+ops' wrappers in modeinterp.ops and their plain-PyTorch twins in modeinterp.reference included).
 
 Each check takes the argument's name first (as the message must say it) and returns the value
 converted (an int, a float, a canonical name, a numpy array). A bad value raises ValueError; a bad

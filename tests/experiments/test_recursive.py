@@ -15,6 +15,9 @@ from modeinterp.recursive import (FILTERS, histogram_kl, recursive_config, run_r
 from modeinterp.sampling.window_spec import parse_window, window_key
 from modeinterp.recursive import run as run_module
 
+# Slow (whole recursive runs end to end): outside the `-m "not slow"` inner loop, in CI.
+pytestmark = pytest.mark.slow
+
 MICRO = dict(n_train=300, train_steps=20, batch_size=100, steps=20, window=5, sample_batch=400,
              window_sweep=(2, 3, 10, (5, 10)), clip=6.0)  # clip: a 20-step model stays finite
 

@@ -14,7 +14,8 @@ from modeinterp.experiments.recipe import config_sampler
 MICRO = dict(n_train=512, train_steps=30, batch_size=256, ema=0.5, n_samples=300, trajectory=8)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# Slow (whole experiments end to end): outside the `-m "not slow"` inner loop, in CI.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.mark.parametrize("dataset", ["gaussian1d", "gaussian2d-diamond"])

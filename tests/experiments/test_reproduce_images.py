@@ -53,7 +53,8 @@ def test_folder_without_an_oracle(tmp_path):
     cfg = config_for("folder", quick=True, **MICRO, n_train=6, path=str(tmp_path), size=8)
     metrics = reproduce(cfg, out, progress=False)
     assert metrics["detection"] is None and metrics["calibrated"] is None
-    assert metrics["oracle"] == {"n": 6, "labelled": False}
+    assert metrics["oracle"] == {"n": 6, "n_hallucinated": None, "rate": None, "reasons": {},
+                                 "oracle": "none", "labelled": False}
     # The mid-trajectory window was scored in the same pass; (2, 9) does not fit a 6-step run.
     assert set(metrics["label_free"]["separation"]) == {"3", "2", "4", "(1, 4)"}
     assert metrics["label_free"]["window"] in (3, 2, 4, [1, 4])
@@ -70,6 +71,8 @@ def test_detection_by_reason_and_at_fixed_shape_count():
     from modeinterp.experiments.evaluation import detection_by_reason
 
     class Counted:  # two shapes for the last four images
+        capabilities = frozenset({"shape_counts"})  # declared, as the dataset protocol asks
+
         def shape_counts(self, x):
             return np.array([1, 1, 1, 1, 2, 2, 2, 2])
 

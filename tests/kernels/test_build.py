@@ -16,6 +16,9 @@ import torch
 import modeinterp
 from modeinterp._extension import check_torch_version
 
+# Slow (builds and fresh virtual environments): outside the `-m "not slow"` inner loop, in CI.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -80,7 +83,6 @@ def test_cuda_glue_compiles_against_torch_headers(glue, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.mark.slow
 def test_wheel_installs_into_fresh_venv_and_imports(tmp_path):
     """`pip wheel` → a fresh venv that sees only torch's site dir (not this checkout or its
     editable install) → import, build_info, one op."""

@@ -13,6 +13,9 @@ import modeinterp
 from modeinterp.cli import main
 from modeinterp.diagnose import diagnose, format_report, verdict
 
+# Slow (fresh interpreters): outside the `-m "not slow"` inner loop, in CI.
+pytestmark = pytest.mark.slow
+
 
 def _run(code: str) -> str:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+# Slow (fresh interpreters per CPU noise path): outside the `-m "not slow"` inner loop, in CI.
+pytestmark = pytest.mark.slow
+
 SCRIPT = """
 import sys, numpy as np, torch
 from modeinterp import ops

@@ -23,7 +23,8 @@ from modeinterp.sampling import Sampler, iter_shards
 from modeinterp.sampling.shards import plan_shards, sample_to_shards, write_shard_index
 from modeinterp.schedules import Schedule
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# Slow (process groups and torchrun subprocesses): outside the `-m "not slow"` inner loop, in CI.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow (the README examples, each in a fresh interpreter): outside the inner loop, in CI.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 QUICK_START = ("bash scripts/main.sh", "bash scripts/test.sh")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..artifacts import write_atomic
 from ..validation import check_choice, check_fraction, check_int
 
 __all__ = ["Digits", "DigitClassifier"]
@@ -71,10 +72,8 @@ class DigitClassifier:
             with np.load(path) as f:
                 return cls(dict(f))
         model = cls.train()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, w1=model.w1, b1=model.b1, w2=model.w2, b2=model.b2)
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: np.savez(f, w1=model.w1, b1=model.b1, w2=model.w2,
+                                               b2=model.b2))
         return model
 
     def features(self, x8: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The paper's Gaussian-mixture toy datasets: a 1-D line of modes and a 5×5 grid in 2-D.
 
 Both are equal-weight isotropic mixtures; oracles (nearest mode, hallucination, between-neighbour
-region, summary) come from :class:`~modeinterp.data.base.MixtureDataset`.
+region, summary) come from :class:`~modeinterp.data.mixture.MixtureDataset`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..validation import check_bool, check_choice, check_int, check_positive, check_vector
-from .base import MixtureDataset
+from .mixture import MixtureDataset
 
 __all__ = ["Gaussian1D", "GaussianGrid", "LAYOUTS"]
 

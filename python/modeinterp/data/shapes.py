@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..artifacts import save_npy
 from ..validation import check_fraction, check_int
 
 __all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
@@ -135,10 +136,7 @@ class SimpleShapes:
         if path.exists():
             return torch.from_numpy(np.load(path))
         images = self.generate(n, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, images)
-        os.replace(tmp, path)  # atomic: a concurrent or killed build never leaves half a file
+        save_npy(images, path)  # atomic: a concurrent or killed build never leaves half a file
         return torch.from_numpy(images)
 
     # -- oracle -------------------------------------------------------------------------

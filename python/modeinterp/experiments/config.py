@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..sampling.window_spec import parse_window
+
 try:
     import tomllib
 except ImportError:  # Python 3.10
@@ -95,15 +97,18 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = {f.name for f in dataclasses.fields(ReproduceConfig)}
     if "prediction" in values:  # one spelling in configs, reports and checkpoints
-        from ..schedules.step_table import PREDICTIONS, check_choice
+        from ..schedules.step_table import PREDICTIONS
+        from ..validation import check_choice
 
         values["prediction"] = check_choice("prediction", values["prediction"], PREDICTIONS)
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
-    for key in ("early_exit", "score_ts", "means", "window_sweep", "aggregations"):
+    for key in ("early_exit", "score_ts", "means", "aggregations"):
         if values.get(key) is None and key == "means":
             continue
-        values[key] = tuple(tuple(v) if isinstance(v, list) else v  # TOML arrays are lists
-                            for v in values.get(key, getattr(ReproduceConfig, key, ())) or ())
+        values[key] = tuple(values.get(key, getattr(ReproduceConfig, key, ())) or ())
+    # Windows as one value type, whatever the spelling (TOML arrays are lists, "40-60" strings).
+    values["window_sweep"] = tuple(parse_window(w, "window_sweep")
+                                   for w in values.get("window_sweep", ReproduceConfig.window_sweep))
     return ReproduceConfig(**values)

@@ -56,8 +56,8 @@ def _group_rows(s, labels, groups, idx, thr=None) -> dict:
     sub = s[idx]
     thr = _thr_retained(sub, labels[idx], 0.96) if thr is None else thr
     rows = {}
-    for name, has in groups.items():
-        h = has[idx]
+    for name, member in groups.items():
+        h = member[idx]
         if not h.any():
             continue
         y = np.r_[np.ones(h.sum(), bool), np.zeros(ok.sum(), bool)]

@@ -4,11 +4,11 @@ ReproduceConfig, from the dataset's spec) and how generations follow one another
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 
 from ..experiments.config import ReproduceConfig, config_for
 from ..detect.filters import FILTERS
+from ..validation import check_int, check_real
 
 __all__ = ["RecursiveConfig", "recursive_config"]
 
@@ -28,21 +28,16 @@ class RecursiveConfig:
     margin: float = 0.025
 
     def __post_init__(self):
-        if isinstance(self.generations, bool) or not isinstance(self.generations, numbers.Integral) \
-                or self.generations < 2:
-            raise ValueError(f"generations must be an int >= 2 (generation 0 is real data), "
-                             f"got {self.generations!r}")
+        self.generations = check_int("generations", self.generations, 2,
+                                     note="generation 0 is real data")
         self.filters = tuple(dict.fromkeys(self.filters))
         bad = [f for f in self.filters if f not in FILTERS]
         if bad or not self.filters:
             raise ValueError(f"filters must be a non-empty subset of {list(FILTERS)}, got "
                              f"{list(self.filters)}")
         self.n_keep = self.base.n_train if self.n_keep is None else self.n_keep
-        if isinstance(self.n_keep, bool) or not isinstance(self.n_keep, numbers.Integral) \
-                or self.n_keep < 1:
-            raise ValueError(f"n_keep must be an int >= 1, got {self.n_keep!r}")
-        if not 0.0 <= float(self.margin) <= 1.0:
-            raise ValueError(f"margin must be in [0, 1], got {self.margin!r}")
+        self.n_keep = check_int("n_keep", self.n_keep, 1)
+        self.margin = check_real("margin", self.margin, 0.0, 1.0)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

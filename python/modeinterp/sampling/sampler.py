@@ -14,7 +14,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .. import ops
+from .. import ops, validation
 from .aggregations import resolve_aggregations
 from .graphed import GraphedLoop, model_signature
 from .map_scores import RunMapScores
@@ -143,14 +143,12 @@ class Sampler:
         ``score_maps``: also return every window's per-element x̂0 variance (n × dims floats each).
         """
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
-        if isinstance(first, bool) or not isinstance(first, numbers.Integral) or first < 0:
-            raise ValueError(f"first must be an int >= 0 (a global sample index), got {first!r}")
-        if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
-            raise TypeError(f"model_kwargs must be a mapping, got {type(model_kwargs).__name__}")
+        validation.check_int("first", first, 0, note="a global sample index")
+        if model_kwargs is not None:
+            validation.check_type("model_kwargs", model_kwargs, Mapping, "a mapping")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        if not isinstance(score_maps, bool):
-            raise TypeError(f"score_maps must be True or False, got {score_maps!r}")
+        validation.check_bool("score_maps", score_maps)
         self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
         device = torch.device(device)
         dims = math.prod(shape)
@@ -271,15 +269,12 @@ class Sampler:
         ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
 
     def _check(self, n, shape, batch_size, trajectory, early_exit):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        validation.check_int("n", n, 1)
         shape = (int(shape),) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
         if not shape or any(s < 1 for s in shape):
             raise ValueError(f"shape must be a non-empty tuple of positive sizes, got {shape}")
         batch_size = n if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        validation.check_int("batch_size", batch_size, 1)
         if not 0 <= trajectory <= n:
             raise ValueError(f"trajectory must be in [0, n={n}], got {trajectory}")
         return int(n), shape, int(batch_size), resolve_early_exit(early_exit, self.window)

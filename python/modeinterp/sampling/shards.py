@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .. import validation
 from ..artifacts import save_json
 from .store import SampleSet, write_shard
 
@@ -54,8 +55,7 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
     complete (a rerun after a kill resumes). ``early_exit``: as in ``Sampler.sample`` (saved too).
     ``config``: the run's JSON-able config, recorded as its digest (as ``save_samples`` does).
     Returns the (start, stop) of the shards it wrote."""
-    if not 0 <= rank < world:
-        raise ValueError(f"rank must be in [0, world={world}), got {rank}")
+    validation.check_int("rank", rank, 0, world - 1, note=f"world={world} processes")
     batch_size = batch_size or shard_size
     if shard_size % batch_size:
         raise ValueError(f"shard_size ({shard_size}) must be a multiple of batch_size "

@@ -23,15 +23,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..artifacts import save_pt
-
-__all__ = ["FORMAT", "save_atomic", "read_checkpoint", "config_diff", "check_trained_for",
+__all__ = ["FORMAT", "read_checkpoint", "config_diff", "check_trained_for",
            "load_model"]
 
 FORMAT = "modeinterp.train/1"
-
-# The checkpoint writer, under the name its callers import; new code calls artifacts.save_pt.
-save_atomic = save_pt
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:

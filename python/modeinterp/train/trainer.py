@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import FORMAT, config_diff, load_model, read_checkpoint, save_atomic
+from ..artifacts import save_pt
+from .checkpoint import FORMAT, config_diff, load_model, read_checkpoint
 from ..validation import (check_bool, check_choice, check_fraction, check_int, check_path,
                           check_positive, check_type)
 from .data_parallel import DataParallelGroup
@@ -308,7 +309,7 @@ class Trainer:
         path = self.checkpoint if path is None else check_path("path", path)
         if not path:
             raise ValueError("path must be given when the Trainer has no checkpoint path")
-        save_atomic(self.state_dict(), path)
+        save_pt(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | os.PathLike | None = None) -> None:
         """Restore the full training state from a checkpoint written by a matching Trainer."""
