@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -54,17 +56,26 @@ def device(request):
     return request.param
 
 
-# Inputs are random, not golden: every test that asks for ``gen`` gets a freshly seeded generator,
-# and a failure prints the seed with the command that replays it.
+# Inputs are random, not golden: every test runs under a fresh seed — torch's, numpy's and
+# random's global generators are seeded with it, and ``gen`` is a torch.Generator seeded with it —
+# and a failure prints the seed with the command that replays it (MODEINTERP_TEST_SEED=<seed>).
 SEED_ENV = "MODEINTERP_TEST_SEED"
 
 
-@pytest.fixture
-def gen(request):
-    """A freshly seeded torch.Generator (``MODEINTERP_TEST_SEED=<seed>`` replays a failure)."""
+@pytest.fixture(autouse=True)
+def test_seed(request) -> int:
     seed = int(os.environ.get(SEED_ENV) or torch.seed() % (1 << 63))
     request.node.user_properties.append(("seed", seed))
-    return torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed % (1 << 32))
+    random.seed(seed)
+    return seed
+
+
+@pytest.fixture
+def gen(test_seed):
+    """A torch.Generator seeded with this test's seed."""
+    return torch.Generator().manual_seed(test_seed)
 
 
 @pytest.hookimpl(hookwrapper=True)
