@@ -162,6 +162,12 @@ def _recursive(args) -> int:
     return 0
 
 
+def _window(text: str):
+    from .sampling.window_spec import parse_window  # the one parser of a window's spellings
+
+    return parse_window(text)
+
+
 def _add_experiment_args(p, quick: bool = True) -> None:
     from .experiments.specs import SPECS
 
@@ -177,7 +183,8 @@ def _add_experiment_args(p, quick: bool = True) -> None:
     p.add_argument("--train-steps", type=int, default=None)
     p.add_argument("--n-samples", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="DDIM with this many steps")
-    p.add_argument("--window", type=int, default=None, help="score window (last K steps)")
+    p.add_argument("--window", type=_window, default=None,
+                   help="score window: K (the last K steps) or START-STOP (step indices)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--path", default=None, help="folder: the folder of training images")
     p.add_argument("--size", type=int, default=None,

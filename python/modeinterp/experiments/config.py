@@ -44,7 +44,7 @@ class ReproduceConfig:
     sample_batch: int = 20_000
     method: str | None = None  # None: DDPM over all T steps, DDIM when `steps` is set
     steps: int | None = None  # None: all T steps; else respaced to this many
-    window: int = 10
+    window: int | tuple = 10  # last K steps, or a (start, stop) range of step indices
     # Windows scored in the same pass for the sweep and the calibrated choice: last K steps, or a
     # mid-trajectory (start, stop) range of step indices (dropped when the run is shorter).
     window_sweep: tuple = (2, 3, 4, 5, 6, 8, 10, 15, 20)
@@ -111,4 +111,5 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
     # Windows as one value type, whatever the spelling (TOML arrays are lists, "40-60" strings).
     values["window_sweep"] = tuple(parse_window(w, "window_sweep")
                                    for w in values.get("window_sweep", ReproduceConfig.window_sweep))
+    values["window"] = parse_window(values.get("window", ReproduceConfig.window))
     return ReproduceConfig(**values)

@@ -16,7 +16,7 @@ from ..sampling.window_spec import fit_window
 from .config import ReproduceConfig
 from .specs import spec_of
 
-__all__ = ["config_sampler", "dataset_of", "fit", "sample_run", "train_model"]
+__all__ = ["config_sampler", "dataset_of", "fit", "main_window", "sample_run", "train_model"]
 
 
 def dataset_of(cfg: ReproduceConfig):
@@ -55,7 +55,7 @@ def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,
     table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip,
                                  prediction=cfg.prediction)
     if windows is None:
-        window = min(cfg.window, len(table))  # a very short DDIM run scores all its steps
+        window = main_window(cfg, len(table))
         sweep = [w for w in dict.fromkeys(fit_window(w, len(table)) for w in cfg.window_sweep)
                  if w is not None and w != window]
         windows = [window, *sweep]
@@ -66,6 +66,15 @@ def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,
                       "one process; scoring without them", RuntimeWarning, stacklevel=2)
         aggregations = [a for a in aggregations if a not in relative]
     return Sampler(model, table, window=list(windows), aggregations=aggregations)
+
+
+def main_window(cfg: ReproduceConfig, steps: int):
+    """The config's score window in a run of ``steps`` steps: last K clamped to the run (a very
+    short DDIM run scores all its steps), or a (start, stop) range that must fit in it."""
+    window = fit_window(cfg.window, steps)
+    if window is None:
+        raise ValueError(f"window {cfg.window} does not fit a run of {steps} steps")
+    return window
 
 
 def sample_run(model, cfg: ReproduceConfig, device: str, progress: bool, data=None, out=None,

@@ -34,7 +34,7 @@ import torch
 
 from .. import artifacts, detect
 from ..detect.filters import select
-from ..experiments.recipe import dataset_of, fit
+from ..experiments.recipe import main_window, dataset_of, fit
 from ..pipeline import distributed, stages
 from ..sampling import Sampler
 from ..sampling.store import SampleSet, load_samples, save_samples
@@ -72,7 +72,7 @@ class _Run:
         self.table = self.base.schedule().table(method=self.base.sampling_method,
                                                 steps=self.base.steps, clip=self.base.clip,
                                                 prediction=self.base.prediction)
-        self.paper = min(self.base.window, len(self.table))
+        self.paper = main_window(self.base, len(self.table))
         self.n_draw = detect.oversample(cfg.n_keep, cfg.margin)
 
     # -- one generation -----------------------------------------------------------------
