@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-__all__ = ["load_json", "save_json", "save_npy", "save_pt", "save_text", "write_atomic"]
+__all__ = ["cache_folder", "load_json", "save_json", "save_npy", "save_pt", "save_text", "write_atomic"]
 
 
 def write_atomic(path: str | os.PathLike, write_fn: Callable[[Any], None]) -> str:
@@ -90,3 +91,11 @@ def load_json(path: str | os.PathLike) -> Any:
     """The JSON value in ``path`` (UTF-8)."""
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def cache_folder(cache_dir="default"):
+    """Where generated data and small trained helpers are kept: ``"default"`` is
+    ``$MODEINTERP_CACHE`` or ``~/.cache/modeinterp``; None disables the cache."""
+    if cache_dir == "default":
+        cache_dir = os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp")
+    return None if cache_dir is None else Path(cache_dir)

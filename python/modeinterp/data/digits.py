@@ -14,13 +14,12 @@ fixed 80 % of the digits and cached as plain arrays — stands in for one:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..artifacts import write_atomic
+from ..artifacts import cache_folder, write_atomic
 from ..validation import check_choice, check_fraction, check_int
 
 __all__ = ["Digits", "DigitClassifier"]
@@ -114,9 +113,7 @@ class Digits:
             raise ValueError(f"size must be 8 or 16, got {size!r}")
         self.size = int(size)
         self.confidence = check_fraction("confidence", confidence, open_hi=True)
-        if cache_dir == "default":
-            cache_dir = Path(os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp"))
-        self.cache_dir = cache_dir
+        self.cache_dir = cache_folder(cache_dir)
         self._images, self._labels = _load_digits()
         train, held = _split()
         self._pools = {"all": np.arange(len(self._images)), "train": train, "heldout": held}

@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..artifacts import save_npy
+from ..artifacts import cache_folder, save_npy
 from ..validation import check_fraction, check_int
 
 __all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
@@ -100,9 +98,7 @@ class SimpleShapes:
         self.size = check_int("size", size, 32)
         self.strip_w, self.strip_h = STRIP_W * self.size // SIZE, STRIP_H * self.size // SIZE
         self.sample_shape = (1, self.size, self.size)
-        if cache_dir == "default":
-            cache_dir = Path(os.environ.get("MODEINTERP_CACHE", Path.home() / ".cache" / "modeinterp"))
-        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.cache_dir = cache_folder(cache_dir)
         self.stamps = shape_stamps(self.size)
         self._last_reasons = (None, None)  # (digest of a batch's masks, its per-image results)
 

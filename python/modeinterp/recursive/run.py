@@ -34,7 +34,7 @@ import torch
 
 from .. import artifacts, detect
 from ..detect.filters import select
-from ..experiments.recipe import main_window, dataset_of, fit
+from ..experiments.recipe import dataset_of, fit, main_window
 from ..pipeline import distributed, stages
 from ..sampling import Sampler
 from ..sampling.store import SampleSet, load_samples, save_samples
@@ -109,17 +109,19 @@ class _Run:
         nothing else): ``folder/samples.pt`` when a killed run left it, else drawn — in shards
         of one batch each under torchrun, the rows of the one-process run — saved by rank 0 and
         read back by every process."""
-        if not (folder / "samples.pt").exists():
-            result = stages.sample(Sampler(model, self.table, window=list(windows)), self.n_draw,
-                                   self.data.sample_shape, seed=seed + 1,
-                                   batch_size=self.base.sample_batch, device=self.device,
-                                   progress=self.progress and self.main, out=folder,
-                                   shard_size=self.base.sample_batch if self.world > 1 else None)
-            if self.main:
-                save_samples(folder / "samples.pt", result, seed=seed + 1)
-            distributed.barrier()  # every process sees samples.pt
-            if self.world > 1 and self.main:
-                shutil.rmtree(folder / "shards")
+        if (folder / "samples.pt").exists():
+            return load_samples(folder / "samples.pt")
+        result = stages.sample(Sampler(model, self.table, window=list(windows)), self.n_draw,
+                               self.data.sample_shape, seed=seed + 1,
+                               batch_size=self.base.sample_batch, device=self.device,
+                               progress=self.progress and self.main, out=folder,
+                               shard_size=self.base.sample_batch if self.world > 1 else None)
+        saved = save_samples(folder / "samples.pt", result, seed=seed + 1) if self.main else None
+        if self.world == 1:
+            return saved  # what it wrote, without reading it back
+        distributed.barrier()  # every process sees samples.pt
+        if self.main:
+            shutil.rmtree(folder / "shards")
         return load_samples(folder / "samples.pt")
 
     def _auroc(self, saved: SampleSet):
