@@ -25,13 +25,14 @@ def hallucinated_set(shapes, n=160, bad=50, seed=1):
     """Training images, the first ``bad`` of them with the square strip copied into the
     triangle strip (a square in the triangle strip, or an empty-looking strip pair)."""
     x = shapes.sample(n, seed=seed).clone()
-    x[:bad, :, :, 0:shapes.strip_w] = x[:bad, :, :, shapes.strip_w:2 * shapes.strip_w]
+    (t0, _), (s0, s1) = shapes.strip_bounds[:2]
+    x[:bad, :, :, t0:t0 + s1 - s0] = x[:bad, :, :, s0:s1]
     return x
 
 
 def test_blame_points_at_the_strip(shapes):
     x = -torch.ones(3, 1, 32, 32)
-    stamp = torch.from_numpy(shapes.stamps["square"]).float() * 2 - 1
+    stamp = torch.from_numpy(shapes.stamps["square"][-1]).float() * 2 - 1
     h, w = stamp.shape
     x[0, 0, 2:2 + h, 11:11 + w] = torch.maximum(x[0, 0, 2:2 + h, 11:11 + w], stamp)
     x[0, 0, 18:18 + h, 11:11 + w] = torch.maximum(x[0, 0, 18:18 + h, 11:11 + w], stamp)
@@ -55,8 +56,8 @@ def test_peaks_and_hit_rates_against_chance(shapes):
     strips = shapes.strip_masks()
     blame = [{"a": strips[0]}, {"a": strips[0], "b": strips[1]}, {}, {"b": strips[0]}]
     rates = localisation_rates(maps, blame, 4)
-    assert rates["a"] == {"n": 2, "hit_rate": 0.5, "uniform": pytest.approx(10 / 32),
-                          "shuffled": 0.5}  # two of the four peaks lie in strip 0
+    assert rates["a"] == {"n": 2, "hit_rate": 0.5, "uniform": pytest.approx(11 / 32),
+                          "shuffled": 0.5}  # two of the four peaks lie in strip 0 (11 of 32 columns)
     assert rates["b"]["n"] == 2 and rates["b"]["hit_rate"] == 1.0
     assert rates["all"]["n"] == 4 and rates["all"]["hit_rate"] == 0.75
     with pytest.raises(ValueError, match="one per sample"):
@@ -97,7 +98,7 @@ def test_pair_section_numbers_figures_and_localisation(shapes, tmp_path, seed=0)
     assert calibrated["groups"]["all"]["n"] == labels[held].sum() and len(held) == section["n_heldout"]
     loc = section["localisation"]["rates"]
     assert loc["square-in-triangle-strip"]["hit_rate"] == 1.0
-    assert loc["square-in-triangle-strip"]["uniform"] == pytest.approx(10 / 32)
+    assert loc["square-in-triangle-strip"]["uniform"] == pytest.approx(11 / 32)
     for name in ("score_maps", "pair_sweep"):  # missed.png only when the filter misses some
         assert (tmp_path / f"{name}.png").stat().st_size > 0
     text = "\n".join(pair_markdown(section))

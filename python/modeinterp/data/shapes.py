@@ -1,17 +1,20 @@
 """Simple Shapes: the paper's image dataset, with an exact hallucination oracle.
 
-A 64×64 grayscale image is three vertical strips, 21 px wide and 63 px tall — triangle | square |
-pentagon — side by side and zero-padded to 64×64 (``size=S`` scales every length by S/64: at 32 px
-the strips are 10 × 31 px and the shapes 16–18 px; CPU quick runs use that, said so). Each strip holds its shape with probability
-1/2, at a uniformly random position inside the strip; images with no shape at all are drawn again
-(so each shape is present in 4/7 of the images). The shapes have about the same area: a square of
-8×8 = 64 px, a triangle of ~65 px and a pentagon of ~70 px. Pixels are −1 (background) or +1.
+The images are the paper's generator's (``shapes_drawing``: the same PIL shapes, sizes,
+orientations and position ranges): three vertical strips, 21 px wide and 63 px tall —
+triangle | square | pentagon — side by side and zero-padded to 64×64. Each strip holds its shape
+with probability 1/2 (``p``) at a uniformly random position of the generator's ranges; images with
+no shape at all are drawn again (the generator drops them; so each shape is present in 4/7 of the
+images). A square of 8×8 = 64 px, a downward triangle of ~65 px and a pentagon of ~70 px pointing
+right. Pixels are −1 (background) or +1. ``size=32`` is the 64-px image 2×2 box-averaged (CPU
+quick runs use it, said so): the same shapes at half resolution, with grey edges.
 
 The training images never hold more than one shape per strip, nor a shape outside its strip.
 Mode interpolation makes a diffusion model produce exactly that (two squares, a square in the
 triangle strip), and the oracle finds it: binarise at 0, find the connected blobs of each strip
-(``scipy.ndimage.label``, 8-connected), match each blob against the three shape stamps (best
-intersection-over-union over shifts of ±1 px, ≥ 0.7) and check every strip. A sample's reasons:
+(``scipy.ndimage.label``, 8-connected), match each blob against every look of the three shapes
+(``shape_stamps``: best intersection-over-union over shifts of ±1 px, ≥ 0.7) and check every
+strip. A sample's reasons:
 
 * ``ok``: every blob is a well-formed shape of its strip's type, at most one per strip, ≥ 1 shape;
 * ``two-squares`` (``two-triangles``, ``two-pentagons``): a strip holds several of its own shape;
@@ -34,57 +37,39 @@ import torch
 
 from ..artifacts import cache_folder, save_npy
 from ..validation import check_fraction, check_int
+from .shapes_drawing import (POSITIONS, SHAPES, SIZE, SIZES, downsample, render_64, shape_stamps,
+                             strip_bounds)
 
 __all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
 
-SHAPES = ("triangle", "square", "pentagon")  # strip order, left to right
-STRIP_W, STRIP_H, SIZE = 21, 63, 64  # the paper's geometry; other sizes scale it
-MATCH_IOU = 0.7  # a blob is a shape when it overlaps that shape's stamp this well
+MATCH_IOU = 0.7  # a blob is a shape when it overlaps one of that shape's looks this well
 _SHIFTS = (-1, 0, 1)
+_DATA_VERSION = 2  # 2: the paper's PIL shapes (1 drew other triangles and pentagons)
 
 
-def _polygon_mask(vertices: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Pixels whose centres fall inside the polygon (matplotlib's point-in-polygon)."""
-    from matplotlib.path import Path as PolyPath
-
-    yy, xx = np.mgrid[0:height, 0:width]
-    centres = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)
-    return PolyPath(vertices).contains_points(centres).reshape(height, width)
-
-
-def shape_stamps(size: int = SIZE) -> dict:
-    """{shape: bool mask} of each shape, cropped to its bounding box, for ``size``-px images."""
-    scale = size / SIZE
-    tri = _polygon_mask(np.array([[0.0, 11.0], [12.0, 11.0], [6.0, 0.0]]) * scale,
-                        int(np.ceil(11 * scale)), int(np.ceil(12 * scale)))
-    square = np.ones((round(8 * scale),) * 2, dtype=bool)
-    r, k = 5.45 * scale, np.arange(5)
-    pent = np.stack([r * np.sin(2 * np.pi * k / 5), -r * np.cos(2 * np.pi * k / 5)], axis=1)
-    pent -= pent.min(axis=0)
-    h, w = (int(np.ceil(v)) for v in pent.max(axis=0)[::-1])
-    pentagon = _polygon_mask(pent, h, w)
-    stamps = {"triangle": tri, "square": square, "pentagon": pentagon}
-    return {name: m[np.ix_(m.any(1), m.any(0))] for name, m in stamps.items()}
-
-
-def _render(presence: np.ndarray, rows: np.ndarray, cols: np.ndarray, stamps: dict,
-            size: int, strip_w: int) -> np.ndarray:
-    images = np.full((len(presence), 1, size, size), -1.0, dtype=np.float32)
-    for s, name in enumerate(SHAPES):
-        stamp = stamps[name]
-        h, w = stamp.shape
-        for i in np.flatnonzero(presence[:, s]):
-            r, c = rows[i, s], s * strip_w + cols[i, s]
-            images[i, 0, r:r + h, c:c + w][stamp] = 1.0
-    return images
+def _best_iou(blob: np.ndarray, stamp: np.ndarray) -> float:
+    """The best intersection-over-union of two cropped masks over shifts of ±1 px."""
+    h, w = max(blob.shape[0], stamp.shape[0]) + 2, max(blob.shape[1], stamp.shape[1]) + 2
+    canvas = np.zeros((h, w), dtype=bool)
+    canvas[1:1 + blob.shape[0], 1:1 + blob.shape[1]] = blob
+    best = 0.0
+    for dr in _SHIFTS:
+        for dc in _SHIFTS:
+            r0, c0 = 1 + dr, 1 + dc
+            if r0 < 0 or c0 < 0 or r0 + stamp.shape[0] > h or c0 + stamp.shape[1] > w:
+                continue
+            placed = np.zeros_like(canvas)
+            placed[r0:r0 + stamp.shape[0], c0:c0 + stamp.shape[1]] = stamp
+            best = max(best, (canvas & placed).sum() / (canvas | placed).sum())
+    return best
 
 
 class SimpleShapes:
     """The Simple Shapes training set (see the module docstring) and its oracle.
 
     n: training-set size (``sample`` draws any n); p: presence probability of each shape before
-    blank images are redrawn; size: image side, 64 (the paper) or down to 32 (every length scaled
-    by size/64); cache_dir: where generated sets are kept (default ``$MODEINTERP_CACHE`` or
+    blank images are redrawn; size: 64 (the paper's images) or 32 (those images 2×2
+    box-averaged); cache_dir: where generated sets are kept (default ``$MODEINTERP_CACHE`` or
     ``~/.cache/modeinterp``; None disables the cache).
     """
 
@@ -94,9 +79,11 @@ class SimpleShapes:
     def __init__(self, n: int = 5000, p: float = 0.5, size: int = SIZE, cache_dir="default"):
         self.n = check_int("n", n, 1)
         self.p = check_fraction("p", p)
-        # Below 32 px the shapes shrink under ~16 px and stop being told apart by their outline.
-        self.size = check_int("size", size, 32)
-        self.strip_w, self.strip_h = STRIP_W * self.size // SIZE, STRIP_H * self.size // SIZE
+        self.size = check_int("size", size, 1)
+        if self.size not in SIZES:
+            raise ValueError(f"size must be 64 (the paper's images) or 32 (those images 2×2 "
+                             f"box-averaged), got {size}")
+        self.strip_bounds = strip_bounds(self.size)
         self.sample_shape = (1, self.size, self.size)
         self.cache_dir = cache_folder(cache_dir)
         self.stamps = shape_stamps(self.size)
@@ -107,17 +94,19 @@ class SimpleShapes:
 
     # -- data ---------------------------------------------------------------------------
     def generate(self, n: int, seed: int = 0) -> np.ndarray:
-        """(n, 1, size, size) float32 images in {−1, +1}, deterministic per (n, seed, p, size)."""
+        """(n, 1, size, size) float32 images in [−1, 1], deterministic per (n, seed, p, size)."""
         n = check_int("n", n, 0)
         rng = np.random.default_rng(check_int("seed", seed, 0))
         presence = np.zeros((0, 3), dtype=bool)
         while len(presence) < n:  # redraw blank images: keep the non-empty draws, in order
             draw = rng.random((n, 3)) < self.p
             presence = np.concatenate([presence, draw[draw.any(axis=1)]])[:n]
-        sizes = np.array([self.stamps[s].shape for s in SHAPES])  # (3, 2): h, w
-        rows = rng.integers(0, self.strip_h - sizes[:, 0] + 1, size=(n, 3))
-        cols = rng.integers(0, self.strip_w - sizes[:, 1] + 1, size=(n, 3))
-        return _render(presence, rows, cols, self.stamps, self.size, self.strip_w)
+        x1 = np.stack([rng.integers(lo, hi + 1, size=n)
+                       for (lo, hi), _ in (POSITIONS[s] for s in SHAPES)], axis=1)
+        y1 = np.stack([rng.integers(lo, hi + 1, size=n)
+                       for _, (lo, hi) in (POSITIONS[s] for s in SHAPES)], axis=1)
+        images = render_64(presence, x1, y1)
+        return images if self.size == SIZE else downsample(images, self.size)
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """``n`` training images (n, 1, size, size) in [−1, 1], deterministic per seed; cached on
@@ -126,7 +115,7 @@ class SimpleShapes:
         seed = check_int("seed", seed, 0)
         if self.cache_dir is None:
             return torch.from_numpy(self.generate(n, seed))
-        fields = [n, seed, self.p, 1] + ([self.size] if self.size != SIZE else [])  # 64 px: old keys
+        fields = [n, seed, self.p, _DATA_VERSION, self.size]
         key = hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
         path = self.cache_dir / f"simple-shapes-{key}.npy"
         if path.exists():
@@ -149,20 +138,11 @@ class SimpleShapes:
     def _match(self, blob: np.ndarray) -> str | None:
         """The shape this blob (bool mask, cropped to its bounding box) is, or None."""
         best, best_iou = None, 0.0
-        for name, stamp in self.stamps.items():
-            h, w = max(blob.shape[0], stamp.shape[0]) + 2, max(blob.shape[1], stamp.shape[1]) + 2
-            canvas = np.zeros((h, w), dtype=bool)
-            canvas[1:1 + blob.shape[0], 1:1 + blob.shape[1]] = blob
-            for dr in _SHIFTS:
-                for dc in _SHIFTS:
-                    placed = np.zeros_like(canvas)
-                    r0, c0 = 1 + dr, 1 + dc
-                    if r0 < 0 or c0 < 0 or r0 + stamp.shape[0] > h or c0 + stamp.shape[1] > w:
-                        continue
-                    placed[r0:r0 + stamp.shape[0], c0:c0 + stamp.shape[1]] = stamp
-                    iou = (canvas & placed).sum() / (canvas | placed).sum()
-                    if iou > best_iou:
-                        best, best_iou = name, iou
+        for name, looks in self.stamps.items():
+            for stamp in looks:
+                iou = _best_iou(blob, stamp)
+                if iou > best_iou:
+                    best, best_iou = name, iou
         return best if best_iou >= MATCH_IOU else None
 
     def _image_reasons(self, image: np.ndarray) -> tuple:
@@ -174,8 +154,8 @@ class SimpleShapes:
         for s, own in enumerate(SHAPES):
             # Each strip on its own: shapes of neighbouring strips may touch across the border in
             # training images; a blob straddling the border is cut in two and matches nothing.
-            stop = (s + 1) * self.strip_w if s < 2 else self.size
-            labels, count = ndimage.label(image[:, s * self.strip_w:stop] > 0,
+            start, stop = self.strip_bounds[s]
+            labels, count = ndimage.label(image[:, start:stop] > 0,
                                           structure=np.ones((3, 3), dtype=bool))
             blobs += count
             names = []
@@ -219,8 +199,8 @@ class SimpleShapes:
     def strip_masks(self) -> np.ndarray:
         """(3, size, size) bool: the pixels of each strip (the last one reaches the right edge)."""
         masks = np.zeros((3, self.size, self.size), dtype=bool)
-        for s in range(3):
-            masks[s, :, s * self.strip_w:(s + 1) * self.strip_w if s < 2 else self.size] = True
+        for s, (start, stop) in enumerate(self.strip_bounds):
+            masks[s, :, start:stop] = True
         return masks
 
     def blame(self, x) -> list:
