@@ -30,7 +30,8 @@ def _config(args):
     return config_for(args.dataset, quick=getattr(args, "quick", False), toml_path=args.config,
                       n_train=args.n_train, train_steps=args.train_steps,
                       n_samples=args.n_samples, seed=args.seed, steps=args.steps,
-                      window=args.window, path=args.path, size=args.size)
+                      method=args.method, eta=args.eta, window=args.window, path=args.path,
+                      size=args.size)
 
 
 def _out_dir(args) -> str:
@@ -128,8 +129,9 @@ def _ablate(args) -> int:
     from .experiments.ablations import run_ablation
 
     cfg = _config(args)
-    values = [None if v == "none" else (float(v) if "." in v else int(v))
-              for v in args.values.split(",")] if args.values else None
+    values = args.values.split(",") if args.values else None
+    if values and args.sweep != "sampler":
+        values = [None if v == "none" else (float(v) if "." in v else int(v)) for v in values]
     out = args.out or f"runs/ablate-{args.sweep}-{args.dataset}"
     rows = run_ablation(args.sweep, cfg, out, values, device=args.device,
                         progress=not args.no_progress, budget=args.budget)
@@ -147,7 +149,7 @@ def _recursive(args) -> int:
                            filters=args.filter, toml_path=args.config, n_keep=args.n_keep,
                            margin=args.margin, n_train=args.n_train,
                            train_steps=args.train_steps, seed=args.seed, steps=args.steps,
-                           window=args.window, size=args.size)
+                           method=args.method, eta=args.eta, window=args.window, size=args.size)
     out = args.out or f"runs/recursive-{args.dataset}{'-quick' if args.quick else ''}"
     rank, _, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
     try:
@@ -182,7 +184,12 @@ def _add_experiment_args(p, quick: bool = True) -> None:
     p.add_argument("--n-train", type=int, default=None)
     p.add_argument("--train-steps", type=int, default=None)
     p.add_argument("--n-samples", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="DDIM with this many steps")
+    p.add_argument("--steps", type=int, default=None,
+                   help="respace sampling to this many steps (DDIM unless --method ddpm)")
+    p.add_argument("--method", choices=["ddpm", "ddim"], default=None,
+                   help="sampler (default: the config's; DDPM over all T steps, DDIM with --steps)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="DDIM's η: 0 deterministic (default), 1 as noisy as DDPM")
     p.add_argument("--window", type=_window, default=None,
                    help="score window: K (the last K steps) or START-STOP (step indices)")
     p.add_argument("--seed", type=int, default=None)
@@ -242,11 +249,13 @@ def _add_experiments(sub) -> None:
 
 def _add_ablate(sub) -> None:
     ablate = sub.add_parser("ablate", help="sweep training-set size, mode separation (1-D) or "
-                                           "sampling steps (DDPM vs DDIM): table + plot")
-    ablate.add_argument("sweep", choices=["train-size", "separation", "steps"])
+                                           "sampling steps (DDPM vs DDIM), or samplers on one model: table + plot")
+    ablate.add_argument("sweep", choices=["train-size", "separation", "steps", "sampler"])
     _add_experiment_args(ablate)
     ablate.add_argument("--values", default=None,
-                        help="comma-separated values to sweep (steps: 'none' = all T, DDPM)")
+                        help="comma-separated values to sweep (steps: 'none' = all T, DDPM; "
+                             "sampler: METHOD[:STEPS[:ETA]], default ddpm,ddpm:250,ddim:100:0,"
+                             "ddim:100:0.5,ddim:100:1)")
     ablate.add_argument("--budget", choices=["epochs", "steps"], default="epochs",
                         help="train-size sweep: keep the config's epochs (default, the paper's "
                              "protocol: more data, more steps) or its optimizer steps fixed")

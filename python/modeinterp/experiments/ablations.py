@@ -17,12 +17,14 @@ from ..pipeline import stages
 from ..reports import markdown_table
 from .config import ReproduceConfig
 from .recipe import dataset_of, sample_run, train_model
+from .sampler_sweep import SAMPLERS, run_sampler_sweep, sampler_config, sweep_markdown
 
 BUDGETS = ("epochs", "steps")
 SWEEPS = {
     "train-size": ("n_train", (500, 2_000, 10_000, 50_000)),
     "separation": ("separation", (0.5, 1.0, 1.5, 2.0)),
     "steps": ("steps", (10, 25, 50, 100, 250, None)),
+    "sampler": ("sampler", SAMPLERS),  # one model, the samplers of sampler_sweep
 }
 
 
@@ -73,6 +75,17 @@ def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str
     values = tuple(values) if values else default
     out = Path(out)
     rows = []
+    if sweep == "sampler":
+        for value in values:
+            sampler_config(cfg, value)  # refuse a bad spelling before training
+        model = train_model(cfg, out / "model", device, progress).model
+        rows = run_sampler_sweep(cfg, model, out, values, device=device, progress=progress)
+        artifacts.save_json({"sweep": sweep, "config": cfg.to_dict(), "rows": rows},
+                            out / "ablation.json")
+        artifacts.save_text("\n".join(sweep_markdown(rows, cfg)), out / "ablation.md")
+        analysis.ablation_plot(rows, "sampler", "rate", out / "ablation.png",
+                               ylabel="hallucination rate", title=f"{cfg.dataset}: sampler")
+        return rows
     if sweep == "steps":  # one model, every sampler
         model = train_model(cfg, out / "model", device, progress).model
         for steps in values:

@@ -44,6 +44,7 @@ class ReproduceConfig:
     sample_batch: int = 20_000
     method: str | None = None  # None: DDPM over all T steps, DDIM when `steps` is set
     steps: int | None = None  # None: all T steps; else respaced to this many
+    eta: float = 0.0  # DDIM's η (0: deterministic, 1: DDPM-like noise); DDPM needs 0
     window: int | tuple = 10  # last K steps, or a (start, stop) range of step indices
     # Windows scored in the same pass for the sweep and the calibrated choice: last K steps, or a
     # mid-trajectory (start, stop) range of step indices (dropped when the run is shorter).
@@ -112,4 +113,11 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
     values["window_sweep"] = tuple(parse_window(w, "window_sweep")
                                    for w in values.get("window_sweep", ReproduceConfig.window_sweep))
     values["window"] = parse_window(values.get("window", ReproduceConfig.window))
-    return ReproduceConfig(**values)
+    cfg = ReproduceConfig(**values)
+    if cfg.method not in (None, "ddpm", "ddim"):
+        raise ValueError(f"method must be 'ddpm' or 'ddim', got {cfg.method!r}")
+    if not isinstance(cfg.eta, (int, float)) or cfg.eta < 0:
+        raise ValueError(f"eta must be a number >= 0, got {cfg.eta!r}")
+    if cfg.eta and cfg.sampling_method == "ddpm":
+        raise ValueError(f"eta={cfg.eta} is DDIM's η; the ddpm sampler takes none (method ddim)")
+    return cfg

@@ -53,7 +53,7 @@ def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,
     aggregations, all scored in one pass. ``sharded`` (or torchrun): without the ``rel-``
     aggregations, which need the whole run in one process."""
     table = cfg.schedule().table(method=cfg.sampling_method, steps=cfg.steps, clip=cfg.clip,
-                                 prediction=cfg.prediction)
+                                 prediction=cfg.prediction, eta=cfg.eta)
     if windows is None:
         window = main_window(cfg, len(table))
         sweep = [w for w in dict.fromkeys(fit_window(w, len(table)) for w in cfg.window_sweep)
