@@ -130,7 +130,8 @@ class Sampler:
                device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
                progress: bool = True, model_kwargs: Optional[Mapping] = None,
                callback: Optional[Callable[[dict], None]] = None,
-               first: int = 0, score_maps: bool = False) -> SampleResult:
+               first: int = 0, score_maps: bool = False,
+               x_start: Optional[torch.Tensor] = None, start: int = 0) -> SampleResult:
         """Draw n samples of ``shape`` (per sample) with their scores.
 
         Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
@@ -141,8 +142,12 @@ class Sampler:
         conditioning). ``callback(info)`` runs after every reverse step of every batch with
         ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
         ``score_maps``: also return every window's per-element x̂0 variance (n × dims floats each).
+        ``x_start`` (n, *shape) with ``start``: begin at reverse step index ``start`` from these
+        x_t instead of at step 0 from Philox noise (every window must lie in [start, S); see
+        :meth:`denoise_references`).
         """
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
+        start = self._check_start(x_start, start, n, shape)
         validation.check_int("first", first, 0, note="a global sample index")
         if model_kwargs is not None:
             validation.check_type("model_kwargs", model_kwargs, Mapping, "a mapping")
@@ -160,15 +165,17 @@ class Sampler:
                 if trajectory else None)
         map_scores = RunMapScores(self.window_specs, self.aggregations, n, shape, device,
                                   score_maps)
-        bar = tqdm(total=n * len(self.table), unit="sample-step", disable=not progress,
+        bar = tqdm(total=n * (len(self.table) - start), unit="sample-step", disable=not progress,
                    desc=f"{self.table.method} x{len(self.table)}")
         with torch.inference_mode():
             for b0 in range(0, n, batch_size):
                 b1 = min(n, b0 + batch_size)
                 keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
+                x_first = None if x_start is None else x_start[b0:b1].to(device, self.dtype)
                 x = self._run_batch(b1 - b0, shape, seed, (int(first) + b0) * dims, device,
                                     early_scores, window_scores, b0, keep,
-                                    traj[b0:b0 + keep] if keep else None, bar, map_scores)
+                                    traj[b0:b0 + keep] if keep else None, bar, map_scores,
+                                    (start, x_first))
                 samples[b0:b1] = x
             pairs, maps = map_scores.finish(samples, window_scores)
         bar.close()
@@ -179,12 +186,34 @@ class Sampler:
                             list(self.windows), pairs if len(self.aggregations) > 1 else {}, maps,
                             list(self.window_specs))
 
+    def denoise_references(self, images: torch.Tensor, *, seed: int = 0,
+                           batch_size: Optional[int] = None, device="cpu",
+                           progress: bool = True, score_maps: bool = False) -> SampleResult:
+        """Score in-support references: ``images`` (e.g. training images) forward-noised to the
+        first step of the earliest window, x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·z (z: Philox, keyed by
+        ``seed`` and the step's timestep), then denoised over the windows like any sample. Their
+        scores describe good samples of this model: what a label-free detector is fitted on."""
+        validation.check_type("images", images, torch.Tensor, "a tensor")
+        if images.ndim < 2 or len(images) == 0:
+            raise ValueError(f"images must be (n, *shape) with n >= 1, got {tuple(images.shape)}")
+        start = min(w[0] for w in self.windows)
+        n, shape = len(images), tuple(images.shape[1:])
+        t = int(self.table.timesteps[start])
+        abar = float(self.table.alphas_cumprod_t[start])
+        z = ops.philox_normal(tuple(images.shape), seed=seed, step=t, device=device)
+        x_t = math.sqrt(abar) * images.to(device, torch.float32) + math.sqrt(1 - abar) * z
+        return self.sample(n, shape, seed=seed, batch_size=batch_size, device=device,
+                           progress=progress, score_maps=score_maps, x_start=x_t, start=start)
+
     def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
-                   traj, bar, map_scores):
-        T = self.table.num_train_timesteps
-        x_T = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
-        x_T = x_T.to(self.dtype)
-        graphed = self._graphed(size, shape, device, list(early_scores), traj is not None)
+                   traj, bar, map_scores, begin=(0, None)):
+        start, x_T = begin
+        if x_T is None:
+            T = self.table.num_train_timesteps
+            x_T = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
+            x_T = x_T.to(self.dtype)
+        graphed = None if start else self._graphed(size, shape, device, list(early_scores),
+                                                   traj is not None)
         if graphed is not None:
             x, scores, early = graphed.replay(x_T, seed, offset)
             states = graphed.states
@@ -193,7 +222,7 @@ class Sampler:
             bar.update(size * len(self.coefs))
         else:
             windows = WindowScores(self.windows, list(early_scores))
-            x = self._steps(x_T, windows, seed=seed, offset=offset,
+            x = self._steps(x_T, windows, seed=seed, offset=offset, start=start,
                             on_step=self._on_step(b0, size, keep, traj, bar),
                             want_x0=traj is not None or self._callback is not None)
             scores, early = [w.scores for w in windows.windows], windows.main.early_scores
@@ -206,11 +235,13 @@ class Sampler:
             window_scores[spec][b0:b0 + size] = value
         return x  # a replay's x is overwritten by the next replay: sample() copies it out first
 
-    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None, want_x0=False):
-        """The reverse loop from x_T: every denoiser call and fused step; x_0 out.
-        ``on_step(i, t, x_prev, x0)`` after each step (x0 None unless ``want_x0``)."""
+    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None, want_x0=False,
+               start=0):
+        """The reverse loop from x_T (or from step ``start``'s x_t): every denoiser call and
+        fused step; x_0 out. ``on_step(i, t, x_prev, x0)`` after each step (x0 None unless
+        ``want_x0``)."""
         size, device = x.shape[0], x.device
-        for i, coef in enumerate(self.coefs):
+        for i, coef in enumerate(self.coefs[start:], start=start):
             t = int(self.table.timesteps[i])
             out = self.model(x, shared_timestep(t, size, device), **self._model_kwargs)
             if out.shape != x.shape:
@@ -267,6 +298,23 @@ class Sampler:
         t = shared_timestep(int(self.table.timesteps[0]), x.shape[0], x.device)
         out = self.model(x, t, **self._model_kwargs)
         ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
+
+    def _check_start(self, x_start, start, n, shape) -> int:
+        validation.check_int("start", start, 0)
+        if start >= len(self.table):
+            raise ValueError(f"start must be a step index below {len(self.table)}, got {start}")
+        if (x_start is None) != (start == 0):
+            raise ValueError("x_start and start go together: the x_t of reverse step start > 0")
+        if x_start is not None:
+            validation.check_type("x_start", x_start, torch.Tensor, "a tensor")
+            if tuple(x_start.shape) != (n, *shape):
+                raise ValueError(f"x_start must have shape {(n, *shape)}, got "
+                                 f"{tuple(x_start.shape)}")
+            early = [w for w in self.windows if w[0] < start]
+            if early:
+                raise ValueError(f"windows {early} begin before start={start}: their scores "
+                                 "would cover fewer steps")
+        return int(start)
 
     def _check(self, n, shape, batch_size, trajectory, early_exit):
         validation.check_int("n", n, 1)
