@@ -29,7 +29,7 @@ import numpy as np
 from ..artifacts import load_json, save_json
 from ..validation import (ArgumentTypeError, check_choice, check_fraction, check_int,
                           check_labels, check_path)
-from .features import feature_matrix, result_features
+from .features import early_steps, feature_matrix, result_features, sampler_feature_names
 from .metrics import _thr_retained
 
 __all__ = ["Detector"]
@@ -271,6 +271,22 @@ class Detector:
             if missing:
                 raise ValueError(f"the detector needs features {missing} that the sampler does "
                                  f"not produce; it produces {sorted(available)}")
+
+    def check_sampler(self, sampler) -> None:
+        """Refuse a :class:`~modeinterp.Sampler` whose pass does not produce every feature this
+        detector reads, or one whose features depend on the whole run (``rel-`` aggregations:
+        a sample's flag would change with the samples drawn beside it)."""
+        self.check_compatible(names_available=sampler_feature_names(sampler))
+        relative = [n for n in self.names if "/rel-" in n]
+        if relative:
+            raise ValueError(f"the detector reads {relative}, which are relative to the whole "
+                             "run: a sample's flag would depend on the other samples; fit one "
+                             "without rel- aggregations to flag while sampling")
+
+    @property
+    def early_steps(self) -> list:
+        """The early-exit step counts the detector reads (the sampler computes them)."""
+        return early_steps(self.names)
 
     # -------------------------------------------------------------------------- files
     def to_dict(self) -> dict:

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..validation import ArgumentTypeError, as_array
 
-__all__ = ["IMAGE_FEATURES", "feature_matrix", "image_features", "result_features"]
+__all__ = ["IMAGE_FEATURES", "feature_matrix", "image_features", "result_features",
+           "sampler_feature_names"]
 
 IMAGE_FEATURES = ("image/foreground", "image/mean", "image/std", "image/undecided")
 _CHUNK = 1024  # samples converted to float64 at a time: bounded memory for large runs
@@ -73,6 +74,22 @@ def result_features(result) -> dict:
     out.update({f"early/{int(k)}": _vector(v) for k, v in result.early_scores.items()})
     out.update(image_features(result.samples))
     return out
+
+
+def sampler_feature_names(sampler) -> list:
+    """The features a sampling pass of ``sampler`` (a :class:`~modeinterp.Sampler`) produces:
+    every (window, aggregation) pair, the main window's early scores after 1 … K−1 of its K
+    steps (when asked for), and the image statistics."""
+    from ..sampling.aggregations import score_key
+
+    names = [score_key(w, a.name) for w in sampler.window_specs for a in sampler.aggregations]
+    start, stop = sampler.window
+    return names + [f"early/{k}" for k in range(1, stop - start)] + list(IMAGE_FEATURES)
+
+
+def early_steps(names) -> list:
+    """The early-exit step counts k that features ``names`` read (``"early/k"``)."""
+    return sorted(int(n.split("/", 1)[1]) for n in names if n.startswith("early/"))
 
 
 def feature_matrix(features: Mapping, names) -> np.ndarray:

@@ -5,6 +5,7 @@ online (Welford) in O(batch × dims) memory instead of storing every x̂0 of eve
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -51,6 +52,8 @@ class SampleResult:
     score_maps: {window: (n, *shape) float32} per-element variance of x̂0 over each window
         (``sample(score_maps=True)``); the mean over non-batch dims of a map is its score.
     window_specs: the windows as the sampler was given them (one or several), in order.
+    detector_scores, flags: (n,) float64 / bool from the sampler's ``detector`` (None without
+        one): its score of each sample's features and whether it flags the sample.
     """
 
     samples: torch.Tensor
@@ -64,6 +67,8 @@ class SampleResult:
     aggregate_scores: dict = field(default_factory=dict)
     score_maps: dict = field(default_factory=dict)
     window_specs: list = field(default_factory=list)
+    detector_scores: Optional[torch.Tensor] = None
+    flags: Optional[torch.Tensor] = None
 
     def select(self, keep: torch.Tensor) -> "SampleResult":
         """The result restricted to the samples ``keep`` (a bool mask or indices); the
@@ -79,7 +84,9 @@ class SampleResult:
                             self.timesteps, self.window,
                             {w: v[pick] for w, v in self.window_scores.items()}, self.windows,
                             {p: v[pick] for p, v in self.aggregate_scores.items()},
-                            {w: v[pick] for w, v in self.score_maps.items()}, self.window_specs)
+                            {w: v[pick] for w, v in self.score_maps.items()}, self.window_specs,
+                            *(None if v is None else v[keep.cpu()]
+                              for v in (self.detector_scores, self.flags)))
 
 
 class Sampler:
@@ -97,6 +104,10 @@ class Sampler:
         always ``scores``), ``"max"``, ``"pool4"``, ``"q99"``, ``"component"``, ``"rel-pool4"``, …
         or callables ``f(maps, samples) -> (n,)``; every (window, aggregation) pair lands in
         ``aggregate_scores``, all from the same pass.
+    detector: a fitted :class:`modeinterp.detect.Detector` (any object with ``check_sampler``,
+        ``early_steps`` and ``score``/``threshold``): every result then carries its
+        ``detector_scores`` and ``flags``, from the features of the same pass; refused at
+        construction when this sampler does not produce the features it reads.
     graph: on CUDA, capture each batch's whole reverse loop (denoiser + fused step, every step)
         once per batch size as a CUDA graph and replay it (:mod:`modeinterp.sampling.graphed`):
         the same samples and scores as the eager loop, far fewer launches. None (default): on
@@ -107,7 +118,7 @@ class Sampler:
 
     def __init__(self, model: Callable, table: StepTable, window=10, *,
                  dtype: torch.dtype = torch.float32, graph: Optional[bool] = None,
-                 aggregations: Sequence = ("mean",)):
+                 aggregations: Sequence = ("mean",), detector=None):
         if not callable(model):
             raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
         if not isinstance(table, StepTable):
@@ -125,6 +136,12 @@ class Sampler:
         self.window = self.windows[0]
         self.aggregations = resolve_aggregations(aggregations)
         self.coefs = [table.coef(i) for i in range(len(table))]
+        self.detector = detector
+        if detector is not None:
+            if not callable(getattr(detector, "check_sampler", None)):
+                raise TypeError(f"detector must be a modeinterp.detect.Detector, got "
+                                f"{type(detector).__name__}")
+            detector.check_sampler(self)
 
     def sample(self, n: int, shape, *, seed: int = 0, batch_size: Optional[int] = None,
                device="cpu", trajectory: int = 0, early_exit: Sequence[int] = (),
@@ -146,14 +163,11 @@ class Sampler:
         x_t instead of at step 0 from Philox noise (every window must lie in [start, S); see
         :meth:`denoise_references`).
         """
+        if self.detector is not None:  # the early scores it reads, beside the ones asked for
+            early_exit = sorted(set(early_exit) | set(self.detector.early_steps))
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
         start = self._check_start(x_start, start, n, shape)
-        validation.check_int("first", first, 0, note="a global sample index")
-        if model_kwargs is not None:
-            validation.check_type("model_kwargs", model_kwargs, Mapping, "a mapping")
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        validation.check_bool("score_maps", score_maps)
+        self._check_call(first, model_kwargs, callback, score_maps)
         self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
         device = torch.device(device)
         dims = math.prod(shape)
@@ -180,11 +194,32 @@ class Sampler:
             pairs, maps = map_scores.finish(samples, window_scores)
         bar.close()
         scores = window_scores[self.window_specs[0]]
-        return SampleResult(samples, scores, early_scores, traj,
-                            torch.tensor(self.table.timesteps.copy()), self.window,
-                            window_scores if len(self.windows) > 1 else {},
-                            list(self.windows), pairs if len(self.aggregations) > 1 else {}, maps,
-                            list(self.window_specs))
+        result = SampleResult(samples, scores, early_scores, traj,
+                              torch.tensor(self.table.timesteps.copy()), self.window,
+                              window_scores if len(self.windows) > 1 else {},
+                              list(self.windows), pairs if len(self.aggregations) > 1 else {},
+                              maps, list(self.window_specs))
+        return self._with_flags(result)
+
+    def _with_flags(self, result: SampleResult) -> SampleResult:
+        """``result`` with the detector's scores and flags (as is without a detector)."""
+        if self.detector is not None:
+            result.detector_scores = torch.as_tensor(self.detector.score(result))
+            result.flags = result.detector_scores > self.detector.threshold
+        return result
+
+    def sample_clean(self, n: int, shape, *, detector=None, **kwargs):
+        """``n`` samples the detector does not flag (``detector``, else the sampler's own): see
+        :func:`modeinterp.sampling.clean.sample_clean` for the keyword arguments (seed, budget,
+        chunk, batch_size, device, progress) and the returned ``CleanResult``."""
+        from .clean import sample_clean
+
+        sampler = self
+        if detector is not None and detector is not self.detector:
+            detector.check_sampler(self)
+            sampler = copy.copy(self)
+            sampler.detector = detector
+        return sample_clean(sampler, n, shape, **kwargs)
 
     def denoise_references(self, images: torch.Tensor, *, seed: int = 0,
                            batch_size: Optional[int] = None, device="cpu",
@@ -298,6 +333,15 @@ class Sampler:
         t = shared_timestep(int(self.table.timesteps[0]), x.shape[0], x.device)
         out = self.model(x, t, **self._model_kwargs)
         ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
+
+    @staticmethod
+    def _check_call(first, model_kwargs, callback, score_maps) -> None:
+        validation.check_int("first", first, 0, note="a global sample index")
+        if model_kwargs is not None:
+            validation.check_type("model_kwargs", model_kwargs, Mapping, "a mapping")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        validation.check_bool("score_maps", score_maps)
 
     def _check_start(self, x_start, start, n, shape) -> int:
         validation.check_int("start", start, 0)

@@ -1,0 +1,84 @@
+"""N clean samples: sample in chunks, drop what the sampler's detector flags, stop at N kept.
+
+The noise of sample i is Philox keyed by (seed, step, i) and a detector reads only sample i's own
+features, so whether sample i is kept does not depend on the chunk size, the batch size or the
+device: the kept set is "the first N unflagged samples of the seed's stream", always the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import validation
+
+
+@dataclass
+class CleanResult:
+    """What :func:`sample_clean` returns. result: the kept samples (all unflagged), in stream
+    order; indices: their global indices in the seed's stream; drawn: samples drawn in all;
+    complete: N were kept within the budget."""
+
+    result: "SampleResult"  # noqa: F821 — sampling.sampler's; clean.py does not import it
+    indices: torch.Tensor
+    drawn: int
+    complete: bool
+
+    @property
+    def acceptance(self) -> float:
+        """Kept / drawn."""
+        return len(self.indices) / self.drawn if self.drawn else 0.0
+
+
+def concat_results(parts: list):
+    """SampleResults of one sampler, drawn apart, as one (samples and every per-sample field;
+    no trajectory)."""
+    first = parts[0]
+
+    def cat(name):
+        return {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(first, name)}
+
+    def cat_optional(name):
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else torch.cat(values)
+
+    return type(first)(torch.cat([p.samples for p in parts]), torch.cat([p.scores for p in parts]),
+                        cat("early_scores"), None, first.timesteps, first.window,
+                        cat("window_scores"), list(first.windows), cat("aggregate_scores"),
+                        cat("score_maps"), list(first.window_specs),
+                        cat_optional("detector_scores"), cat_optional("flags"))
+
+
+def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int] = None,
+                 chunk: Optional[int] = None, batch_size: Optional[int] = None, device="cpu",
+                 progress: bool = True, model_kwargs: Optional[Mapping] = None,
+                 score_maps: bool = False) -> CleanResult:
+    """Draw with ``sampler`` (a Sampler with a detector) until ``n`` samples its detector does
+    not flag are kept, or ``budget`` samples (default 10·n) have been drawn (then ``complete``
+    is False and fewer are returned).
+    ``chunk``: samples drawn per round (default min(budget, max(n, batch_size or 0)))."""
+    if getattr(sampler, "detector", None) is None:
+        raise ValueError("sample_clean needs a sampler with a detector: "
+                         "Sampler(model, table, ..., detector=Detector.load(path))")
+    n = validation.check_int("n", n, 1)
+    budget = validation.check_int("budget", 10 * n if budget is None else budget, n,
+                                  note="the most samples to draw, at least n")
+    chunk = validation.check_int("chunk", chunk or min(budget, max(n, batch_size or 0)), 1)
+    parts, indices, drawn = [], [], 0
+    bar = tqdm(total=n, unit="kept", disable=not progress, desc="clean samples")
+    while sum(len(i) for i in indices) < n and drawn < budget:
+        size = min(chunk, budget - drawn)
+        part = sampler.sample(size, shape, seed=seed, batch_size=batch_size, device=device,
+                              progress=False, model_kwargs=model_kwargs, first=drawn,
+                              score_maps=score_maps)
+        keep = torch.nonzero(~part.flags.cpu()).flatten()
+        keep = keep[: n - sum(len(i) for i in indices)]
+        parts.append(part.select(keep))
+        indices.append(keep + drawn)
+        drawn += size
+        bar.update(len(keep))
+    bar.close()
+    index = torch.cat(indices)
+    return CleanResult(concat_results(parts), index, drawn, len(index) == n)
