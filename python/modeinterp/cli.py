@@ -89,6 +89,9 @@ def _sample(args) -> int:
     out = Path(_out_dir(args))
     cfg = _config(args)
     check_trained_for(out / "model.pt", cfg.prediction, cfg.schedule().alphas_cumprod)
+    detector = _load_detector(args, out)
+    if args.clean is not None:
+        return _sample_clean(args, cfg, out, detector)
     rank, world, device = distributed.init_from_env(args.device)
     shard_size = args.shard_size or (10 * cfg.sample_batch if world > 1 else None)
     try:
@@ -100,6 +103,10 @@ def _sample(args) -> int:
         return 0
     if shard_size is None:
         save_samples(out / "samples.pt", result, seed=cfg.seed + 1, config=cfg.to_dict())
+    if detector is not None:  # the same flags as Sampler(detector=…) in the pass: same features
+        flagged = _save_flags(detector, result, out)
+        print(f"detector {args.detector}: {flagged} of {len(result.scores)} samples flagged "
+              f"(flags in {out / 'flags.pt'})")
     where = out / ("shards" if shard_size else "samples.pt")
     print(f"wrote {len(result.scores)} samples and their scores to {where}"
           f"{f' ({world} processes)' if world > 1 else ''}; read them with "
@@ -107,7 +114,59 @@ def _sample(args) -> int:
     return 0
 
 
+def _load_detector(args, out):
+    """The --detector file, checked against this run's model and sampler before any work."""
+    if args.clean is not None and args.detector is None:
+        raise ValueError("--clean N needs --detector FILE (modeinterp detect --fit FILE)")
+    if args.detector is None:
+        return None
+    from .detect import Detector
+    from .train.checkpoint import model_digest
+
+    detector = Detector.load(args.detector)
+    detector.check_compatible(config_digest=model_digest(out / "model.pt"))
+    return detector
+
+
+def _save_flags(detector, result, out) -> int:
+    import torch
+
+    from . import artifacts
+
+    scores = torch.as_tensor(detector.score(result))
+    flags = scores > detector.threshold
+    artifacts.save_pt({"detector_scores": scores, "flags": flags}, out / "flags.pt")
+    return int(flags.sum())
+
+
+def _sample_clean(args, cfg, out, detector) -> int:
+    """``sample --clean N``: the first N samples of the stream the detector does not flag."""
+    from .experiments.recipe import config_sampler, dataset_of, live_config
+    from .sampling.store import save_samples
+    from .train.checkpoint import load_model
+
+    data = dataset_of(cfg)
+    sampler = config_sampler(load_model(out / "model.pt", map_location=args.device),
+                             live_config(cfg))
+    clean = sampler.sample_clean(args.clean, data.sample_shape, detector=detector,
+                                 seed=cfg.seed + 1, budget=args.budget,
+                                 batch_size=cfg.sample_batch, device=args.device,
+                                 progress=not args.no_progress)
+    save_samples(out / "samples.pt", clean.result, seed=cfg.seed + 1, config=cfg.to_dict())
+    line = (f"kept {len(clean.indices)} of {clean.drawn} drawn (acceptance "
+            f"{clean.acceptance:.1%}){'' if clean.complete else '; budget spent before N'}")
+    if getattr(data, "oracle", "none") != "none":
+        kept = data.is_hallucination(clean.result.samples.float().cpu()).float().mean()
+        line += f"; hallucinated among the kept (oracle): {float(kept):.2%}"
+    print(f"{line}; wrote {out / 'samples.pt'}")
+    return 0
+
+
 def _detect(args) -> int:
+    if args.fit is not None:
+        return _fit_detector(args)
+    if args.label_free or args.kind is not None:
+        raise ValueError("--label-free and --kind go with --fit FILE")
     from .experiments.recipe import dataset_of
     from .pipeline import stages
     from .sampling.store import load_samples
@@ -122,6 +181,19 @@ def _detect(args) -> int:
     print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
           f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
     print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
+    return 0
+
+
+def _fit_detector(args) -> int:
+    from .experiments.detectors import fit_run_detector
+
+    detector, n = fit_run_detector(_config(args), _out_dir(args), label_free=args.label_free,
+                                   kind=args.kind, device=args.device,
+                                   progress=not args.no_progress)
+    detector.save(args.fit)
+    what = "in-support references" if args.label_free else "labelled samples"
+    print(f"fitted a {detector.kind} detector on {n} {what} ({len(detector.names)} features, "
+          f"threshold keeps {detector.retained:.0%}); wrote {args.fit}")
     return 0
 
 
@@ -239,6 +311,25 @@ def _add_experiments(sub) -> None:
         p = sub.add_parser(name, help=help_)
         _add_experiment_args(p)
         p.set_defaults(func=func)
+    sample = sub.choices["sample"]
+    sample.add_argument("--detector", default=None, metavar="FILE",
+                        help="a detector fitted for OUT/model.pt (detect --fit): also write "
+                             "each sample's detector score and flag to OUT/flags.pt")
+    sample.add_argument("--clean", type=int, default=None, metavar="N",
+                        help="keep drawing until N samples the --detector does not flag are "
+                             "kept (or --budget samples are drawn); writes those N")
+    sample.add_argument("--budget", type=int, default=None,
+                        help="--clean: the most samples to draw (default 10·N)")
+    detect = sub.choices["detect"]
+    detect.add_argument("--fit", default=None, metavar="FILE",
+                        help="fit a detector and write it to FILE (JSON): supervised on OUT's "
+                             "samples with the oracle's labels, or --label-free")
+    detect.add_argument("--label-free", action="store_true",
+                        help="--fit on in-support references only (training images noised to "
+                             "the late windows and denoised by OUT/model.pt); no labels")
+    detect.add_argument("--kind", default=None,
+                        help="detector model: logistic (default) or boosting; label-free: "
+                             "mahalanobis (default) or gmm")
     sub.choices["sample"].add_argument(
         "--shard-size", type=int, default=None,
         help="stream samples to OUT/shards/ in shards of this many (memory bounded by one "

@@ -5,6 +5,8 @@ everywhere."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -91,3 +93,34 @@ def sample_run(model, cfg: ReproduceConfig, device: str, progress: bool, data=No
                          trajectory=min(cfg.trajectory, cfg.n_samples),
                          score_maps=cfg.score_maps and not sampled_in_shards, out=out,
                          shard_size=shard_size)
+
+
+REFERENCE_SPAN = 0.2  # label-free references are denoised over the last 20 % of the steps
+
+
+def reference_windows(sampler) -> list:
+    """The sampler's windows that start in the last ``REFERENCE_SPAN`` of its steps: late
+    enough that a forward-noised training image is still that image (what references need)."""
+    steps = len(sampler.table)
+    late = [spec for spec, (start, _) in zip(sampler.window_specs, sampler.windows)
+            if start >= (1 - REFERENCE_SPAN) * steps]
+    return late or [sampler.window_specs[0]]
+
+
+def live_config(cfg: ReproduceConfig) -> ReproduceConfig:
+    """``cfg`` without the ``rel-`` aggregations: every score then belongs to its sample alone
+    (what a detector reads while sampling)."""
+    return dataclasses.replace(cfg, aggregations=tuple(a for a in cfg.aggregations
+                                                       if not a.startswith("rel-")))
+
+
+def reference_run(model, cfg: ReproduceConfig, data, device: str, progress: bool,
+                  n: int = 512) -> SampleResult:
+    """In-support references for a label-free detector: the first ``n`` training images
+    forward-noised to the start of the config's late windows and denoised over them
+    (:func:`reference_windows`), every non-``rel-`` score."""
+    live = live_config(cfg)
+    windows = reference_windows(config_sampler(model, live))
+    images = data.sample(cfg.n_train, seed=cfg.seed)[:n]
+    return config_sampler(model, live, windows=windows).denoise_references(
+        images, seed=cfg.seed + 2, batch_size=cfg.sample_batch, device=device, progress=progress)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..reports import Report, markdown_table, write_report
+from .detectors import detector_markdown
 from .score_pairs import pair_markdown
 
 PCT = "{:.1f}%"  # a percentage already in percent
@@ -50,6 +51,7 @@ def markdown(metrics: dict, figs: dict) -> str:
     doc.extend(_by_reason_section(metrics.get("detection_by_reason")))
     doc.extend(_window_section(metrics))
     doc.extend(pair_markdown(metrics.get("score_pairs")))
+    doc.extend(detector_markdown(metrics.get("detectors")))
     if metrics["early_exit"]:
         doc.heading("Pre-emptive detection: deciding after the first k window steps")
         doc.extend(_table(["k", "AUROC"], [[r["window_steps"], r["auroc"]]

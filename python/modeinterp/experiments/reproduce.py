@@ -14,7 +14,8 @@ from ..sampling.store import save_samples
 from ..sampling.window_spec import window_key
 from .config import ReproduceConfig
 from .evaluation import detection_by_reason, early_exit_rows, label_free_filter, window_choice
-from .recipe import dataset_of, sample_run, train_model
+from .detectors import detector_section
+from .recipe import dataset_of, reference_run, sample_run, train_model
 from .report import write_reports
 from .score_pairs import pair_section
 from .specs import spec_of
@@ -40,6 +41,10 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     if ev.result.aggregate_scores and ev.reasons is not None and metrics["calibrated"]:
         metrics["score_pairs"] = pair_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               ev.result.window[1] - ev.result.window[0], out)
+    if ev.labels is not None and metrics["calibrated"]:
+        references = reference_run(trained.model, cfg, data, device, progress)
+        metrics["detectors"] = detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
+                                                references)
     _save_samples(cfg, ev.result, out)
     figs = _figures(cfg, data, trained.model, ev, metrics, out)
     artifacts.save_json(metrics, out / "metrics.json", default=float)

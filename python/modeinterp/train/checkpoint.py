@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 __all__ = ["FORMAT", "read_checkpoint", "config_diff", "check_trained_for",
-           "load_model"]
+           "load_model", "model_digest"]
 
 FORMAT = "modeinterp.train/1"
 
@@ -57,6 +57,18 @@ def config_diff(saved: Any, current: Any, prefix: str = "") -> list[str]:
     if saved != current:
         return [f"{prefix or 'config'}: checkpoint {saved!r}, now {current!r}"]
     return []
+
+
+def model_digest(path: str | os.PathLike) -> str:
+    """The first 16 hex digits of the sha256 of a checkpoint file: which trained model a fitted
+    detector belongs to (a resumed or retrained model is another file, another digest)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def check_trained_for(path: str | os.PathLike, prediction: str, alphas_cumprod) -> None:

@@ -1,0 +1,153 @@
+"""Fitted detectors beside the single scores: which features carry the detection, supervised or
+label-free, measured like the (window × aggregation) pairs on the same held-out half.
+
+Supervised detectors (logistic on [z, z²], gradient boosting) are fitted on the calibration half
+with the oracle's labels over three feature sets — the trajectory's scores only (every window ×
+aggregation but the run-relative ``rel-`` ones, early scores), the final image's statistics only,
+and both — so the table says how much comes from the trajectory and how much from looking at
+the image. Label-free detectors (Mahalanobis, Gaussian mixture) are fitted on in-support
+references only: training images forward-noised to the start of the late windows (the last 20 %
+of the steps) and denoised over them by the same model (:func:`.recipe.reference_run`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..detect import Detector, result_features
+from ..detect.calibration import _split
+from ..detect.features import IMAGE_FEATURES
+from ..detect.metrics import _rates
+from ..reports import markdown_table
+from .score_pairs import _groups, _heldout_row, _operating_point
+
+__all__ = ["detector_markdown", "detector_section", "fit_run_detector"]
+
+SUPERVISED = ("logistic", "boosting")
+LABEL_FREE = ("mahalanobis", "gmm")
+def _live_features(result) -> dict:
+    """Every feature a detector can read while sampling: no rel- pairs, finite values only."""
+    return {k: v for k, v in result_features(result).items()
+            if "/rel-" not in k and np.isfinite(v).all()}
+
+
+def _feature_sets(features: dict) -> dict:
+    trajectory = [k for k in features if not k.startswith("image/")]
+    return {"trajectory": trajectory, "trajectory + image": trajectory + list(IMAGE_FEATURES),
+            "image only": list(IMAGE_FEATURES)}
+
+
+def _row(name, det_scores, labels, groups, calib, held, threshold=None) -> dict:
+    row = _heldout_row(name, det_scores, labels, groups, held)
+    operating = _operating_point(det_scores, labels, groups, calib, held)
+    if threshold is not None:  # label-free: the references' own threshold, no labels used
+        operating["threshold"] = threshold
+        operating["removed"], operating["kept"] = _rates(det_scores[held], labels[held], threshold)
+    return {**row, "operating": operating}
+
+
+def detector_section(result, labels, regions, data, seed: int, references=None,
+                     splits: int = 20) -> dict:
+    """Held-out rows for every detector (see the module doc); ``references``: the SampleResult
+    of :meth:`Sampler.denoise_references` (label-free rows), or None."""
+    labels = np.asarray(labels, dtype=bool)
+    features = _live_features(result)
+    counts = data.shape_counts(result.samples.float().cpu()) \
+        if "shape_counts" in getattr(data, "capabilities", ()) else None
+    groups = _groups(labels, regions, counts)
+    calib, held = _split(labels, 0.5, seed)
+    rows = []
+    for set_name, names in _feature_sets(features).items():
+        for kind in SUPERVISED:
+            det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],
+                                          names=names, kind=kind, seed=seed)
+            rows.append({"family": "supervised", "features": set_name, "kind": kind,
+                         **_row(f"{kind} · {set_name}", det.score(features), labels, groups,
+                                calib, held)})
+    if references is not None:
+        ref = _live_features(references)
+        names = [k for k in ref if k in features]
+        for kind in LABEL_FREE:
+            det = Detector.fit_label_free(ref, names=names, kind=kind, seed=seed)
+            rows.append({"family": "label-free", "features": "late windows + image", "kind": kind,
+                         **_row(f"{kind} · references", det.score(features), labels, groups,
+                                calib, held, det.threshold)})
+    names = _feature_sets(features)["trajectory + image"]
+    spread = _splits(features, names, labels, splits, seed)
+    return {"rows": rows, "n_heldout": int(held.size), "splits": spread,
+            "n_references": None if references is None else len(references.samples)}
+
+
+def _splits(features, names, labels, splits: int, seed: int) -> dict:
+    """The logistic detector on trajectory + image, refitted on ``splits`` random calibration
+    halves: held-out removed at the calibrated threshold (≥ 96 % kept on the calibration half)."""
+    removed, kept = [], []
+    for k in range(splits):
+        calib, held = _split(labels, 0.5, seed + 1 + k)
+        det = Detector.fit_supervised({n: features[n][calib] for n in names}, labels[calib],
+                                      names=names, seed=seed)
+        s, y = det.score({n: features[n][held] for n in names}), labels[held]
+        removed.append(100.0 * float((s[y] > det.threshold).mean()))
+        kept.append(100.0 * float((s[~y] <= det.threshold).mean()))
+    return {"splits": splits, "removed": _spread(removed), "kept": _spread(kept)}
+
+
+def _spread(values) -> dict:
+    return {"mean": float(np.mean(values)), "min": float(np.min(values)),
+            "max": float(np.max(values))}
+
+
+def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="cpu",
+                     progress: bool = True) -> tuple:
+    """(Detector, samples fitted on) for the run in ``out``, tied to its ``model.pt``: supervised
+    on its samples with the oracle's labels, or label-free on in-support references. Every
+    feature a sampler computes for each sample alone (no ``rel-``) is used."""
+    from pathlib import Path
+
+    from ..pipeline import stages
+    from ..sampling.store import load_samples
+    from ..train.checkpoint import load_model, model_digest
+    from .recipe import dataset_of, reference_run
+
+    out, data = Path(out), dataset_of(cfg)
+    digest = model_digest(out / "model.pt")
+    if label_free:
+        model = load_model(out / "model.pt", map_location=device)
+        features = _live_features(reference_run(model, cfg, data, device, progress))
+        det = Detector.fit_label_free(features, kind=kind or "mahalanobis", seed=cfg.seed,
+                                      config_digest=digest)
+        return det, len(next(iter(features.values())))
+    if getattr(data, "oracle", "none") == "none":
+        raise ValueError(f"{cfg.dataset} has no oracle to label samples with: fit with "
+                         "--label-free")
+    ev = stages.evaluate(data, stages.result_of(load_samples(out)))
+    features = _live_features(ev.result)
+    det = Detector.fit_supervised(features, ev.labels, kind=kind or "logistic", seed=cfg.seed,
+                                  config_digest=digest)
+    return det, len(ev.labels)
+
+
+_PCT = "{:.1f} %"
+
+
+def detector_markdown(section: dict) -> list:
+    """report.md lines: one row per detector, held out."""
+    if not section:
+        return []
+    groups = [g for g in ("two-of-a-kind", "malformed", "empty")
+              if any(g in r["groups"] for r in section["rows"])]
+    table = markdown_table(
+        ["detector", "features", "AUROC", "removed at ≥ 96 % kept", *(f"{g}" for g in groups),
+         "calibrated: kept", "calibrated: removed"],
+        [[r["kind"], r["features"], r["auroc"], r["removed_at_96"],
+          *(r["groups"][g]["removed"] if g in r["groups"] else None for g in groups),
+          r["operating"]["kept"], r["operating"]["removed"]] for r in section["rows"]],
+        formats=[None, None, ".3f", _PCT, *[_PCT] * len(groups), _PCT, _PCT], missing="—")
+    spread = section["splits"]
+    refs = section["n_references"]
+    return [f"## Fitted detectors (held out: {section['n_heldout']} samples)", "",
+            "Supervised: fitted on the calibration half with the oracle's labels. Label-free: "
+            f"fitted on {refs} in-support references only (no labels)." if refs else
+            "Supervised: fitted on the calibration half with the oracle's labels.", "", *table,
+            "", f"Logistic on trajectory + image over {spread['splits']} random splits: held-out "
+            f"removed {spread['removed']['mean']:.1f} % (min {spread['removed']['min']:.1f}, max "
+            f"{spread['removed']['max']:.1f}) at kept {spread['kept']['mean']:.1f} %.", ""]
