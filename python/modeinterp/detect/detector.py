@@ -248,10 +248,17 @@ class Detector:
 
     def score(self, features) -> np.ndarray:
         """(n,) float64 scores of ``features`` {name: (n,)} (or a SampleResult / SampleSet,
-        read with :func:`.result_features`); higher = more likely a hallucination."""
+        read with :func:`.result_features`); higher = more likely a hallucination; +inf for a
+        sample with a non-finite feature (a diverged sample is always flagged)."""
         if not isinstance(features, Mapping) and hasattr(features, "samples"):
             features = result_features(features)
-        return self._score_matrix(feature_matrix(features, self.names))
+        x = feature_matrix(features, self.names, finite=False)
+        bad = ~np.isfinite(x).all(axis=1)  # a diverged sample: flagged, never scored as typical
+        x[bad] = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = self._score_matrix(x)
+        scores[bad] = np.inf
+        return scores
 
     def flags(self, features) -> np.ndarray:
         """(n,) bool: True where ``score > threshold`` (the samples to remove)."""

@@ -92,10 +92,11 @@ def early_steps(names) -> list:
     return sorted(int(n.split("/", 1)[1]) for n in names if n.startswith("early/"))
 
 
-def feature_matrix(features: Mapping, names) -> np.ndarray:
+def feature_matrix(features: Mapping, names, *, finite: bool = True) -> np.ndarray:
     """The (n, len(names)) float64 matrix of ``features`` {name: (n,)}, columns in ``names``
     order. A missing name is a detector fitted on scores this sampler does not compute: say
-    which, and what is there, rather than fail on a KeyError."""
+    which, and what is there, rather than fail on a KeyError. ``finite``: refuse NaN/±inf
+    (fitting); scoring passes them through."""
     if not isinstance(features, Mapping):
         raise ArgumentTypeError(f"features must be a mapping {{name: (n,) values}}, got "
                                 f"{type(features).__name__}")
@@ -117,6 +118,6 @@ def feature_matrix(features: Mapping, names) -> np.ndarray:
     if x.shape[0] == 0:
         raise ValueError("features hold no samples (length 0)")
     bad = [name for name, c in zip(names, columns) if not np.isfinite(c).all()]
-    if bad:
+    if bad and finite:
         raise ValueError(f"features {bad} hold NaN or ±inf values")
     return x
