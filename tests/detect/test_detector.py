@@ -61,8 +61,10 @@ def test_supervised_recovers_a_known_rule(kind):
     assert auroc(det.score(test), y_test) > 0.97
     assert (det.flags(test) == y_test).mean() >= 0.95
     assert det.kind == kind and det.names == ["10/mean", "5/pool4", "image/mean"]
-    kept = (~det.flags(feats))[~y].mean()  # the threshold keeps >= 99 % of label-0 fit samples
-    assert 0.99 <= kept < 1.0
+    # The threshold keeps 99 % of the label-0 fit samples scored out of fold, so about as many
+    # new ones: an in-sample threshold would keep fewer of them than asked for.
+    kept = (~det.flags(test))[~y_test].mean()
+    assert 0.97 <= kept <= 1.0
     assert det.transform["log"].tolist() == [True, True, False]  # image statistics as they are
 
 

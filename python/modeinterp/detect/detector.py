@@ -31,6 +31,7 @@ from ..validation import (ArgumentTypeError, check_choice, check_fraction, check
                           check_labels, check_path)
 from .features import early_steps, feature_matrix, result_features, sampler_feature_names
 from .metrics import _thr_retained
+from .models import fit_model, out_of_fold, raw_score
 
 __all__ = ["Detector"]
 
@@ -66,70 +67,6 @@ def _logged(x: np.ndarray, log: np.ndarray, floor: float) -> np.ndarray:
 def _standardise(x: np.ndarray, transform: dict) -> np.ndarray:
     t = _logged(x, transform["log"], transform["floor"])
     return (t - transform["mean"]) / transform["scale"]
-
-
-# ------------------------------------------------------------------------------ scoring
-def _gmm_nll(z: np.ndarray, model: dict) -> np.ndarray:
-    """−log p(z) under a full-covariance mixture given by its precision Cholesky factors."""
-    from scipy.special import logsumexp
-
-    d = z.shape[1]
-    comps = []
-    for w, mu, chol in zip(model["weights"], model["means"], model["precisions_cholesky"]):
-        y = (z - mu) @ chol
-        log_det = np.log(np.diag(chol)).sum()
-        comps.append(np.log(w) - 0.5 * (d * math.log(2 * math.pi) + (y * y).sum(1)) + log_det)
-    return -logsumexp(np.stack(comps, axis=1), axis=1)
-
-
-def _raw_score(kind: str, model: dict, z: np.ndarray) -> np.ndarray:
-    if kind == "logistic":
-        return np.hstack([z, z * z]) @ model["coef"] + model["intercept"]
-    if kind == "boosting":
-        with _one_openmp_thread():
-            return np.asarray(model["estimator"].decision_function(z), dtype=np.float64)
-    if kind == "mahalanobis":
-        dz = z - model["location"]
-        return np.sqrt(np.maximum(((dz @ model["precision"]) * dz).sum(1), 0.0))
-    return _gmm_nll(z, model)
-
-
-def _one_openmp_thread():
-    """The trees' OpenMP team limited to one thread: with a handful of features the work per
-    parallel region is tiny, and on a busy machine (a training job beside it) the team's barriers
-    made a 400-sample fit take a minute instead of a quarter of a second."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="openmp")
-
-
-# ------------------------------------------------------------------------------ fitting
-def _fit_model(kind: str, z: np.ndarray, y, seed: int, n_components: int) -> dict:
-    """The sklearn fit of ``kind``, kept as the plain arrays that score it."""
-    if kind == "logistic":
-        from sklearn.linear_model import LogisticRegression
-
-        clf = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
-        clf.fit(np.hstack([z, z * z]), y)
-        return {"coef": clf.coef_[0].astype(np.float64), "intercept": float(clf.intercept_[0])}
-    if kind == "boosting":
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        clf = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
-        with _one_openmp_thread():
-            return {"estimator": clf.fit(z, y)}
-    if kind == "mahalanobis":
-        from sklearn.covariance import LedoitWolf
-
-        cov = LedoitWolf().fit(z)
-        return {"location": cov.location_.astype(np.float64),
-                "precision": cov.precision_.astype(np.float64)}
-    from sklearn.mixture import GaussianMixture
-
-    gmm = GaussianMixture(n_components, covariance_type="full", random_state=seed).fit(z)
-    return {"covariance_type": "full", "weights": gmm.weights_.astype(np.float64),
-            "means": gmm.means_.astype(np.float64),
-            "precisions_cholesky": gmm.precisions_cholesky_.astype(np.float64)}
 
 
 def _names(features, names, what: str = "features") -> list:
@@ -200,7 +137,8 @@ class Detector:
                        aggregations=None) -> "Detector":
         """Fit on ``features`` {name: (n,)} and oracle ``labels`` (True = hallucination).
         ``names``: the features to use (default all, in the mapping's order); the threshold
-        keeps ``retained`` of the label-0 fit samples (:func:`.threshold_at_retained`)."""
+        keeps ``retained`` of the label-0 fit samples scored out of fold (5-fold: a model fitted
+        without them), so that it keeps about as many new in-support samples."""
         kind = check_choice("kind", kind, SUPERVISED)
         names = _names(features, names)
         x = feature_matrix(features, names)
@@ -236,15 +174,17 @@ class Detector:
         retained = check_fraction("retained", retained, open_hi=True)
         seed = check_int("seed", seed, 0)
         transform = _fit_transform(x, names)
-        model = _fit_model(kind, _standardise(x, transform), y, seed, n_components)
+        model = fit_model(kind, _standardise(x, transform), y, seed, n_components)
         det = cls(kind, names, transform, model, math.nan, retained=retained,
                   config_digest=config_digest, windows=windows, aggregations=aggregations)
-        det.threshold = _thr_retained(det._score_matrix(x), y, retained)
+        fitted = det._score_matrix(x) if kind in LABEL_FREE else \
+            out_of_fold(kind, _standardise(x, transform), y, seed)
+        det.threshold = _thr_retained(fitted, y, retained)
         return det
 
     # -------------------------------------------------------------------------- scoring
     def _score_matrix(self, x: np.ndarray) -> np.ndarray:
-        return _raw_score(self.kind, self.model, _standardise(x, self.transform))
+        return raw_score(self.kind, self.model, _standardise(x, self.transform))
 
     def score(self, features) -> np.ndarray:
         """(n,) float64 scores of ``features`` {name: (n,)} (or a SampleResult / SampleSet,

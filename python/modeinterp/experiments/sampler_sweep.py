@@ -16,6 +16,7 @@ from pathlib import Path
 from ..pipeline import stages
 from .config import ReproduceConfig
 from .recipe import dataset_of, sample_run
+from .detectors import detector_section
 from .score_pairs import pair_section
 
 SAMPLERS = ("ddpm", "ddpm:250", "ddim:100:0", "ddim:100:0.5", "ddim:100:1")
@@ -64,6 +65,13 @@ def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float
         "calibrated_removed": section["operating"]["calibrated"]["removed"],
         "calibrated_kept": section["operating"]["calibrated"]["kept"],
         "splits_removed": section["calibrated_splits"]["heldout_removed_at_96"]["mean"]})
+    detectors = detector_section(ev.result, ev.labels, ev.reasons, data, run.seed)
+    fitted = max((r for r in detectors["rows"] if r["family"] == "supervised"),
+                 key=lambda r: (r["removed_at_96"], r["auroc"]))
+    row.update({"detector": f"{fitted['kind']} · {fitted['features']}",
+                "detector_removed": fitted["removed_at_96"],
+                "detector_two_of_a_kind": fitted["groups"].get("two-of-a-kind", {}).get("removed"),
+                "detector_splits_removed": detectors["splits"]["removed"]["mean"]})
     return row
 
 
@@ -77,13 +85,16 @@ def sweep_markdown(rows: list, cfg: ReproduceConfig) -> list:
     table = markdown_table(
         ["sampler", "steps", "n", "hallucinated", "reasons", "paper mean: AUROC",
          "paper mean: removed", "best pair", "best: removed", "best: two-of-a-kind",
-         "calibrated, 20 splits", "wall s"],
+         "calibrated, 20 splits", "detector", "detector: removed", "detector: two-of-a-kind",
+         "detector, 20 splits", "wall s"],
         [[r["sampler"], r["steps"], r["n"], pct(100 * r["rate"]),
           ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items(), key=lambda kv: -kv[1])),
           r.get("paper_auroc"), pct(r.get("paper_removed")), r.get("best_pair", "—"),
           pct(r.get("best_removed")), pct(r.get("best_two_of_a_kind")),
-          pct(r.get("splits_removed")), f"{r['wall_s']:.0f}"] for r in rows],
-        formats=[None, None, None, None, None, ".3f", None, None, None, None, None, None],
+          pct(r.get("splits_removed")), r.get("detector", "—"), pct(r.get("detector_removed")),
+          pct(r.get("detector_two_of_a_kind")), pct(r.get("detector_splits_removed")),
+          f"{r['wall_s']:.0f}"] for r in rows],
+        formats=[None, None, None, None, None, ".3f", *[None] * 10],
         missing="—")
     return [f"# Sampler sweep ({cfg.dataset}, {cfg.n_samples} samples each, seed {cfg.seed + 1})",
             "", "Removed: held-out hallucinations removed at ≥ 96 % of held-out good samples "
