@@ -167,11 +167,18 @@ def _detect(args) -> int:
         return _fit_detector(args)
     if args.label_free or args.kind is not None:
         raise ValueError("--label-free and --kind go with --fit FILE")
-    from .experiments.recipe import dataset_of
+    from pathlib import Path
+
+    from .experiments.detectors import detector_report
+    from .experiments.recipe import config_sampler, dataset_of
     from .pipeline import stages
     from .sampling.store import load_samples
+    from .train.checkpoint import load_model
 
-    ev = stages.evaluate(dataset_of(_config(args)), stages.result_of(load_samples(_out_dir(args))))
+    cfg, out = _config(args), Path(_out_dir(args))
+    sampler = config_sampler(load_model(out / "model.pt"), cfg) \
+        if (out / "model.pt").exists() else None  # its step ranges: the early-exit row
+    ev = stages.evaluate(dataset_of(cfg), stages.result_of(load_samples(out), sampler))
     summary = ev.summary
     if not summary.labelled:
         print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite); {args.dataset} has no "
@@ -181,6 +188,8 @@ def _detect(args) -> int:
     print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
           f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
     print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
+    lines = detector_report(cfg, out, ev, device=args.device, progress=not args.no_progress)
+    print("\n".join(lines))
     return 0
 
 

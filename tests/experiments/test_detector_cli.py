@@ -13,8 +13,8 @@ from modeinterp.sampling.store import load_samples
 
 pytestmark = pytest.mark.slow
 
-MICRO = ["gaussian2d", "--quick", "--n-train", "512", "--train-steps", "30", "--n-samples", "300",
-         "--steps", "20", "--no-progress"]
+# Enough training that about a third of the samples are hallucinations (both classes to fit on).
+MICRO = ["gaussian2d", "--quick", "--train-steps", "1500", "--n-samples", "600", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +52,10 @@ def test_a_detector_for_another_model_is_refused(run, tmp_path):
     path = tmp_path / "det.json"
     assert main(["detect", *MICRO, "--out", str(run), "--fit", str(path)]) == 0
     other = tmp_path / "other"
-    assert main(["train", *MICRO, "--out", str(other), "--seed", "5"]) == 0
+    assert main(["train", *MICRO, "--out", str(other), "--seed", "5", "--train-steps", "5"]) == 0
     with pytest.raises(ValueError, match="fitted for the model with config digest"):
-        main(["sample", *MICRO, "--out", str(other), "--seed", "5", "--detector", str(path)])
+        main(["sample", *MICRO, "--out", str(other), "--seed", "5", "--train-steps", "5",
+              "--detector", str(path)])
     with pytest.raises(ValueError, match="--clean N needs --detector"):
         main(["sample", *MICRO, "--out", str(other), "--clean", "5"])
     with pytest.raises(ValueError, match="n must be"):

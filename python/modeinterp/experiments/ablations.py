@@ -115,10 +115,10 @@ def _cell(value) -> str:
 def _write(sweep, key, rows, cfg, out: Path, budget) -> None:
     artifacts.save_json({"sweep": sweep, "config": cfg.to_dict(), "budget": budget,
                          "rows": rows}, out / "ablation.json")
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(k for r in rows for k in r))  # rows differ in their reasons
     title = f"# Ablation: {sweep} ({cfg.dataset}{f', fixed {budget}' if budget else ''})"
-    table = markdown_table(cols, [list(r.values()) for r in rows], align="r" * len(cols),
-                           formats=[_cell] * len(cols))
+    table = markdown_table(cols, [[r.get(c, 0) for c in cols] for r in rows],
+                           align="r" * len(cols), formats=[_cell] * len(cols))
     artifacts.save_text("\n".join([title, "", *table]) + "\n", out / "ablation.md")
     x_key = "steps" if sweep == "steps" else key
     analysis.ablation_plot(rows, x_key, "rate", out / "ablation.png",

@@ -20,7 +20,7 @@ from ..detect.metrics import _rates
 from ..reports import markdown_table
 from .score_pairs import _groups, _heldout_row, _operating_point
 
-__all__ = ["detector_markdown", "detector_section", "fit_run_detector"]
+__all__ = ["detector_markdown", "detector_report", "detector_section", "fit_run_detector"]
 
 SUPERVISED = ("logistic", "boosting")
 LABEL_FREE = ("mahalanobis", "gmm")
@@ -64,7 +64,7 @@ def detector_section(result, labels, regions, data, seed: int, references=None,
                          **_row(f"{kind} · {set_name}", det.score(features), labels, groups,
                                 calib, held)})
     early = [k for k in features if k.startswith("early/")]
-    if early:  # decided after k steps of the window: the rest of a flagged trajectory is skipped
+    if early and result.timesteps is not None:  # decided after k steps of the window: the rest of a flagged trajectory is skipped
         det = Detector.fit_supervised({k: features[k][calib] for k in early}, labels[calib],
                                       names=early, seed=seed)
         s = det.score(features)
@@ -136,6 +136,23 @@ def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="c
     det = Detector.fit_supervised(features, ev.labels, kind=kind or "logistic", seed=cfg.seed,
                                   config_digest=digest)
     return det, len(ev.labels)
+
+
+def detector_report(cfg, out, ev, *, device="cpu", progress: bool = True) -> list:
+    """``detect``'s detector table for the stored run in ``out`` (evaluated as ``ev``): every
+    supervised detector, and the label-free ones when ``out/model.pt`` is there."""
+    from pathlib import Path
+
+    from ..train.checkpoint import load_model
+    from .recipe import dataset_of, reference_run
+
+    if ev.labels is None or ev.labels.all() or not ev.labels.any():
+        return []
+    data, model_path = dataset_of(cfg), Path(out) / "model.pt"
+    references = reference_run(load_model(model_path, map_location=device), cfg, data, device,
+                               progress) if model_path.exists() else None
+    return detector_markdown(detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
+                                              references))
 
 
 _PCT = "{:.1f} %"
