@@ -18,7 +18,7 @@ from ..detect.calibration import _split
 from ..detect.features import IMAGE_FEATURES
 from ..detect.metrics import _rates
 from ..reports import markdown_table
-from .score_pairs import _groups, _heldout_row, _operating_point
+from .score_pairs import _group_rows, _groups, _heldout_row
 
 __all__ = ["detector_markdown", "detector_report", "detector_section", "fit_run_detector"]
 
@@ -36,13 +36,15 @@ def _feature_sets(features: dict) -> dict:
             "image only": list(IMAGE_FEATURES)}
 
 
-def _row(name, det_scores, labels, groups, calib, held, threshold=None) -> dict:
-    row = _heldout_row(name, det_scores, labels, groups, held)
-    operating = _operating_point(det_scores, labels, groups, calib, held)
-    if threshold is not None:  # label-free: the references' own threshold, no labels used
-        operating["threshold"] = threshold
-        operating["removed"], operating["kept"] = _rates(det_scores[held], labels[held], threshold)
-    return {**row, "operating": operating}
+def _row(name, det, features, labels, groups, held) -> dict:
+    """Held-out numbers of a fitted detector: at ≥ 96 % kept of the held-out half (as the pairs),
+    and with the detector's own threshold (supervised: out-of-fold on the calibration half;
+    label-free: the references')."""
+    s = det.score(features)
+    row = _heldout_row(name, s, labels, groups, held)
+    removed, kept = _rates(s[held], labels[held], det.threshold)
+    return {**row, "operating": {"threshold": det.threshold, "removed": removed, "kept": kept,
+                                 "groups": _group_rows(s, labels, groups, held, det.threshold)}}
 
 
 def detector_section(result, labels, regions, data, seed: int, references=None,
@@ -61,14 +63,14 @@ def detector_section(result, labels, regions, data, seed: int, references=None,
             det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],
                                           names=names, kind=kind, seed=seed)
             rows.append({"family": "supervised", "features": set_name, "kind": kind,
-                         **_row(f"{kind} · {set_name}", det.score(features), labels, groups,
-                                calib, held)})
+                         **_row(f"{kind} · {set_name}", det, features, labels, groups, held)})
     early = [k for k in features if k.startswith("early/")]
-    if early and result.timesteps is not None:  # decided after k steps of the window: the rest of a flagged trajectory is skipped
+    if early and result.timesteps is not None:  # decided after k window steps: a flagged
+        # trajectory skips the rest of its steps
         det = Detector.fit_supervised({k: features[k][calib] for k in early}, labels[calib],
                                       names=early, seed=seed)
         s = det.score(features)
-        row = _row("logistic · early", s, labels, groups, calib, held)
+        row = _row("logistic · early", det, features, labels, groups, held)
         steps, k = len(result.timesteps), max(int(n.split("/")[1]) for n in early)
         skipped = steps - (result.window[0] + k)  # steps a trajectory flagged at k never runs
         flagged = float((s[held] > row["operating"]["threshold"]).mean())
@@ -81,8 +83,7 @@ def detector_section(result, labels, regions, data, seed: int, references=None,
         for kind in LABEL_FREE:
             det = Detector.fit_label_free(ref, names=names, kind=kind, seed=seed)
             rows.append({"family": "label-free", "features": "late windows + image", "kind": kind,
-                         **_row(f"{kind} · references", det.score(features), labels, groups,
-                                calib, held, det.threshold)})
+                         **_row(f"{kind} · references", det, features, labels, groups, held)})
     names = _feature_sets(features)["trajectory + image"]
     spread = _splits(features, names, labels, splits, seed)
     return {"rows": rows, "n_heldout": int(held.size), "splits": spread,
