@@ -167,7 +167,7 @@ def detector_markdown(section: dict) -> list:
               if any(g in r["groups"] for r in section["rows"])]
     table = markdown_table(
         ["detector", "features", "AUROC", "removed at ≥ 96 % kept", *(f"{g}" for g in groups),
-         "calibrated: kept", "calibrated: removed"],
+         "own threshold: kept", "own threshold: removed"],
         [[r["kind"], r["features"], r["auroc"], r["removed_at_96"],
           *(r["groups"][g]["removed"] if g in r["groups"] else None for g in groups),
           r["operating"]["kept"], r["operating"]["removed"]] for r in section["rows"]],

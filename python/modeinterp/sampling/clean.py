@@ -6,6 +6,7 @@ device: the kept set is "the first N unflagged samples of the seed's stream", al
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
@@ -25,11 +26,12 @@ class CleanResult:
     indices: torch.Tensor
     drawn: int
     complete: bool
+    unflagged: int = 0  # of the drawn samples, those the detector did not flag (kept or not)
 
     @property
     def acceptance(self) -> float:
-        """Kept / drawn."""
-        return len(self.indices) / self.drawn if self.drawn else 0.0
+        """The fraction of drawn samples the detector accepts (unflagged / drawn)."""
+        return self.unflagged / self.drawn if self.drawn else 0.0
 
 
 def concat_results(parts: list):
@@ -66,19 +68,25 @@ def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int]
     budget = validation.check_int("budget", 10 * n if budget is None else budget, n,
                                   note="the most samples to draw, at least n")
     chunk = validation.check_int("chunk", chunk or min(budget, max(n, batch_size or 0)), 1)
-    parts, indices, drawn = [], [], 0
+    parts, indices, drawn, unflagged = [], [], 0, 0
     bar = tqdm(total=n, unit="kept", disable=not progress, desc="clean samples")
     while sum(len(i) for i in indices) < n and drawn < budget:
-        size = min(chunk, budget - drawn)
+        missing = n - sum(len(i) for i in indices)
+        # After the first round, draw about what the acceptance so far says is missing (+10 %):
+        # the kept set is the same whatever the rounds, only the overdraw shrinks.
+        size = chunk if not drawn else max(1, min(chunk, math.ceil(
+            1.1 * missing * drawn / max(unflagged, 1))))
+        size = min(size, budget - drawn)
         part = sampler.sample(size, shape, seed=seed, batch_size=batch_size, device=device,
                               progress=False, model_kwargs=model_kwargs, first=drawn,
                               score_maps=score_maps)
         keep = torch.nonzero(~part.flags.cpu()).flatten()
-        keep = keep[: n - sum(len(i) for i in indices)]
+        unflagged += len(keep)
+        keep = keep[:missing]
         parts.append(part.select(keep))
         indices.append(keep + drawn)
         drawn += size
         bar.update(len(keep))
     bar.close()
     index = torch.cat(indices)
-    return CleanResult(concat_results(parts), index, drawn, len(index) == n)
+    return CleanResult(concat_results(parts), index, drawn, len(index) == n, unflagged)
