@@ -118,6 +118,11 @@ def _load_detector(args, out):
     """The --detector file, checked against this run's model and sampler before any work."""
     if args.clean is not None and args.detector is None:
         raise ValueError("--clean N needs --detector FILE (modeinterp detect --fit FILE)")
+    if args.clean is not None and args.shard_size is not None:
+        raise ValueError("--clean samples in one process and writes OUT/samples.pt: drop "
+                         "--shard-size")
+    if args.budget is not None and args.clean is None:
+        raise ValueError("--budget goes with --clean N")
     if args.detector is None:
         return None
     from .detect import Detector

@@ -58,5 +58,10 @@ def test_a_detector_for_another_model_is_refused(run, tmp_path):
               "--detector", str(path)])
     with pytest.raises(ValueError, match="--clean N needs --detector"):
         main(["sample", *MICRO, "--out", str(other), "--clean", "5"])
+    with pytest.raises(ValueError, match="drop --shard-size"):
+        main(["sample", *MICRO, "--out", str(run), "--detector", str(path), "--clean", "5",
+              "--shard-size", "10"])
+    with pytest.raises(ValueError, match="--budget goes with --clean"):
+        main(["sample", *MICRO, "--out", str(run), "--budget", "5"])
     with pytest.raises(ValueError, match="n must be"):
         main(["sample", *MICRO, "--out", str(run), "--detector", str(path), "--clean", "0"])

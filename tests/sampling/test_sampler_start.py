@@ -34,6 +34,13 @@ def test_resuming_at_a_step_reproduces_the_full_run(method, table):
         assert torch.equal(part.aggregate_scores[key], value), key
 
 
+def test_x_start_at_step_0_replaces_the_initial_noise():
+    sampler = _sampler()
+    x_T = torch.randn(4, *SHAPE)
+    assert not torch.equal(sampler.sample(4, SHAPE, x_start=x_T, progress=False).samples,
+                           sampler.sample(4, SHAPE, progress=False).samples)
+
+
 def test_references_are_forward_noised_to_the_earliest_window():
     sampler = _sampler()
     images = torch.rand(5, *SHAPE) * 2 - 1
@@ -48,7 +55,7 @@ def test_references_are_forward_noised_to_the_earliest_window():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"start": 10}, "x_start and start go together"),
+    ({"start": 10}, "start > 0 needs x_start"),
     ({"start": 25, "x_start": torch.zeros(6, *SHAPE)}, "start must be a step index"),
     ({"start": 12, "x_start": torch.zeros(6, *SHAPE)}, "begin before start=12"),
     ({"start": 10, "x_start": torch.zeros(2, *SHAPE)}, "x_start must have shape"),

@@ -24,6 +24,10 @@ __all__ = ["detector_markdown", "detector_report", "detector_section", "fit_run_
 
 SUPERVISED = ("logistic", "boosting")
 LABEL_FREE = ("mahalanobis", "gmm")
+# Fewer hallucinations or good samples than this: nothing to fit on each half (and 5 folds).
+MIN_PER_CLASS = 10
+
+
 def _live_features(result) -> dict:
     """Every feature a detector can read while sampling: no rel- pairs, finite values only."""
     return {k: v for k, v in result_features(result).items()
@@ -50,8 +54,11 @@ def _row(name, det, features, labels, groups, held) -> dict:
 def detector_section(result, labels, regions, data, seed: int, references=None,
                      splits: int = 20) -> dict:
     """Held-out rows for every detector (see the module doc); ``references``: the SampleResult
-    of :meth:`Sampler.denoise_references` (label-free rows), or None."""
+    of :meth:`Sampler.denoise_references` (label-free rows), or None. ``{}`` when a class has
+    fewer than ``MIN_PER_CLASS`` samples."""
     labels = np.asarray(labels, dtype=bool)
+    if min(labels.sum(), (~labels).sum()) < MIN_PER_CLASS:
+        return {}
     features = _live_features(result)
     counts = data.shape_counts(result.samples.float().cpu()) \
         if "shape_counts" in getattr(data, "capabilities", ()) else None
@@ -147,7 +154,7 @@ def detector_report(cfg, out, ev, *, device="cpu", progress: bool = True) -> lis
     from ..train.checkpoint import load_model
     from .recipe import dataset_of, reference_run
 
-    if ev.labels is None or ev.labels.all() or not ev.labels.any():
+    if ev.labels is None or min(ev.labels.sum(), (~ev.labels).sum()) < MIN_PER_CLASS:
         return []
     data, model_path = dataset_of(cfg), Path(out) / "model.pt"
     references = reference_run(load_model(model_path, map_location=device), cfg, data, device,

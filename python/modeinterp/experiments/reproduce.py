@@ -14,7 +14,7 @@ from ..sampling.store import save_samples
 from ..sampling.window_spec import window_key
 from .config import ReproduceConfig
 from .evaluation import detection_by_reason, early_exit_rows, label_free_filter, window_choice
-from .detectors import detector_section
+from .detectors import MIN_PER_CLASS, detector_section
 from .recipe import dataset_of, reference_run, sample_run, train_model
 from .report import write_reports
 from .score_pairs import pair_section
@@ -41,7 +41,7 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     if ev.result.aggregate_scores and ev.reasons is not None and metrics["calibrated"]:
         metrics["score_pairs"] = pair_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               ev.result.window[1] - ev.result.window[0], out)
-    if ev.labels is not None and metrics["calibrated"]:
+    if ev.labels is not None and min(ev.labels.sum(), (~ev.labels).sum()) >= MIN_PER_CLASS:
         references = reference_run(trained.model, cfg, data, device, progress)
         metrics["detectors"] = detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                                 references)

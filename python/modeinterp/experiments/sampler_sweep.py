@@ -66,6 +66,8 @@ def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float
         "calibrated_kept": section["operating"]["calibrated"]["kept"],
         "splits_removed": section["calibrated_splits"]["heldout_removed_at_96"]["mean"]})
     detectors = detector_section(ev.result, ev.labels, ev.reasons, data, run.seed)
+    if not detectors:
+        return row
     fitted = max((r for r in detectors["rows"] if r["family"] == "supervised"),
                  key=lambda r: (r["removed_at_96"], r["auroc"]))
     row.update({"detector": f"{fitted['kind']} · {fitted['features']}",

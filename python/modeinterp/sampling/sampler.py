@@ -159,8 +159,8 @@ class Sampler:
         conditioning). ``callback(info)`` runs after every reverse step of every batch with
         ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
         ``score_maps``: also return every window's per-element x̂0 variance (n × dims floats each).
-        ``x_start`` (n, *shape) with ``start``: begin at reverse step index ``start`` from these
-        x_t instead of at step 0 from Philox noise (every window must lie in [start, S); see
+        ``x_start`` (n, *shape): begin at reverse step index ``start`` (default 0) from these x_t
+        instead of at step 0 from Philox noise (every window must lie in [start, S); see
         :meth:`denoise_references`).
         """
         if self.detector is not None:  # the early scores it reads, beside the ones asked for
@@ -347,8 +347,8 @@ class Sampler:
         validation.check_int("start", start, 0)
         if start >= len(self.table):
             raise ValueError(f"start must be a step index below {len(self.table)}, got {start}")
-        if (x_start is None) != (start == 0):
-            raise ValueError("x_start and start go together: the x_t of reverse step start > 0")
+        if x_start is None and start:
+            raise ValueError("start > 0 needs x_start: the x_t of reverse step start")
         if x_start is not None:
             validation.check_type("x_start", x_start, torch.Tensor, "a tensor")
             if tuple(x_start.shape) != (n, *shape):
