@@ -181,8 +181,9 @@ def _detect(args) -> int:
     from .train.checkpoint import load_model
 
     cfg, out = _config(args), Path(_out_dir(args))
-    sampler = config_sampler(load_model(out / "model.pt"), cfg) \
-        if (out / "model.pt").exists() else None  # its step ranges: the early-exit row
+    model = load_model(out / "model.pt", map_location=args.device) \
+        if (out / "model.pt").exists() else None
+    sampler = None if model is None else config_sampler(model, cfg)  # step ranges: early exit
     ev = stages.evaluate(dataset_of(cfg), stages.result_of(load_samples(out), sampler))
     summary = ev.summary
     if not summary.labelled:
@@ -193,7 +194,7 @@ def _detect(args) -> int:
     print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
           f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
     print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
-    lines = detector_report(cfg, out, ev, device=args.device, progress=not args.no_progress)
+    lines = detector_report(cfg, ev, model, device=args.device, progress=not args.no_progress)
     print("\n".join(lines))
     return 0
 

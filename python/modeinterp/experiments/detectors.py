@@ -146,19 +146,15 @@ def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="c
     return det, len(ev.labels)
 
 
-def detector_report(cfg, out, ev, *, device="cpu", progress: bool = True) -> list:
-    """``detect``'s detector table for the stored run in ``out`` (evaluated as ``ev``): every
-    supervised detector, and the label-free ones when ``out/model.pt`` is there."""
-    from pathlib import Path
-
-    from ..train.checkpoint import load_model
+def detector_report(cfg, ev, model=None, *, device="cpu", progress: bool = True) -> list:
+    """``detect``'s detector table for a stored run evaluated as ``ev``: every supervised
+    detector, and the label-free ones when the run's ``model`` is given."""
     from .recipe import dataset_of, reference_run
 
     if ev.labels is None or min(ev.labels.sum(), (~ev.labels).sum()) < MIN_PER_CLASS:
         return []
-    data, model_path = dataset_of(cfg), Path(out) / "model.pt"
-    references = reference_run(load_model(model_path, map_location=device), cfg, data, device,
-                               progress) if model_path.exists() else None
+    data = dataset_of(cfg)
+    references = None if model is None else reference_run(model, cfg, data, device, progress)
     return detector_markdown(detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               references))
 
