@@ -60,14 +60,15 @@ def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int]
     """Draw with ``sampler`` (a Sampler with a detector) until ``n`` samples its detector does
     not flag are kept, or ``budget`` samples (default 10·n) have been drawn (then ``complete``
     is False and fewer are returned).
-    ``chunk``: samples drawn per round (default min(budget, max(n, batch_size or 0)))."""
+    ``chunk``: samples drawn in the first round (default n; later rounds draw what the
+    acceptance so far says is missing, +10 %, at most ``chunk``)."""
     if getattr(sampler, "detector", None) is None:
         raise ValueError("sample_clean needs a sampler with a detector: "
                          "Sampler(model, table, ..., detector=Detector.load(path))")
     n = validation.check_int("n", n, 1)
     budget = validation.check_int("budget", 10 * n if budget is None else budget, n,
                                   note="the most samples to draw, at least n")
-    chunk = validation.check_int("chunk", chunk or min(budget, max(n, batch_size or 0)), 1)
+    chunk = validation.check_int("chunk", chunk or n, 1)
     parts, indices, drawn, unflagged = [], [], 0, 0
     bar = tqdm(total=n, unit="kept", disable=not progress, desc="clean samples")
     while sum(len(i) for i in indices) < n and drawn < budget:
