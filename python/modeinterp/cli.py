@@ -184,7 +184,8 @@ def _detect(args) -> int:
     model = load_model(out / "model.pt", map_location=args.device) \
         if (out / "model.pt").exists() else None
     sampler = None if model is None else config_sampler(model, cfg)  # step ranges: early exit
-    ev = stages.evaluate(dataset_of(cfg), stages.result_of(load_samples(out), sampler))
+    data = dataset_of(cfg)
+    ev = stages.evaluate(data, stages.result_of(load_samples(out), sampler))
     summary = ev.summary
     if not summary.labelled:
         print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite); {args.dataset} has no "
@@ -194,7 +195,8 @@ def _detect(args) -> int:
     print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
           f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
     print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
-    lines = detector_report(cfg, ev, model, device=args.device, progress=not args.no_progress)
+    lines = detector_report(cfg, data, ev, model, device=args.device,
+                            progress=not args.no_progress)
     print("\n".join(lines))
     return 0
 

@@ -105,9 +105,10 @@ def _splits(features, names, labels, splits: int, seed: int) -> dict:
         calib, held = _split(labels, 0.5, seed + 1 + k)
         det = Detector.fit_supervised({n: features[n][calib] for n in names}, labels[calib],
                                       names=names, seed=seed)
-        s, y = det.score({n: features[n][held] for n in names}), labels[held]
-        removed.append(100.0 * float((s[y] > det.threshold).mean()))
-        kept.append(100.0 * float((s[~y] <= det.threshold).mean()))
+        out, ok = _rates(det.score({n: features[n][held] for n in names}), labels[held],
+                         det.threshold)
+        removed.append(out)
+        kept.append(ok)
     return {"splits": splits, "removed": _spread(removed), "kept": _spread(kept)}
 
 
@@ -146,14 +147,13 @@ def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="c
     return det, len(ev.labels)
 
 
-def detector_report(cfg, ev, model=None, *, device="cpu", progress: bool = True) -> list:
-    """``detect``'s detector table for a stored run evaluated as ``ev``: every supervised
-    detector, and the label-free ones when the run's ``model`` is given."""
-    from .recipe import dataset_of, reference_run
+def detector_report(cfg, data, ev, model=None, *, device="cpu", progress: bool = True) -> list:
+    """``detect``'s detector table for a stored run of ``data`` evaluated as ``ev``: every
+    supervised detector, and the label-free ones when the run's ``model`` is given."""
+    from .recipe import reference_run
 
     if ev.labels is None or min(ev.labels.sum(), (~ev.labels).sum()) < MIN_PER_CLASS:
         return []
-    data = dataset_of(cfg)
     references = None if model is None else reference_run(model, cfg, data, device, progress)
     return detector_markdown(detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               references))
