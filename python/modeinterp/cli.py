@@ -145,21 +145,30 @@ def _save_flags(detector, result, out) -> int:
 
 
 def _sample_clean(args, cfg, out, detector) -> int:
-    """``sample --clean N``: the first N samples of the stream the detector does not flag."""
+    """``sample --clean N``: the first N samples of the stream the detector does not flag
+    (under torchrun each round is split over the processes; the same N whatever the world)."""
     from .experiments.recipe import config_sampler, dataset_of, live_config
+    from .pipeline import distributed, stages
     from .sampling.store import save_samples
     from .train.checkpoint import load_model
 
     data = dataset_of(cfg)
-    sampler = config_sampler(load_model(out / "model.pt", map_location=args.device),
-                             live_config(cfg))
-    clean = sampler.sample_clean(args.clean, data.sample_shape, detector=detector,
-                                 seed=cfg.seed + 1, budget=args.budget,
-                                 batch_size=cfg.sample_batch, device=args.device,
-                                 progress=not args.no_progress)
+    rank, world, device = distributed.init_from_env(args.device)
+    try:
+        sampler = config_sampler(load_model(out / "model.pt", map_location=device),
+                                 live_config(cfg))
+        clean = stages.sample_clean(sampler, args.clean, data.sample_shape, detector=detector,
+                                    seed=cfg.seed + 1, budget=args.budget,
+                                    batch_size=cfg.sample_batch, device=device,
+                                    progress=not args.no_progress)
+    finally:
+        distributed.finish()
+    if rank != 0:
+        return 0
     save_samples(out / "samples.pt", clean.result, seed=cfg.seed + 1, config=cfg.to_dict())
     line = (f"kept {len(clean.indices)} of {clean.drawn} drawn (acceptance "
-            f"{clean.acceptance:.1%}){'' if clean.complete else '; budget spent before N'}")
+            f"{clean.acceptance:.1%}){'' if clean.complete else '; budget spent before N'}"
+            f"{f' ({world} processes)' if world > 1 else ''}")
     if getattr(data, "oracle", "none") != "none":
         kept = data.is_hallucination(clean.result.samples.float().cpu()).float().mean()
         line += f"; hallucinated among the kept (oracle): {float(kept):.2%}"

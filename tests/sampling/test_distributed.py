@@ -270,3 +270,50 @@ def test_torchrun_a_killed_rank_fails_the_run_and_a_rerun_resumes(tmp_path):
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     _assert_bitwise(load_samples(tmp_path), load_samples(tmp_path / "one.pt"))
+
+
+CLEAN_SCRIPT = """
+import sys, torch
+from modeinterp.detect import Detector
+from modeinterp.pipeline import distributed, stages
+from modeinterp.sampling import Sampler
+from modeinterp.schedules import Schedule
+
+distributed.init_from_env("cpu")
+table = Schedule.linear(1000, 1e-4, 0.02).table(method="ddim", steps=20, eta=1.0)
+sampler = Sampler(lambda x, t: 0.3 * torch.tanh(3 * x), table, window=10,
+                  aggregations=("mean", "max"))
+clean = stages.sample_clean(sampler, 30, (1, 4, 4), detector=Detector.load(sys.argv[1]),
+                            seed=5, chunk=11, batch_size=4, progress=False)
+distributed.finish()
+if clean is not None:
+    torch.save({"indices": clean.indices, "samples": clean.result.samples,
+                "drawn": clean.drawn}, sys.argv[2])
+"""
+
+
+def test_torchrun_sample_clean_keeps_the_one_process_set(tmp_path):
+    """stages.sample_clean under torchrun (2 gloo processes, rounds of odd sizes split over the
+    ranks) keeps exactly the samples one process keeps, in the same order."""
+    from modeinterp.detect import Detector, result_features
+    from modeinterp.pipeline import stages
+
+    table = Schedule.linear(1000, 1e-4, 0.02).table(method="ddim", steps=20, eta=1.0)
+    sampler = Sampler(lambda x, t: 0.3 * torch.tanh(3 * x), table, window=10,
+                      aggregations=("mean", "max"))
+    features = result_features(sampler.sample(200, (1, 4, 4), seed=2, progress=False))
+    labels = features["10/max"] > np.quantile(features["10/max"], 0.7)
+    detector = Detector.fit_supervised(features, labels, names=["10/mean", "10/max"])
+    detector.save(tmp_path / "det.json")
+    one = stages.sample_clean(sampler, 30, (1, 4, 4), detector=detector, seed=5, chunk=11,
+                              batch_size=4, progress=False)
+    (tmp_path / "clean.py").write_text(CLEAN_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(tmp_path / "clean.py"), str(tmp_path / "det.json"), str(tmp_path / "two.pt")],
+        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = torch.load(tmp_path / "two.pt")
+    assert one.drawn > 30 and two["drawn"] == one.drawn
+    assert torch.equal(two["indices"], one.indices)
+    assert torch.equal(two["samples"], one.result.samples)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["barrier", "finish", "init_from_env", "process_rank"]
+__all__ = ["all_gather", "barrier", "finish", "init_from_env", "process_rank"]
 
 
 def init_from_env(device: str = "cpu") -> tuple:
@@ -45,6 +45,17 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def all_gather(obj) -> list:
+    """Every process's ``obj`` (picklable; CPU tensors), in rank order ([obj] outside torchrun)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def finish() -> None:

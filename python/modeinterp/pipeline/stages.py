@@ -11,6 +11,7 @@ each (docs/design.md, "Layers").
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -21,6 +22,7 @@ import torch
 from .. import detect
 from ..data.protocol import OracleSummary, oracle_of, oracle_summary
 from ..sampling import SampleResult, Sampler
+from ..sampling.clean import CleanResult, concat_results
 from ..sampling.shards import sample_to_shards, write_shard_index
 from ..sampling.store import SampleSet, load_samples
 from ..sampling.window_spec import window_key
@@ -28,7 +30,7 @@ from ..train import Trainer
 from ..train.checkpoint import load_model
 from . import distributed
 
-__all__ = ["Evaluation", "Trained", "evaluate", "result_of", "sample", "train"]
+__all__ = ["Evaluation", "Trained", "evaluate", "result_of", "sample", "sample_clean", "train"]
 
 
 @dataclass
@@ -91,6 +93,39 @@ def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, devic
         result.trajectory = sampler.sample(m, shape, trajectory=m, progress=False,
                                            **kwargs).trajectory
     return result
+
+
+def sample_clean(sampler: Sampler, n: int, shape, *, detector=None, progress: bool = True,
+                 **kwargs) -> Optional[CleanResult]:
+    """``sampler.sample_clean`` (see :func:`modeinterp.sampling.clean.sample_clean`), also
+    under torchrun: each round's draws are split into contiguous slices of the stream, one per
+    process, and gathered in rank order, so every process sees the one-process round and the
+    kept set is the same whatever the world size. Rank 0 returns the result, the others None."""
+    rank, world = distributed.process_rank()
+    sampler = sampler.with_detector(detector)
+    if world == 1:
+        return sampler.sample_clean(n, shape, progress=progress, **kwargs)
+
+    def draw(size, shape, *, first, **sample_kwargs):
+        lo, hi = first + size * rank // world, first + size * (rank + 1) // world
+        mine = None if hi == lo else _on_cpu(sampler.sample(hi - lo, shape, first=lo,
+                                                            **sample_kwargs))
+        return concat_results([p for p in distributed.all_gather(mine) if p is not None])
+
+    clean = sampler.sample_clean(n, shape, progress=progress and rank == 0, draw=draw,
+                                 **kwargs)
+    return clean if rank == 0 else None
+
+
+def _on_cpu(result: SampleResult) -> SampleResult:
+    """``result`` with every tensor on the CPU (what crosses processes)."""
+    def move(value):
+        if isinstance(value, torch.Tensor):
+            return value.cpu()
+        return {k: move(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    return dataclasses.replace(result, **{f.name: move(getattr(result, f.name))
+                                          for f in dataclasses.fields(result)})
 
 
 def result_of(saved: SampleSet, sampler: Optional[Sampler] = None) -> SampleResult:

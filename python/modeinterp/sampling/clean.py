@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import torch
 from tqdm.auto import tqdm
@@ -56,12 +56,15 @@ def concat_results(parts: list):
 def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int] = None,
                  chunk: Optional[int] = None, batch_size: Optional[int] = None, device="cpu",
                  progress: bool = True, model_kwargs: Optional[Mapping] = None,
-                 score_maps: bool = False) -> CleanResult:
+                 score_maps: bool = False, draw: Optional[Callable] = None) -> CleanResult:
     """Draw with ``sampler`` (a Sampler with a detector) until ``n`` samples its detector does
     not flag are kept, or ``budget`` samples (default 10·n) have been drawn (then ``complete``
     is False and fewer are returned).
     ``chunk``: samples drawn in the first round (default n; later rounds draw what the
-    acceptance so far says is missing, +10 %, at most ``chunk``)."""
+    acceptance so far says is missing, +10 %, at most ``chunk``).
+    ``draw``: what draws a round, called like ``sampler.sample`` (the default) with ``first`` the
+    round's first global index; torchrun's split of each round over the processes is one
+    (:func:`modeinterp.pipeline.stages.sample_clean`)."""
     if getattr(sampler, "detector", None) is None:
         raise ValueError("sample_clean needs a sampler with a detector: "
                          "Sampler(model, table, ..., detector=Detector.load(path))")
@@ -78,9 +81,9 @@ def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int]
         size = chunk if not drawn else max(1, min(chunk, math.ceil(
             1.1 * missing * drawn / max(unflagged, 1))))
         size = min(size, budget - drawn)
-        part = sampler.sample(size, shape, seed=seed, batch_size=batch_size, device=device,
-                              progress=False, model_kwargs=model_kwargs, first=drawn,
-                              score_maps=score_maps)
+        part = (draw or sampler.sample)(size, shape, seed=seed, batch_size=batch_size,
+                                        device=device, progress=False, first=drawn,
+                                        model_kwargs=model_kwargs, score_maps=score_maps)
         keep = torch.nonzero(~part.flags.cpu()).flatten()
         unflagged += len(keep)
         keep = keep[:missing]

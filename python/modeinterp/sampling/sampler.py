@@ -214,12 +214,17 @@ class Sampler:
         chunk, batch_size, device, progress) and the returned ``CleanResult``."""
         from .clean import sample_clean
 
-        sampler = self
-        if detector is not None and detector is not self.detector:
-            detector.check_sampler(self)
-            sampler = copy.copy(self)
-            sampler.detector = detector
-        return sample_clean(sampler, n, shape, **kwargs)
+        return sample_clean(self.with_detector(detector), n, shape, **kwargs)
+
+    def with_detector(self, detector) -> "Sampler":
+        """This sampler with ``detector`` (checked against it) instead of its own; itself when
+        ``detector`` is None or already its own."""
+        if detector is None or detector is self.detector:
+            return self
+        detector.check_sampler(self)
+        sampler = copy.copy(self)
+        sampler.detector = detector
+        return sampler
 
     def denoise_references(self, images: torch.Tensor, *, seed: int = 0,
                            batch_size: Optional[int] = None, device="cpu",
