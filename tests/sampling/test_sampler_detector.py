@@ -92,3 +92,35 @@ def test_bad_detectors_and_requests_are_refused(fitted):
         Sampler(model, TABLE, window=[5, 10], aggregations=("mean", "rel-mean"),
                 detector=Detector.fit_supervised(rel_features, rel_labels,
                                                  names=["10/rel-mean"]))
+
+
+def test_resample_tail_keys_each_sample_by_its_global_index():
+    sampler = _sampler()
+    images = torch.rand(6, *SHAPE) * 2 - 1
+    whole = sampler.resample_tail(images, 8, seed=3, progress=False)
+    part = sampler.resample_tail(images[2:5], 8, seed=3, first=2, progress=False)
+    assert torch.equal(part.samples, whole.samples[2:5])
+    assert not torch.equal(sampler.resample_tail(images, 8, seed=4, progress=False).samples,
+                           whole.samples)
+    with pytest.raises(ValueError, match="begin before start=15"):
+        sampler.resample_tail(images, 15, seed=3, progress=False)
+
+
+def test_repair_flagged_replaces_only_flagged_samples_it_fixes(fitted):
+    detector, _ = fitted
+    sampler = _sampler(detector)
+    result = sampler.sample(120, SHAPE, seed=4, progress=False)
+    before = result.flags.clone()
+    fix = sampler.repair_flagged(result, start=5, seed=100, rounds=3, progress=False)
+    assert not (fix.repaired & ~before).any()  # only flagged samples are touched
+    kept = ~fix.repaired
+    assert torch.equal(fix.result.samples[kept], result.samples[kept])
+    assert 0 < int(fix.repaired.sum()) and int(fix.flags.sum()) < int(before.sum())
+    assert torch.equal(fix.flags, fix.result.flags)
+    stored = SampleSet.from_result(fix.result)  # the replaced rows carry their own features
+    assert torch.equal(torch.as_tensor(detector.flags(stored)), fix.flags)
+    assert fix.model_calls >= int(before.sum()) * (len(TABLE) - 5)
+    again = sampler.repair_flagged(result, start=5, seed=100, rounds=3, progress=False)
+    assert torch.equal(again.result.samples, fix.result.samples)
+    with pytest.raises(ValueError, match="needs a sampler with a detector"):
+        _sampler().repair_flagged(result, start=5, seed=1)

@@ -48,7 +48,7 @@ def test_references_are_forward_noised_to_the_earliest_window():
     start = 10  # window 10 of 20 steps
     t, abar = int(sampler.table.timesteps[start]), float(sampler.table.alphas_cumprod_t[start])
     x_t = math.sqrt(abar) * images + math.sqrt(1 - abar) * ops.philox_normal(
-        images.shape, seed=7, step=t)
+        images.shape, seed=7, step=sampler.table.num_train_timesteps + 1 + t)
     direct = sampler.sample(5, SHAPE, seed=7, x_start=x_t, start=start, progress=False)
     assert torch.equal(ref.samples, direct.samples) and torch.equal(ref.scores, direct.scores)
     assert set(ref.aggregate_scores) == {(5, "mean"), (5, "max"), (10, "mean"), (10, "max")}

@@ -31,6 +31,8 @@ PUBLIC = {
                        "first", "score_maps", "x_start", "start"),
     "Sampler.sample_clean": ("n", "shape", "detector"),
     "Sampler.denoise_references": ("images", "seed", "batch_size", "device"),
+    "Sampler.resample_tail": ("images", "start", "seed", "first", "batch_size", "device"),
+    "Sampler.repair_flagged": ("result", "start", "seed", "rounds"),
     "detect.Detector.check_sampler": ("sampler",),
     "SampleResult": None, "load_samples": None,
     "sampling.WindowScore": None, "sampling.aggregate": ("maps", "aggregations", "samples", "reference"),

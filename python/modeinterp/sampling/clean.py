@@ -6,6 +6,7 @@ device: the kept set is "the first N unflagged samples of the seed's stream", al
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional
@@ -94,3 +95,65 @@ def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int]
     bar.close()
     index = torch.cat(indices)
     return CleanResult(concat_results(parts), index, drawn, len(index) == n, unflagged)
+
+
+@dataclass
+class RepairResult:
+    """What :func:`repair_flagged` returns. result: every sample, each repaired one in place of
+    the flagged original (no trajectory); repaired: (n,) bool, the samples replaced; flags: (n,)
+    bool, what the detector flags after the repairs; model_calls: denoiser evaluations the
+    repairs spent, one per sample per reverse step (the run itself spent n · S)."""
+
+    result: "SampleResult"  # noqa: F821
+    repaired: torch.Tensor
+    flags: torch.Tensor
+    model_calls: int
+
+
+def repair_flagged(sampler, result, *, start: int, seed: int, rounds: int = 1,
+                   batch_size: Optional[int] = None, device="cpu",
+                   progress: bool = True) -> RepairResult:
+    """Mitigation beside filtering: re-run the last steps of every sample ``sampler``'s detector
+    flags in ``result``, with fresh noise — forward-noised to reverse step ``start`` and denoised
+    again (:meth:`Sampler.resample_tail`, seed ``seed + round``) — up to ``rounds`` times; a
+    repair replaces its sample as soon as the detector stops flagging it. Cost: S − start model
+    calls per flagged sample per round. Deterministic per (result, seed)."""
+    if getattr(sampler, "detector", None) is None or result.flags is None:
+        raise ValueError("repair_flagged needs a sampler with a detector and a result it flagged")
+    rounds = validation.check_int("rounds", rounds, 1)
+    seed = validation.check_int("seed", seed, 0)
+    flags = result.flags.cpu().clone()
+    repaired = torch.zeros_like(flags)
+    parts, calls = [], 0
+    for r in range(rounds):
+        todo = torch.nonzero(flags).flatten()
+        if not len(todo):
+            break
+        redo = sampler.resample_tail(result.samples[todo.to(result.samples.device)], start,
+                                     seed=seed + r, batch_size=batch_size, device=device,
+                                     progress=progress)
+        calls += len(todo) * (len(sampler.table) - start)
+        fixed = ~redo.flags.cpu()
+        flags[todo[fixed]] = False
+        repaired[todo[fixed]] = True
+        parts.append((todo[fixed], redo.select(torch.nonzero(fixed).flatten())))
+    return RepairResult(_with_rows(result, parts), repaired, flags, calls)
+
+
+def _with_rows(result, parts):
+    """``result`` (copied, without trajectory) with rows ``index`` of each (index, part) pair
+    replaced by ``part``'s samples and every per-sample field."""
+    fields = ("samples", "scores", "detector_scores", "flags")
+    groups = ("early_scores", "window_scores", "aggregate_scores", "score_maps")
+    out = dataclasses.replace(result, trajectory=None,
+                              **{f: getattr(result, f).clone() for f in fields},
+                              **{g: {k: v.clone() for k, v in getattr(result, g).items()}
+                                 for g in groups})
+    for index, part in parts:
+        for f in fields:
+            target = getattr(out, f)
+            target[index.to(target.device)] = getattr(part, f).to(target.device, target.dtype)
+        for g in groups:
+            for k, target in getattr(out, g).items():
+                target[index.to(target.device)] = getattr(part, g)[k].to(target.device)
+    return out

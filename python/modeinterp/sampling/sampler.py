@@ -216,6 +216,15 @@ class Sampler:
 
         return sample_clean(self.with_detector(detector), n, shape, **kwargs)
 
+    def repair_flagged(self, result: SampleResult, *, start: int, seed: int, rounds: int = 1,
+                       **kwargs):
+        """Re-run the last steps (from step ``start``) of the samples of ``result`` this
+        sampler's detector flags, with fresh noise, up to ``rounds`` times: see
+        :func:`modeinterp.sampling.clean.repair_flagged` and its ``RepairResult``."""
+        from .clean import repair_flagged
+
+        return repair_flagged(self, result, start=start, seed=seed, rounds=rounds, **kwargs)
+
     def with_detector(self, detector) -> "Sampler":
         """This sampler with ``detector`` (checked against it) instead of its own; itself when
         ``detector`` is None or already its own."""
@@ -229,21 +238,39 @@ class Sampler:
     def denoise_references(self, images: torch.Tensor, *, seed: int = 0,
                            batch_size: Optional[int] = None, device="cpu",
                            progress: bool = True, score_maps: bool = False) -> SampleResult:
-        """Score in-support references: ``images`` (e.g. training images) forward-noised to the
-        first step of the earliest window, x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·z (z: Philox, keyed by
-        ``seed`` and the step's timestep), then denoised over the windows like any sample. Their
-        scores describe good samples of this model: what a label-free detector is fitted on."""
+        """Score in-support references: ``images`` (e.g. training images) run through
+        :meth:`resample_tail` from the first step of the earliest window. Their scores describe
+        good samples of this model: what a label-free detector is fitted on."""
+        return self.resample_tail(images, min(w[0] for w in self.windows), seed=seed,
+                                  batch_size=batch_size, device=device, progress=progress,
+                                  score_maps=score_maps)
+
+    def resample_tail(self, images: torch.Tensor, start: int, *, seed: int, first: int = 0,
+                      batch_size: Optional[int] = None, device="cpu", progress: bool = True,
+                      score_maps: bool = False) -> SampleResult:
+        """Run reverse steps [start, S) again from ``images`` forward-noised to step ``start``:
+        x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·z, z fresh Philox noise keyed by (``seed``, T + 1 + t, global
+        element index from ``first``) — a key no reverse step draws, so z is independent of the
+        steps' own noise. Scored like any sample (every window must lie in [start, S)).
+        Re-running a flagged sample's last steps with fresh noise (:func:`repair_flagged`) and
+        the label-free references (:meth:`denoise_references`) are both this."""
         validation.check_type("images", images, torch.Tensor, "a tensor")
         if images.ndim < 2 or len(images) == 0:
             raise ValueError(f"images must be (n, *shape) with n >= 1, got {tuple(images.shape)}")
-        start = min(w[0] for w in self.windows)
+        validation.check_int("start", start, 0)
+        if start >= len(self.table):
+            raise ValueError(f"start must be a step index below {len(self.table)}, got {start}")
+        validation.check_int("first", first, 0, note="a global sample index")
         n, shape = len(images), tuple(images.shape[1:])
         t = int(self.table.timesteps[start])
         abar = float(self.table.alphas_cumprod_t[start])
-        z = ops.philox_normal(tuple(images.shape), seed=seed, step=t, device=device)
+        z = ops.philox_normal(tuple(images.shape), seed=seed,
+                              step=self.table.num_train_timesteps + 1 + t,
+                              offset=int(first) * math.prod(shape), device=device)
         x_t = math.sqrt(abar) * images.to(device, torch.float32) + math.sqrt(1 - abar) * z
         return self.sample(n, shape, seed=seed, batch_size=batch_size, device=device,
-                           progress=progress, score_maps=score_maps, x_start=x_t, start=start)
+                           progress=progress, score_maps=score_maps, x_start=x_t, start=start,
+                           first=first)
 
     def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
                    traj, bar, map_scores, begin=(0, None)):
