@@ -145,18 +145,15 @@ def _save_flags(detector, result, out) -> int:
 
 
 def _sample_clean(args, cfg, out, detector) -> int:
-    """``sample --clean N``: the first N samples of the stream the detector does not flag
-    (under torchrun each round is split over the processes; the same N whatever the world)."""
+    """``sample --clean N``: the first N samples of the stream the detector does not flag."""
     from .experiments.recipe import config_sampler, dataset_of, live_config
     from .pipeline import distributed, stages
     from .sampling.store import save_samples
     from .train.checkpoint import load_model
 
-    data = dataset_of(cfg)
-    rank, world, device = distributed.init_from_env(args.device)
+    data, (rank, world, device) = dataset_of(cfg), distributed.init_from_env(args.device)
+    sampler = config_sampler(load_model(out / "model.pt", map_location=device), live_config(cfg))
     try:
-        sampler = config_sampler(load_model(out / "model.pt", map_location=device),
-                                 live_config(cfg))
         clean = stages.sample_clean(sampler, args.clean, data.sample_shape, detector=detector,
                                     seed=cfg.seed + 1, budget=args.budget,
                                     batch_size=cfg.sample_batch, device=device,
@@ -166,9 +163,8 @@ def _sample_clean(args, cfg, out, detector) -> int:
     if rank != 0:
         return 0
     save_samples(out / "samples.pt", clean.result, seed=cfg.seed + 1, config=cfg.to_dict())
-    line = (f"kept {len(clean.indices)} of {clean.drawn} drawn (acceptance "
-            f"{clean.acceptance:.1%}){'' if clean.complete else '; budget spent before N'}"
-            f"{f' ({world} processes)' if world > 1 else ''}")
+    line = (f"kept {len(clean.indices)} of {clean.drawn} drawn ({world} process(es); acceptance"
+            f" {clean.acceptance:.1%}){'' if clean.complete else '; budget spent before N'}")
     if getattr(data, "oracle", "none") != "none":
         kept = data.is_hallucination(clean.result.samples.float().cpu()).float().mean()
         line += f"; hallucinated among the kept (oracle): {float(kept):.2%}"
@@ -204,9 +200,8 @@ def _detect(args) -> int:
     print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
           f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
     print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
-    lines = detector_report(cfg, data, ev, model, device=args.device,
-                            progress=not args.no_progress)
-    print("\n".join(lines))
+    print("\n".join(detector_report(cfg, data, ev, model, device=args.device,
+                                    progress=not args.no_progress)))
     return 0
 
 
