@@ -5,7 +5,8 @@ fixed-large variance: the paper's), ``ddpm:250`` (respaced), ``ddim:100:0.5`` (D
 η = 0.5). Each sampler samples into its own folder in shards (resumable: a killed sweep continues
 where it stopped) and gets the same evaluation: hallucination rate and per-reason counts, the
 paper's pixel mean and every (window × aggregation) pair held out, the calibrated filter over 20
-random splits."""
+random splits, the fitted detectors, and (given the model) the repair of flagged samples
+(:mod:`.mitigation`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..pipeline import stages
 from .config import ReproduceConfig
 from .recipe import dataset_of, sample_run
 from .detectors import detector_section
+from .mitigation import repair_markdown, repair_section
 from .score_pairs import pair_section
 
 SAMPLERS = ("ddpm", "ddpm:250", "ddim:100:0", "ddim:100:0.5", "ddim:100:1")
@@ -43,8 +45,9 @@ def sampler_config(cfg: ReproduceConfig, sampler: str) -> ReproduceConfig:
 
 
 def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float,
-                out: Path) -> dict:
-    """One sweep row: the oracle's counts and the detection numbers, held out."""
+                out: Path, model=None, device="cpu", progress: bool = False) -> dict:
+    """One sweep row: the oracle's counts and the detection numbers, held out; with ``model``,
+    the repair of flagged samples too (:mod:`.mitigation`)."""
     ev = stages.evaluate(data, result)
     row = {"sampler": sampler, "steps": len(result.timesteps), "n": ev.summary.n,
            "n_non_finite": ev.n_non_finite, "rate": ev.summary.rate,
@@ -73,7 +76,10 @@ def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float
     row.update({"detector": f"{fitted['kind']} · {fitted['features']}",
                 "detector_removed": fitted["removed_at_96"],
                 "detector_two_of_a_kind": fitted["groups"].get("two-of-a-kind", {}).get("removed"),
+                "detector_groups": fitted["groups"],
                 "detector_splits_removed": detectors["splits"]["removed"]["mean"]})
+    if model is not None:
+        row["repair"] = repair_section(model, run, data, ev, device=device, progress=progress)
     return row
 
 
@@ -98,10 +104,12 @@ def sweep_markdown(rows: list, cfg: ReproduceConfig) -> list:
           f"{r['wall_s']:.0f}"] for r in rows],
         formats=[None, None, None, None, None, ".3f", *[None] * 10],
         missing="—")
+    repairs = [line for r in rows if r.get("repair")
+               for line in (f"## Repair: {r['sampler']}", "", *repair_markdown(r["repair"]))]
     return [f"# Sampler sweep ({cfg.dataset}, {cfg.n_samples} samples each, seed {cfg.seed + 1})",
             "", "Removed: held-out hallucinations removed at ≥ 96 % of held-out good samples "
             "kept; wall s: this invocation's sampling and scoring (a resumed sampler shows only "
-            "the rest).", "", *table, ""]
+            "the rest).", "", *table, "", *repairs]
 
 
 def run_sampler_sweep(cfg: ReproduceConfig, model, out, samplers=SAMPLERS, *, device="cpu",
@@ -119,7 +127,7 @@ def run_sampler_sweep(cfg: ReproduceConfig, model, out, samplers=SAMPLERS, *, de
                             shard_size=shard_size or run.sample_batch)
         if result is not None:
             rows.append(sampler_row(sampler, run, data, result, time.perf_counter() - t0,
-                                    folder))
+                                    folder, model, device, progress))
     return rows
 
 
