@@ -78,6 +78,10 @@ def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float
                 "detector_two_of_a_kind": fitted["groups"].get("two-of-a-kind", {}).get("removed"),
                 "detector_groups": fitted["groups"],
                 "detector_splits_removed": detectors["splits"]["removed"]["mean"]})
+    early = next((r for r in detectors["rows"] if r["family"] == "early exit"), None)
+    if early is not None:  # decided k steps into the window: the compute a flagged sample skips
+        row.update({"early_exit": early["features"], "early_exit_removed": early["removed_at_96"],
+                    "early_exit_compute_saved": early["compute_saved"]})
     if model is not None:
         row["repair"] = repair_section(model, run, data, ev, device=device, progress=progress)
     return row
