@@ -124,3 +124,18 @@ def test_repair_flagged_replaces_only_flagged_samples_it_fixes(fitted):
     assert torch.equal(again.result.samples, fix.result.samples)
     with pytest.raises(ValueError, match="needs a sampler with a detector"):
         _sampler().repair_flagged(result, start=5, seed=1)
+
+
+def test_repair_by_a_sampler_with_fewer_windows_drops_the_scores_it_cannot_redo():
+    wide = _sampler().sample(80, SHAPE, seed=4, progress=False)
+    features = result_features(wide)
+    names = ["5/mean", "5/max", "image/std"]
+    labels = features["5/max"] > np.quantile(features["5/max"], 0.8)
+    detector = Detector.fit_supervised(features, labels, names=names)
+    narrow = Sampler(model, TABLE, window=5, aggregations=("mean", "max"), detector=detector)
+    wide.detector_scores = torch.as_tensor(detector.score(wide))
+    wide.flags = wide.detector_scores > detector.threshold
+    fix = narrow.repair_flagged(wide, start=15, seed=9, progress=False)
+    assert fix.repaired.any()
+    assert set(fix.result.window_scores) <= {5} and (10, "max") not in fix.result.aggregate_scores
+    assert torch.equal(torch.as_tensor(detector.flags(fix.result)), fix.flags)

@@ -142,12 +142,15 @@ def repair_flagged(sampler, result, *, start: int, seed: int, rounds: int = 1,
 
 def _with_rows(result, parts):
     """``result`` (copied, without trajectory) with rows ``index`` of each (index, part) pair
-    replaced by ``part``'s samples and every per-sample field."""
+    replaced by ``part``'s samples and every per-sample field. A score the parts do not have
+    (a window the repairing sampler does not score) is dropped: its replaced rows would be
+    stale."""
     fields = ("samples", "scores", "detector_scores", "flags")
     groups = ("early_scores", "window_scores", "aggregate_scores", "score_maps")
     out = dataclasses.replace(result, trajectory=None,
                               **{f: getattr(result, f).clone() for f in fields},
-                              **{g: {k: v.clone() for k, v in getattr(result, g).items()}
+                              **{g: {k: v.clone() for k, v in getattr(result, g).items()
+                                     if all(k in getattr(p, g) for _, p in parts)}
                                  for g in groups})
     for index, part in parts:
         for f in fields:
