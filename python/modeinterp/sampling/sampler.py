@@ -218,9 +218,8 @@ class Sampler:
 
     def repair_flagged(self, result: SampleResult, *, start: int, seed: int, rounds: int = 1,
                        **kwargs):
-        """Re-run the last steps (from step ``start``) of the samples of ``result`` this
-        sampler's detector flags, with fresh noise, up to ``rounds`` times: see
-        :func:`modeinterp.sampling.clean.repair_flagged` and its ``RepairResult``."""
+        """Re-run from step ``start``, with fresh noise, the samples of ``result`` the detector
+        flags: :func:`modeinterp.sampling.clean.repair_flagged` (returns a ``RepairResult``)."""
         from .clean import repair_flagged
 
         return repair_flagged(self, result, start=start, seed=seed, rounds=rounds, **kwargs)
@@ -250,23 +249,20 @@ class Sampler:
                       score_maps: bool = False) -> SampleResult:
         """Run reverse steps [start, S) again from ``images`` forward-noised to step ``start``:
         x_t = √ᾱ_t·x_0 + √(1−ᾱ_t)·z, z fresh Philox noise keyed by (``seed``, T + 1 + t, global
-        element index from ``first``) — a key no reverse step draws, so z is independent of the
-        steps' own noise. Scored like any sample (every window must lie in [start, S)).
-        Re-running a flagged sample's last steps with fresh noise (:func:`repair_flagged`) and
-        the label-free references (:meth:`denoise_references`) are both this."""
+        element index from ``first``): a key no reverse step draws, so z is independent of the
+        steps' own noise. Scored like any sample (every window must lie in [start, S)); what
+        :meth:`repair_flagged` and :meth:`denoise_references` run."""
         validation.check_type("images", images, torch.Tensor, "a tensor")
         if images.ndim < 2 or len(images) == 0:
             raise ValueError(f"images must be (n, *shape) with n >= 1, got {tuple(images.shape)}")
-        validation.check_int("start", start, 0)
-        if start >= len(self.table):
+        if validation.check_int("start", start, 0) >= len(self.table):
             raise ValueError(f"start must be a step index below {len(self.table)}, got {start}")
-        validation.check_int("first", first, 0, note="a global sample index")
         n, shape = len(images), tuple(images.shape[1:])
-        t = int(self.table.timesteps[start])
-        abar = float(self.table.alphas_cumprod_t[start])
+        t, abar = int(self.table.timesteps[start]), float(self.table.alphas_cumprod_t[start])
         z = ops.philox_normal(tuple(images.shape), seed=seed,
                               step=self.table.num_train_timesteps + 1 + t,
-                              offset=int(first) * math.prod(shape), device=device)
+                              offset=validation.check_int("first", first, 0) * math.prod(shape),
+                              device=device)
         x_t = math.sqrt(abar) * images.to(device, torch.float32) + math.sqrt(1 - abar) * z
         return self.sample(n, shape, seed=seed, batch_size=batch_size, device=device,
                            progress=progress, score_maps=score_maps, x_start=x_t, start=start,
