@@ -103,3 +103,27 @@ def poison_allocator(numel: int, device: str) -> None:
     for _ in range(2):
         t = torch.full((max(numel, 1),), float("nan"), device=device)
         del t
+
+
+@pytest.fixture
+def refused(capsys):
+    """``refused(argv, pattern)``: the command line refuses ``argv`` as a user's mistake — exit
+    status 2, one line ``modeinterp COMMAND: error: …`` matching ``pattern`` on stderr, no
+    traceback. Returns that line."""
+    import re
+
+    from modeinterp.cli import main
+
+    def check(argv, pattern):
+        capsys.readouterr()
+        try:
+            status = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse's own errors
+            status = exc.code
+        err = capsys.readouterr().err
+        assert status == 2, (status, err)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"modeinterp {argv[0]}: error: "), err
+        assert "Traceback" not in err and re.search(pattern, lines[0]), lines[0]
+        return lines[0]
+    return check

@@ -1,6 +1,6 @@
 """Files the package writes, written atomically: a kill, a full disk or an exception mid-write
 leaves either the previous file or the new one at ``path``, never half of one, and no temporary
-file behind.
+file behind. The file gets the mode any other tool would give it under the user's umask.
 
 Every writer goes through :func:`write_atomic`: the bytes go to a temporary file in the same folder
 (``.<name>.<random>.tmp``, so a ``*.json`` or ``*.npy`` glob never sees it), which is flushed and
@@ -32,6 +32,8 @@ def write_atomic(path: str | os.PathLike, write_fn: Callable[[Any], None]) -> st
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
                                suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # mkstemp's 0600 is for the temporary file, not the result
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
@@ -45,6 +47,13 @@ def write_atomic(path: str | os.PathLike, write_fn: Callable[[Any], None]) -> st
         raise
     _fsync_dir(directory)
     return path
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(directory: str) -> None:

@@ -81,17 +81,18 @@ def test_shard_rules_and_errors(tmp_path, sampler):
         load_samples(tmp_path / "empty")
 
 
-TINY = ["--n-train", "256", "--train-steps", "5", "--n-samples", "120", "--steps", "20",
-        "--no-progress"]
+TRAIN = ["--n-train", "256", "--train-steps", "5", "--no-progress"]
+SAMPLE = ["--n-samples", "120", "--steps", "20", "--no-progress"]
 
 
-def _one_process_samples(tmp_path):
-    """Train a tiny model into tmp_path and sample it in one process (kept as one.pt)."""
+def _one_process_samples(tmp_path, sample=SAMPLE):
+    """Train a tiny model into tmp_path/model.pt and sample it in one process into tmp_path/one;
+    returns (model path, the samples)."""
     out = str(tmp_path)
-    assert main(["train", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
-    assert main(["sample", "gaussian2d", "--quick", "--out", out, *TINY]) == 0
-    (tmp_path / "samples.pt").rename(tmp_path / "one.pt")
-    return load_samples(tmp_path / "one.pt")
+    assert main(["train", "gaussian2d", "--quick", "--out", out, *TRAIN]) == 0
+    assert main(["sample", "gaussian2d", "--quick", "--out", str(tmp_path / "one"), "--model",
+                 str(tmp_path / "model.pt"), *sample]) == 0
+    return str(tmp_path / "model.pt"), load_samples(tmp_path / "one")
 
 
 def _assert_bitwise(loaded, one) -> None:
@@ -104,16 +105,16 @@ def _assert_bitwise(loaded, one) -> None:
 def test_torchrun_two_processes_match_one(tmp_path):
     """CPU, gloo: `torchrun --nproc-per-node 2 -m modeinterp sample` writes shards whose union is
     bit-identical to the one-process `modeinterp sample`."""
-    out, one = str(tmp_path), _one_process_samples(tmp_path)
+    model, one = _one_process_samples(tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           "2", "-m", "modeinterp", "sample", "gaussian2d", "--quick", "--out", out,
-           "--shard-size", "40", *TINY]
+           "2", "-m", "modeinterp", "sample", "gaussian2d", "--quick", "--out",
+           str(tmp_path / "two"), "--model", model, "--shard-size", "40", *SAMPLE]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    index = json.loads((tmp_path / "shards.json").read_text())
+    index = json.loads((tmp_path / "two" / "shards.json").read_text())
     assert index["processes"] == 2 and index["n"] == 120
-    _assert_bitwise(load_samples(tmp_path), one)
+    _assert_bitwise(load_samples(tmp_path / "two"), one)
 
 
 def _free_port() -> int:
@@ -127,20 +128,21 @@ def test_torchrun_two_nodes_by_rendezvous_match_one(tmp_path):
     with one process each meet at a c10d rendezvous (both processes have LOCAL_RANK 0, ranks 0
     and 1) and share the output folder as a shared filesystem; the union of their shards is
     bit-identical to one process."""
-    out, one = str(tmp_path), _one_process_samples(tmp_path)
+    model, one = _one_process_samples(tmp_path)
+    out = tmp_path / "two"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     node = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node",
             "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}",
             "--rdzv-id", "two-nodes", "-m", "modeinterp", "sample", "gaussian2d", "--quick",
-            "--out", out, "--shard-size", "40", *TINY]
+            "--out", str(out), "--model", model, "--shard-size", "40", *SAMPLE]
     agents = [subprocess.Popen(node, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env) for _ in range(2)]
     logs = [agent.communicate(timeout=300)[0] for agent in agents]
     assert [agent.returncode for agent in agents] == [0, 0], "\n".join(logs)[-3000:]
-    markers = [json.loads(p.read_text()) for p in sorted((tmp_path / "shards").glob("*.json"))]
+    markers = [json.loads(p.read_text()) for p in sorted((out / "shards").glob("*.json"))]
     assert sorted({m["rank"] for m in markers}) == [0, 1]
     assert len({m["pid"] for m in markers}) == 2
-    _assert_bitwise(load_samples(tmp_path), one)
+    _assert_bitwise(load_samples(out), one)
 
 
 def _weights(path):
@@ -201,7 +203,7 @@ def test_torchrun_reproduce_shards_sampling_and_rank_0_reports(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "modeinterp", "reproduce", "gaussian2d", "--quick", "--out", str(out),
-         "--config", str(tmp_path / "cfg.toml"), *TINY],
+         "--config", str(tmp_path / "cfg.toml"), *TRAIN, *SAMPLE],
         capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -243,21 +245,19 @@ def test_torchrun_a_killed_rank_fails_the_run_and_a_rerun_resumes(tmp_path):
     """SIGKILL one of two processes mid-run: torchrun fails the whole run naming the rank, the
     shards already complete stay, and the same command then finishes the run — bit-identical to
     one process."""
-    out = str(tmp_path)
-    slow = [a if a != "20" else "400" for a in TINY]  # 400 steps: shards of 10 take a while
-    assert main(["train", "gaussian2d", "--quick", "--out", out, *slow]) == 0
-    assert main(["sample", "gaussian2d", "--quick", "--out", out, *slow]) == 0
-    (tmp_path / "samples.pt").rename(tmp_path / "one.pt")
+    slow = [a if a != "20" else "400" for a in SAMPLE]  # 400 steps: shards of 10 take a while
+    model, one = _one_process_samples(tmp_path, slow)
+    out = tmp_path / "two"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           "2", "-m", "modeinterp", "sample", "gaussian2d", "--quick", "--out", out,
-           "--shard-size", "10", *slow]
+           "2", "-m", "modeinterp", "sample", "gaussian2d", "--quick", "--out", str(out),
+           "--model", model, "--shard-size", "10", *slow]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=env)
     deadline = time.monotonic() + 120
     victim = None
     while victim is None and time.monotonic() < deadline and run.poll() is None:
-        markers = [json.loads(m.read_text()) for m in (tmp_path / "shards").glob("*.json")]
+        markers = [json.loads(m.read_text()) for m in (out / "shards").glob("*.json")]
         victim = next((m["pid"] for m in markers if m["rank"] == 1), None)
         time.sleep(0.02)
     assert victim is not None, "rank 1 wrote no shard"
@@ -265,11 +265,11 @@ def test_torchrun_a_killed_rank_fails_the_run_and_a_rerun_resumes(tmp_path):
     _, err = run.communicate(timeout=120)
     assert run.returncode != 0
     assert "rank" in err and "FAILED" in err and "SIGKILL" in err, err[-2000:]
-    done = len(list((tmp_path / "shards").glob("*.json")))
+    done = len(list((out / "shards").glob("*.json")))
     assert 0 < done < 12  # a partial run: some shards complete, not all
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    _assert_bitwise(load_samples(tmp_path), load_samples(tmp_path / "one.pt"))
+    _assert_bitwise(load_samples(out), one)
 
 
 CLEAN_SCRIPT = """

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "python" / "modeinterp"
 # Lowest first; a name is a top-level module or subpackage of modeinterp.
 LAYERS = [
     ("kernels", {"_C", "_build_config", "_variant", "_fakes", "_extension", "validation",
-                 "artifacts", "ops", "reference"}),
+                 "errors", "artifacts", "ops", "reference"}),
     ("schedules", {"schedules"}),
     ("sampling", {"sampling", "diffusers"}),
     ("models, data, train", {"models", "data", "train"}),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
 from ..sampling.window_spec import parse_window
+from .config_fields import check_fields
 
 try:
     import tomllib
@@ -81,6 +84,36 @@ class ReproduceConfig:
         return self.method or ("ddim" if self.steps else "ddpm")
 
 
+def _check_keys(values: dict) -> None:
+    known = {f.name for f in dataclasses.fields(ReproduceConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        raise UsageError(f"unknown config key {unknown[0]!r}"
+                         + (f" (did you mean {close[0]!r}?)" if close else "")
+                         + f"; the keys are ReproduceConfig's fields: {', '.join(sorted(known))}")
+
+
+def read_toml(path) -> dict:
+    """The top-level keys of the TOML file ``path``, each checked like any config value; a
+    missing, unreadable or malformed file, or a wrong value, is a UsageError naming the file."""
+    if tomllib is None:
+        raise RuntimeError("reading a TOML config needs Python >= 3.11 (tomllib)")
+    try:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        _check_keys(values)
+        check_fields(values)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return values
+
+
 def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=None,
                **overrides) -> ReproduceConfig:
     """The config of ``dataset``: full size, or ``quick`` (≤ 10 minutes on 2 CPU cores), then a
@@ -91,20 +124,23 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
     spec = get_spec(dataset)
     values = {"dataset": dataset, **(spec.quick if quick else spec.full), **(variant or {})}
     if toml_path is not None:
-        if tomllib is None:
-            raise RuntimeError("reading a TOML config needs Python >= 3.11 (tomllib)")
-        with open(toml_path, "rb") as f:
-            values.update(tomllib.load(f))
+        values.update(read_toml(toml_path))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(ReproduceConfig)}
+    _check_keys(values)
+    check_fields(values)
+    try:
+        return _build(values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"config key {exc}") from None
+
+
+def _build(values: dict) -> ReproduceConfig:
+    """The checked values in their one spelling, as a config."""
     if "prediction" in values:  # one spelling in configs, reports and checkpoints
         from ..schedules.step_table import PREDICTIONS
         from ..validation import check_choice
 
         values["prediction"] = check_choice("prediction", values["prediction"], PREDICTIONS)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
     for key in ("early_exit", "score_ts", "means", "aggregations"):
         if values.get(key) is None and key == "means":
             continue
@@ -114,10 +150,10 @@ def config_for(dataset: str, quick: bool = False, toml_path=None, *, variant=Non
                                    for w in values.get("window_sweep", ReproduceConfig.window_sweep))
     values["window"] = parse_window(values.get("window", ReproduceConfig.window))
     cfg = ReproduceConfig(**values)
-    if cfg.method not in (None, "ddpm", "ddim"):
-        raise ValueError(f"method must be 'ddpm' or 'ddim', got {cfg.method!r}")
-    if not isinstance(cfg.eta, (int, float)) or cfg.eta < 0:
-        raise ValueError(f"eta must be a number >= 0, got {cfg.eta!r}")
     if cfg.eta and cfg.sampling_method == "ddpm":
         raise ValueError(f"eta={cfg.eta} is DDIM's η; the ddpm sampler takes none (method ddim)")
+    if cfg.steps is not None and cfg.steps > cfg.T:
+        raise ValueError(f"steps={cfg.steps} respaces a schedule of T={cfg.T} steps: at most T")
+    if cfg.beta_start >= cfg.beta_end:
+        raise ValueError(f"beta_start={cfg.beta_start} must be below beta_end={cfg.beta_end}")
     return cfg

@@ -118,8 +118,9 @@ def _spread(values) -> dict:
 
 
 def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="cpu",
-                     progress: bool = True) -> tuple:
-    """(Detector, samples fitted on) for the run in ``out``, tied to its ``model.pt``: supervised
+                     progress: bool = True, model_path=None) -> tuple:
+    """(Detector, samples fitted on) for the run in ``out``, tied to its model (``model_path``,
+    default ``out/model.pt``): supervised
     on its samples with the oracle's labels, or label-free on in-support references. Every
     feature a sampler computes for each sample alone (no ``rel-``) is used."""
     from pathlib import Path
@@ -130,9 +131,10 @@ def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="c
     from .recipe import dataset_of, reference_run
 
     out, data = Path(out), dataset_of(cfg)
-    digest = model_digest(out / "model.pt")
+    model_path = out / "model.pt" if model_path is None else Path(model_path)
+    digest = model_digest(model_path)
     if label_free:
-        model = load_model(out / "model.pt", map_location=device)
+        model = load_model(model_path, map_location=device)
         features = _live_features(reference_run(model, cfg, data, device, progress))
         det = Detector.fit_label_free(features, kind=kind or "mahalanobis", seed=cfg.seed,
                                       config_digest=digest)

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+from ..errors import UsageError
 from ..pipeline import stages
 from ..pipeline.distributed import process_rank
 from ..sampling import SampleResult, Sampler
@@ -18,7 +19,7 @@ from ..sampling.window_spec import fit_window
 from .config import ReproduceConfig
 from .specs import spec_of
 
-__all__ = ["config_sampler", "dataset_of", "fit", "main_window", "sample_run", "train_model"]
+__all__ = ["check_runnable", "config_sampler", "dataset_of", "fit", "main_window", "sample_run", "train_model"]
 
 
 def dataset_of(cfg: ReproduceConfig):
@@ -68,6 +69,20 @@ def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,
                       "one process; scoring without them", RuntimeWarning, stacklevel=2)
         aggregations = [a for a in aggregations if a not in relative]
     return Sampler(model, table, window=list(windows), aggregations=aggregations)
+
+
+def check_runnable(cfg: ReproduceConfig) -> None:
+    """Build now, without a model, what a run of ``cfg`` will build after training — its step
+    table, score windows (which must fit the run) and aggregations — so a mistake is a
+    UsageError naming it before any work starts."""
+    try:
+        config_sampler(_not_a_model, cfg)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"config: {exc}") from None
+
+
+def _not_a_model(x, t):  # stands in for the denoiser while a config is checked; never called
+    raise AssertionError("check_runnable never samples")
 
 
 def main_window(cfg: ReproduceConfig, steps: int):

@@ -12,19 +12,27 @@ WindowSpec = Union[int, Tuple[int, int]]
 
 def parse_window(value, name: str = "window") -> WindowSpec:
     """``value`` as a WindowSpec: 10, "10" -> 10; (40, 60), [40, 60], "40-60" -> (40, 60).
-    Only the form is checked here; whether it fits a run is ``resolve_window``'s job."""
+    Only the form is checked here (K >= 1, 0 <= start < stop); whether it fits a run is
+    ``resolve_window``'s job."""
     if isinstance(value, str):
         start, sep, stop = value.strip().partition("-")
         try:
-            return (int(start), int(stop)) if sep else int(start)
+            window = (int(start), int(stop)) if sep else int(start)
         except ValueError:
             raise ValueError(f"{name} must look like 10 or 40-60, got {value!r}") from None
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 \
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        window = int(value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2 \
             and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{name} must be an int K or a (start, stop) pair of ints, got {value!r}")
+        window = int(value[0]), int(value[1])
+    else:
+        raise TypeError(f"{name} must be an int K or a (start, stop) pair of ints, "
+                        f"got {value!r}")
+    if isinstance(window, int) and window < 1:
+        raise ValueError(f"{name} must be K >= 1 (the last K steps), got {value!r}")
+    if isinstance(window, tuple) and not 0 <= window[0] < window[1]:
+        raise ValueError(f"{name} must be START-STOP with 0 <= START < STOP, got {value!r}")
+    return window
 
 
 def window_key(window) -> str:

@@ -23,6 +23,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from ..errors import UsageError
+
 __all__ = ["FORMAT", "read_checkpoint", "config_diff", "check_trained_for",
            "load_model", "model_digest"]
 
@@ -31,31 +33,40 @@ FORMAT = "modeinterp.train/1"
 
 def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     """Load and sanity-check a Trainer checkpoint (``weights_only=True``)."""
-    ckpt = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    try:
+        ckpt = torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # a foreign or truncated file: torch's advice to unpickle it is unsafe
+        raise UsageError(f"{os.fspath(path)} is not a modeinterp Trainer checkpoint: torch.load "
+                         f"cannot read it as tensors and plain values ({type(exc).__name__})"
+                         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"path {os.fspath(path)!r} is not a modeinterp Trainer checkpoint "
+        raise UsageError(f"path {os.fspath(path)!r} is not a modeinterp Trainer checkpoint "
                          f"(expected format {FORMAT!r}, found {found!r})")
     return ckpt
 
 
-def config_diff(saved: Any, current: Any, prefix: str = "") -> list[str]:
-    """Human-readable differences between two nested config dicts (empty if equal)."""
+def config_diff(saved: Any, current: Any, prefix: str = "", *,
+                saved_as: str = "checkpoint") -> list[str]:
+    """Human-readable differences between two nested config dicts (empty if equal);
+    ``saved_as`` names where ``saved`` comes from in the messages."""
     if isinstance(saved, Mapping) and isinstance(current, Mapping):
         out: list[str] = []
         for key in sorted(set(saved) | set(current), key=str):
             name = f"{prefix}.{key}" if prefix else str(key)
             if key not in saved:
-                out.append(f"{name}: missing in checkpoint, now {current[key]!r}")
+                out.append(f"{name}: missing in {saved_as}, now {current[key]!r}")
             elif key not in current:
-                out.append(f"{name}: checkpoint {saved[key]!r}, missing now")
+                out.append(f"{name}: {saved_as} {saved[key]!r}, missing now")
             else:
-                out.extend(config_diff(saved[key], current[key], name))
+                out.extend(config_diff(saved[key], current[key], name, saved_as=saved_as))
         return out
     if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
         saved, current = list(saved), list(current)
     if saved != current:
-        return [f"{prefix or 'config'}: checkpoint {saved!r}, now {current!r}"]
+        return [f"{prefix or 'config'}: {saved_as} {saved!r}, now {current!r}"]
     return []
 
 
@@ -77,12 +88,12 @@ def check_trained_for(path: str | os.PathLike, prediction: str, alphas_cumprod) 
     ckpt = read_checkpoint(path)
     trained = ckpt["config"]["trainer"].get("prediction", "eps")
     if trained != prediction:
-        raise ValueError(f"{os.fspath(path)} was trained to predict {trained!r} but sampling is "
+        raise UsageError(f"{os.fspath(path)} was trained to predict {trained!r} but sampling is "
                          f"set to prediction={prediction!r}: use the config it was trained with")
     saved = ckpt["schedule"]["alphas_cumprod"].numpy()
     now = np.asarray(alphas_cumprod, dtype=np.float64)
     if saved.shape != now.shape or not np.array_equal(saved, now):
-        raise ValueError(f"{os.fspath(path)} was trained with another noise schedule (T = "
+        raise UsageError(f"{os.fspath(path)} was trained with another noise schedule (T = "
                          f"{len(saved)}) than sampling is set to (T = {len(now)}, or other "
                          "betas): use the config it was trained with")
 

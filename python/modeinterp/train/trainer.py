@@ -36,6 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..artifacts import save_pt
+from ..errors import RunMismatch
 from .checkpoint import FORMAT, config_diff, load_model, read_checkpoint
 from ..validation import (check_bool, check_choice, check_fraction, check_int, check_path,
                           check_positive, check_type)
@@ -317,7 +318,7 @@ class Trainer:
         ckpt = read_checkpoint(path, map_location="cpu")
         diffs = config_diff(ckpt["config"], self._config)
         if diffs:
-            raise ValueError(f"checkpoint {path!r} was written with a different config; "
+            raise RunMismatch(f"checkpoint {path!r} was written with a different config; "
                              "differences: " + "; ".join(diffs)
                              + " (use resume=False or another checkpoint path to start afresh)")
         history = ckpt["history"].tolist()
