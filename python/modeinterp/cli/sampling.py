@@ -104,7 +104,6 @@ def sample(args) -> int:
             distributed.finish()
     if rank != 0:
         return 0
-    _report_non_finite(result)
     if detector is not None:  # the same flags as Sampler(detector=…) in the pass: same features
         flagged = _save_flags(detector, result, out)
         print(f"detector {args.detector}: {flagged} of {len(result.scores)} samples flagged "
@@ -127,16 +126,6 @@ def _sample_all(args, cfg, out, model, process):
     if rank == 0 and shard_size is None:
         save_samples(out / "samples.pt", result, seed=cfg.seed + 1, config=cfg.to_dict())
     return result, out / ("shards" if shard_size else "samples.pt")
-
-
-def _report_non_finite(result) -> None:
-    import sys
-
-    bad = int((~result.samples.reshape(len(result.samples), -1).isfinite().all(1)).sum())
-    if bad:
-        print(f"warning: {bad} of {len(result.samples)} samples are not finite: the model's "
-              "prediction ran off while x̂0 was unclipped (set the config's clip)",
-              file=sys.stderr)
 
 
 def _save_flags(detector, result, out) -> int:

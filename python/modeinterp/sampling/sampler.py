@@ -19,6 +19,7 @@ from .. import ops, validation
 from .aggregations import resolve_aggregations
 from .graphed import GraphedLoop, model_signature
 from .map_scores import RunMapScores
+from .non_finite import warn_non_finite
 from .window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from ..schedules import StepTable
 
@@ -151,17 +152,14 @@ class Sampler:
                x_start: Optional[torch.Tensor] = None, start: int = 0) -> SampleResult:
         """Draw n samples of ``shape`` (per sample) with their scores.
 
-        Noise is Philox keyed by (seed, timestep, global element index), so results do not depend
-        on batch_size or device (beyond float rounding of the model itself). ``first``: the
-        global index of the first sample — samples [first, first + n) of the stream of this
-        seed, so shards drawn apart (other processes, other days) are the rows of one run.
-        ``model_kwargs`` go to every model call (``model(x_t, t, **model_kwargs)``: class labels,
-        conditioning). ``callback(info)`` runs after every reverse step of every batch with
-        ``info = {"i", "t", "x" (x_prev), "x0" (this step's x̂0), "batch" (slice of the n samples)}``.
+        Noise is Philox keyed by (seed, timestep, global element index): results do not depend on
+        batch_size or device (beyond the model's float rounding). ``first``: the global index of
+        the first sample (rows [first, first + n) of this seed's stream: shards of one run).
+        ``model_kwargs``: to every model call (class labels, conditioning). ``callback(info)``: after
+        every reverse step, ``info = {"i", "t", "x" (x_prev), "x0" (x̂0), "batch" (a slice)}``.
         ``score_maps``: also return every window's per-element x̂0 variance (n × dims floats each).
         ``x_start`` (n, *shape): begin at reverse step index ``start`` (default 0) from these x_t
-        instead of at step 0 from Philox noise (every window must lie in [start, S); see
-        :meth:`denoise_references`).
+        instead of at step 0 from Philox noise (windows within [start, S): denoise_references).
         """
         if self.detector is not None:  # the early scores it reads, beside the ones asked for
             early_exit = sorted(set(early_exit) | set(self.detector.early_steps))
@@ -202,7 +200,9 @@ class Sampler:
         return self._with_flags(result)
 
     def _with_flags(self, result: SampleResult) -> SampleResult:
-        """``result`` with the detector's scores and flags (as is without a detector)."""
+        """``result`` with the detector's scores and flags (as is without a detector); a
+        RuntimeWarning says how many samples are not finite, and why."""
+        warn_non_finite(result.samples, self.table)
         if self.detector is not None:
             result.detector_scores = torch.as_tensor(self.detector.score(result))
             result.flags = result.detector_scores > self.detector.threshold
