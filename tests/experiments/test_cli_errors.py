@@ -70,6 +70,8 @@ CASES = [
     (["reproduce", G, "--method", "euler"], "--method: invalid choice"),
     (["reproduce", ""], "invalid choice"),
     (["reproduce", G, "--out", "{files}/junk.pt"], "junk.pt: exists and is not a folder"),
+    (["reproduce", G, "--out", " "], "--out: must name a folder"),
+    (["sample", G, "--model", "", "--out", "{new}"], "no such file"),
     (["train", G, "--n-samples", "5"], "train does not take --n-samples 5"),
     (["train", G, "--train-steps", "0"], "--train-steps: must be an int >= 1"),
     (["train", G, "--size", "-3"], "--size: must be an int >= 1"),

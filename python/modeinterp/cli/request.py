@@ -35,6 +35,8 @@ def config(args):
 
 def out_dir(args, default: str | None = None) -> Path:
     """``--out`` (default runs/DATASET[-quick]), checked writable without creating it."""
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out: must name a folder, got an empty string")
     out = Path(args.out or default or
                f"runs/{args.dataset}{'-quick' if getattr(args, 'quick', False) else ''}")
     check_writable(out, "--out")
