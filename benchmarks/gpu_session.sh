@@ -30,7 +30,7 @@ stamp build
 python3 -m pip install -q --no-build-isolation --no-deps -e . -C cmake.define.MODEINTERP_CUDA=ON \
   -C cmake.define.MODEINTERP_CUDA_ARCHS=9.0 2>&1 | tail -15
 stamp info
-python3 -m modeinterp.cli info  # runs one fused step on the GPU vs CPU
+python3 -m modeinterp info  # runs one fused step on the GPU vs CPU
 stamp cuda-tests
 # Every test parametrised over the CUDA device, plus the build checks.
 timeout "${TESTS_S:-240}" python3 -m pytest -q -p no:cacheprovider -n 8 tests \
@@ -56,24 +56,24 @@ fi
 if [ -z "${SKIP_REPRODUCE:-}" ]; then
   stamp full2d
   full="$RUNS/full2d"
-  timeout "${TRAIN_S:-150}" python3 -m modeinterp.cli train gaussian2d --device cuda \
+  timeout "${TRAIN_S:-150}" python3 -m modeinterp train gaussian2d --device cuda \
     --no-progress --out "$full" 2>&1 | tail -3
   steps=$(python3 -c "from modeinterp.train.checkpoint import read_checkpoint as r; \
 print(r('$full/model.pt')['step'])")
   echo "trained $steps of the paper's 100000 steps"
-  timeout "${REPRO_S:-150}" python3 -m modeinterp.cli reproduce gaussian2d --device cuda \
+  timeout "${REPRO_S:-150}" python3 -m modeinterp reproduce gaussian2d --device cuda \
     --no-progress --out "$full" --train-steps "$steps" 2>&1 | tail -30
   cp "$full/report.md" "$OUT/full2d_report.md" 2>/dev/null
 fi
 if [ -n "${SHAPES_S:-}" ]; then
   stamp shapes64
   shapes="$RUNS/shapes64"
-  timeout "$SHAPES_S" python3 -m modeinterp.cli train shapes --device cuda --no-progress \
+  timeout "$SHAPES_S" python3 -m modeinterp train shapes --device cuda --no-progress \
     --out "$shapes" 2>&1 | tail -3
   steps=$(python3 -c "from modeinterp.train.checkpoint import read_checkpoint as r; \
 print(r('$shapes/model.pt')['step'])")
   echo "trained $steps of 100000 steps (64×64, shapes-64)"
-  python3 -m modeinterp.cli reproduce shapes --device cuda --no-progress --out "$shapes" \
+  python3 -m modeinterp reproduce shapes --device cuda --no-progress --out "$shapes" \
     --train-steps "$steps" --n-samples 2000 2>&1 | tail -40
   cp "$shapes/report.md" "$OUT/shapes64_report.md" 2>/dev/null
 fi

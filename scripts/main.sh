@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec "${PYTHON:-python3}" -m modeinterp.cli reproduce gaussian2d --quick "$@"
+exec "${PYTHON:-python3}" -m modeinterp reproduce gaussian2d --quick "$@"

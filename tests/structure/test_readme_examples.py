@@ -74,6 +74,19 @@ def test_quick_start_commands_verbatim():
         assert (ROOT / command.split()[1]).is_file(), f"{command}: no such script"
 
 
+_SCRIPTS = sorted([*ROOT.glob("scripts/*.sh"), *ROOT.glob("benchmarks/*.sh"), ROOT / ".ci" / "run"])
+_RUN_MODULE = re.compile(r"-m\s+(modeinterp[\w.]*)")
+
+
+@pytest.mark.parametrize("module", sorted({m for script in _SCRIPTS
+                                           for m in _RUN_MODULE.findall(script.read_text())}))
+def test_modules_the_scripts_run_are_runnable(module):
+    """`python -m X` for every modeinterp module a shell script runs (main.sh's job included)."""
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, f"python -m {module} --help: {done.stderr[-2000:]}"
+
+
 def test_readme_is_short():
     n = len(README.read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"README.md has {n} lines; at most {MAX_LINES} (details go to docs/)"
