@@ -189,3 +189,14 @@ def test_every_flag_has_help_and_every_command_a_description():
         assert command.description, name
         for action in command._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`modeinterp info | head -1`: the closed pipe ends the command quietly (status 141)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"'{sys.executable}' -m modeinterp info | head -c 1", shell=True,
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert done.stdout == "m" and done.stderr == "", done.stderr[-2000:]

@@ -37,6 +37,9 @@ def main(argv=None) -> int:
         return args.func(args)
     except UsageError as exc:
         return _fail(args, exc, 2)
+    except BrokenPipeError:  # `modeinterp info | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a pipe
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT:
             raise
