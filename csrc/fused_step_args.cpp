@@ -26,19 +26,29 @@ bool is_supported_float(at::ScalarType t) {
   return t == at::kFloat || t == at::kHalf || t == at::kBFloat16;
 }
 
-void check_like_x(const at::Tensor& x, const at::Tensor& t, const char* name) {
-  TORCH_CHECK_VALUE(t.device() == x.device(), "fused_step: ", name, " is on ", t.device().str(),
+void check_like_x(const at::Tensor& x, const at::Tensor& t, const char* name,
+                  const char* op = "fused_step") {
+  TORCH_CHECK_VALUE(t.device() == x.device(), op, ": ", name, " is on ", t.device().str(),
                     " but x is on ", x.device().str());
-  TORCH_CHECK_VALUE(t.sizes() == x.sizes(), "fused_step: ", name, " has shape ",
+  TORCH_CHECK_VALUE(t.sizes() == x.sizes(), op, ": ", name, " has shape ",
                     shape_string(t.sizes()), " but x has shape ", shape_string(x.sizes()));
 }
 
-void check_accumulator(const at::Tensor& x, const at::Tensor& t, const char* name) {
-  check_like_x(x, t, name);
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, "fused_step: ", name,
-                   " must be float32, got ", t.scalar_type());
+void check_accumulator(const at::Tensor& x, const at::Tensor& t, const char* name,
+                       const char* op = "fused_step") {
+  check_like_x(x, t, name, op);
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": ", name, " must be float32, got ",
+                   t.scalar_type());
   // Updated in place, so a hidden contiguous copy would silently drop the update.
-  TORCH_CHECK_VALUE(t.is_contiguous(), "fused_step: ", name, " must be contiguous");
+  TORCH_CHECK_VALUE(t.is_contiguous(), op, ": ", name, " must be contiguous");
+}
+
+void check_accumulator_pair(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& m2,
+                            const char* op) {
+  check_accumulator(x, mean, "mean", op);
+  check_accumulator(x, m2, "m2", op);
+  TORCH_CHECK_VALUE(x.numel() == 0 || mean.data_ptr() != m2.data_ptr(), op,
+                    ": mean and m2 must be different tensors");
 }
 
 float checked_float(double v, const char* name) {
@@ -76,10 +86,7 @@ FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, d
     in.noise = noise->to(at::kFloat).contiguous();
   }
   if (mean.has_value()) {
-    check_accumulator(x, *mean, "mean");
-    check_accumulator(x, *m2, "m2");
-    TORCH_CHECK_VALUE(x.numel() == 0 || mean->data_ptr() != m2->data_ptr(),
-                      "fused_step: mean and m2 must be different tensors");
+    check_accumulator_pair(x, *mean, *m2, "fused_step");
     in.mean = *mean;
     in.m2 = *m2;
   }
@@ -127,6 +134,17 @@ void check_trajectory_score_args(const at::Tensor& m2, int64_t count) {
                     shape_string(m2.sizes()));
   TORCH_CHECK_VALUE(count >= 1, "trajectory_score: count must be >= 1 (x̂0 values in m2), got ",
                     std::to_string(count));
+}
+
+at::Tensor check_welford_update_args(const at::Tensor& mean, const at::Tensor& m2,
+                                     const at::Tensor& x, int64_t count) {
+  TORCH_CHECK_TYPE(is_supported_float(x.scalar_type()),
+                   "welford_update_: x must be float32, float16 or bfloat16, got ",
+                   x.scalar_type());
+  check_accumulator_pair(x, mean, m2, "welford_update_");
+  TORCH_CHECK_VALUE(count >= 0, "welford_update_: count must be >= 0 (x̂0 values already in "
+                    "mean/m2), got ", std::to_string(count));
+  return x.contiguous();
 }
 
 }  // namespace modeinterp

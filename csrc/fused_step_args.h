@@ -38,4 +38,8 @@ at::Tensor make_x0_output(const at::Tensor& x, bool return_x0);
 
 void check_trajectory_score_args(const at::Tensor& m2, int64_t count);
 
+// Checks welford_update_'s arguments; returns x contiguous (mean and m2 must already be).
+at::Tensor check_welford_update_args(const at::Tensor& mean, const at::Tensor& m2,
+                                     const at::Tensor& x, int64_t count);
+
 }  // namespace modeinterp

@@ -17,4 +17,7 @@ TORCH_LIBRARY(modeinterp, m) {
   m.def("philox_fill_(Tensor(a!) self, int seed, int step, int offset) -> ()");
   // Per-sample mean over non-batch dims of m2 / count.
   m.def("trajectory_score(Tensor m2, int count) -> Tensor");
+  // The fused step's Welford update alone, for samplers whose step is not ours (diffusers'
+  // Euler, DPM-Solver, ...): folds x (any x̂0) into mean/m2, which hold count values.
+  m.def("welford_update_(Tensor(a!) mean, Tensor(b!) m2, Tensor x, int count) -> ()");
 }

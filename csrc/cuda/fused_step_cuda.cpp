@@ -11,14 +11,6 @@
 namespace modeinterp::cuda {
 namespace {
 
-ElementType element_type(at::ScalarType t) {
-  switch (t) {
-    case at::kHalf: return ElementType::kFloat16;
-    case at::kBFloat16: return ElementType::kBFloat16;
-    default: return ElementType::kFloat32;  // prepare_fused_step admits no other dtype
-  }
-}
-
 std::tuple<at::Tensor, at::Tensor> fused_step_cuda(
     const at::Tensor& x, const at::Tensor& out, double a, double b, double c0, double c1,
     double c2, double sigma, double clip, const std::optional<at::Tensor>& noise, int64_t seed,

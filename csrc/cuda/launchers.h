@@ -38,5 +38,8 @@ cudaError_t launch_philox_fill(float* z, int64_t numel, NoiseKey key, uint64_t o
                                cudaStream_t stream);
 cudaError_t launch_trajectory_score(const float* m2, float* score, int64_t batch, int64_t dims,
                                     int64_t count, cudaStream_t stream);
+// n: the number of values in mean/m2 after this one is folded in (count + 1).
+cudaError_t launch_welford_update(float* mean, float* m2, const void* x, ElementType dtype,
+                                  int64_t numel, float n, cudaStream_t stream);
 
 }  // namespace modeinterp::cuda

@@ -26,3 +26,8 @@ def _philox_fill_fake(self, seed, step, offset):
 @torch.library.register_fake("modeinterp::trajectory_score")
 def _trajectory_score_fake(m2, count):
     return m2.new_empty((m2.shape[0],))
+
+
+@torch.library.register_fake("modeinterp::welford_update_")
+def _welford_update_fake(mean, m2, x, count):
+    return None

@@ -12,7 +12,7 @@ import platform
 
 import torch
 
-OPS = ("fused_step", "philox_fill_", "trajectory_score")
+OPS = ("fused_step", "philox_fill_", "trajectory_score", "welford_update_")
 
 
 def _kernels() -> dict[str, dict[str, bool]]:

@@ -76,3 +76,17 @@ def trajectory_score(m2, count) -> torch.Tensor:
     validation.check_tensor("m2", m2)
     count = validation.check_int("count", count, 1, note="the number of x̂0 values in m2")
     return torch.ops.modeinterp.trajectory_score.default(m2, int(count))
+
+
+def welford_update_(mean, m2, x, count) -> None:
+    """Folds ``x`` (one x̂0 per element, float32/float16/bfloat16) into the running ``mean`` and
+    ``m2`` (float32, shaped like x, contiguous, updated in place), which hold ``count`` values:
+    exactly the Welford update :func:`fused_step` makes, for samplers whose step is not ours."""
+    load()
+    validation.check_tensor("x", x)
+    for name, t in (("mean", mean), ("m2", m2)):
+        validation.check_tensor(name, t)
+        if t.device != x.device:  # as in fused_step: a fake tensor must not mix devices
+            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
+    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
+    torch.ops.modeinterp.welford_update_.default(mean, m2, x, int(count))

@@ -164,13 +164,29 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     # sigma == 0 and no noise: z = 0, the sigma*z term is skipped (no Philox work).
 
     if mean is not None:
-        n = _f32(count + 1, dev)  # n counts the x0 being added
-        d = x0 - mean
-        mean.add_(d / n)  # mean is now the new mean
-        m2.add_(d * (x0 - mean))
+        _welford(mean, m2, x0, count)
 
     x_prev = x_prev.to(x.dtype)
     return (x_prev, x0.to(x.dtype)) if return_x0 else x_prev
+
+
+def _welford(mean, m2, x0, count):
+    n = _f32(count + 1, x0.device)  # n counts the x0 being added
+    d = x0 - mean
+    mean.add_(d / n)  # mean is now the new mean
+    m2.add_(d * (x0 - mean))
+
+
+def welford_update_(mean, m2, x, count) -> None:
+    """Folds x (float32, float16 or bfloat16) into mean/m2 (float32, like x), which hold
+    ``count`` values: the fused step's Welford update alone, float32 maths."""
+    validation.check_tensor("x", x)
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
+    _check_like(mean, "mean", x, (torch.float32,))
+    _check_like(m2, "m2", x, (torch.float32,))
+    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
+    _welford(mean, m2, x.float(), count)
 
 
 def trajectory_score(m2, count) -> torch.Tensor:
