@@ -47,6 +47,10 @@ timeout "${BENCH_S:-250}" python3 benchmarks/report.py --device cuda --e2e \
   ${E2E_SHAPES:+--e2e-shapes} \
   --min-run-time 0.5 \
   --json "$OUT/bench_cuda.json" | tee "$OUT/bench_cuda.md"
+if [ -n "$diffusers_flag" ]; then  # scoring any diffusers scheduler: scored() vs stock
+  timeout 60 python3 benchmarks/scheduler_scoring.py --device cuda --shape 256,3,64,64 \
+    2>/dev/null | tee "$OUT/scheduler_scoring_cuda.md"
+fi
 if [ "${BIG_N:-10000000}" != 0 ]; then
   stamp big-run
   # ~23 s per million samples on an H200 (measured 2026-11-29): 10M needs BIG_S >= 240.

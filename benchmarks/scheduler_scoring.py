@@ -1,8 +1,9 @@
 """The cost of scoring per diffusers scheduler, CPU or CUDA: a run of STEPS scheduler steps over a
 fixed batch and model output (the model is not part of it), the stock scheduler against
 ``modeinterp.diffusers.scored`` of it (the stock step + the compiled ``welford_update_``), and
-the fused ScoredDDPM/DDIM schedulers against their stock classes; every step is scored; the two columns of a row are
-timed in alternating rounds of the same run, and each cell is the median.
+the fused ScoredDDPM/DDIM schedulers against their stock classes. Every step is scored (window =
+all steps); the two columns of a row are timed in alternating rounds of the same run, each cell is
+the median, per `step` call (Heun makes two calls per timestep).
 
     python benchmarks/scheduler_scoring.py [--shape 16,3,64,64] [--device cpu] [--rounds 7]
 """
@@ -30,7 +31,8 @@ FUSED = [(DDPMScheduler, ScoredDDPMScheduler), (DDIMScheduler, ScoredDDIMSchedul
 
 
 def _run(sched, x, out, device) -> float:
-    """Seconds for one run: set_timesteps, then every step on the same x and model output."""
+    """Seconds per step call of one run: set_timesteps, then every step on the same x and model
+    output."""
     sched.set_timesteps(STEPS, device=device)
     gen = torch.Generator(device=device).manual_seed(0)
     takes = "generator" in inspect.signature(sched.step).parameters
@@ -41,7 +43,7 @@ def _run(sched, x, out, device) -> float:
         sched.step(out, t, x, **({"generator": gen} if takes else {}))
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / len(sched.timesteps)
 
 
 def _pair(stock, other, x, out, device, rounds: int) -> tuple:
@@ -62,20 +64,20 @@ def main() -> None:
     gen = torch.Generator(device=args.device).manual_seed(0)
     x = torch.randn(shape, generator=gen, device=args.device)
     out = torch.randn(shape, generator=gen, device=args.device)
-    print(f"{STEPS} steps of a {'×'.join(map(str, shape))} batch on {args.device}, median of "
-          f"{args.rounds} alternating rounds, ms per step\n")
+    print(f"{STEPS} timesteps of a {'×'.join(map(str, shape))} batch on {args.device}, median "
+          f"of {args.rounds} alternating rounds, ms per step call\n")
     print("| scheduler | stock step | scored | scored / stock |\n|---|---:|---:|---:|")
     rows = [(cls.__name__, cls(num_train_timesteps=1000)) for cls in GENERIC]
     for name, stock in rows:
         a, b = _pair(stock, scored(stock, window=STEPS), x, out, args.device, args.rounds)
-        print(f"| {name} (`scored`) | {1e3 * a / STEPS:.2f} | {1e3 * b / STEPS:.2f} | "
+        print(f"| {name} (`scored`) | {1e3 * a:.2f} | {1e3 * b:.2f} | "
               f"{b / a:.2f} |")
     for stock_cls, fused_cls in FUSED:
         stock = stock_cls(num_train_timesteps=1000)
         a, b = _pair(stock, fused_cls.from_config(stock.config, window=STEPS), x, out,
                      args.device, args.rounds)
-        print(f"| {stock_cls.__name__} (`{fused_cls.__name__}`, fused) | {1e3 * a / STEPS:.2f} |"
-              f" {1e3 * b / STEPS:.2f} | {b / a:.2f} |")
+        print(f"| {stock_cls.__name__} (`{fused_cls.__name__}`, fused) | {1e3 * a:.2f} |"
+              f" {1e3 * b:.2f} | {b / a:.2f} |")
 
 
 if __name__ == "__main__":
