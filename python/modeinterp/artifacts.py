@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +21,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["cache_folder", "load_json", "save_json", "save_npy", "save_pt", "save_text", "write_atomic"]
+__all__ = ["cache_folder", "load_json", "save_json", "save_npy", "save_pt", "save_text",
+           "write_atomic", "write_folder_atomic"]
 
 
 def write_atomic(path: str | os.PathLike, write_fn: Callable[[Any], None]) -> str:
@@ -47,6 +49,35 @@ def write_atomic(path: str | os.PathLike, write_fn: Callable[[Any], None]) -> st
         raise
     _fsync_dir(directory)
     return path
+
+
+def write_folder_atomic(path: str | os.PathLike, write_fn: Callable[[str], None]) -> str:
+    """Call ``write_fn(folder)`` on a temporary folder next to ``path``, then put it in place of
+    ``path`` (replacing a folder there): a failed write leaves nothing behind. Returns ``path``."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        write_fn(tmp)
+        _permissions_from_umask(tmp)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _fsync_dir(directory)
+    return path
+
+
+def _permissions_from_umask(folder: str) -> None:
+    """Give a written folder and what is in it the modes the user's umask allows (mkdtemp's 0700
+    and the 0600 of libraries' temporary files are for writing, not for the result)."""
+    mask = _umask()
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
 
 
 def _umask() -> int:

@@ -100,6 +100,13 @@ CASES = [
     (["recursive", "folder"], "folder has no oracle"),
     (["recursive", G, "--margin", "2"], r"--margin: must be a number in \[0, 1\]"),
     (["recursive", G, "--generations", "0"], "--generations: must be an int >= 1"),
+    (["sample", G, "--model", "{files}/empty"], "empty is not a diffusers model folder"),
+    (["reproduce", G, "--model", "{run}/model.pt", "--train-steps", "3"],
+     "with --model nothing is trained"),
+    (["export", "{files}/empty", "--diffusers", "{new}"], r"RUN .*empty: no such model\.pt"),
+    (["export", "{run}", "--diffusers", "{files}/empty"], "empty: exists"),
+    (["export", "{run}", "--diffusers", "{new}"], "holds a MLPDenoiser, not an image model"),
+    (["export", "{files}/junk.pt", "--diffusers", "{new}"], "not a modeinterp Trainer"),
     (["demo", "--n", "0"], "--n: must be an int >= 1"),
     (["info", "--bogus"], "info does not take --bogus"),
 ]
@@ -110,7 +117,7 @@ def test_a_mistake_is_one_line_and_exit_status_2(run, tmp_path, refused, argv, p
     out, files = run
     new = tmp_path / "new"
     argv = [a.format(run=out, files=files, new=new) for a in argv]
-    if argv[0] not in ("demo", "info") and "--out" not in argv:
+    if argv[0] not in ("demo", "info", "export") and "--out" not in argv:
         argv += ["--out", str(new)]
     before = _snapshot(out.parent)
     refused(argv, pattern)

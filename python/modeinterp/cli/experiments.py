@@ -22,6 +22,9 @@ RECURSIVE = ("train generation after generation on the previous one's samples, f
 def add_commands(sub, add_run_args) -> None:
     p = sub.add_parser("reproduce", help=REPRODUCE, description=REPRODUCE)
     add_run_args(p, training=True, sampling=True)
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="evaluate this model instead of training one: a modeinterp model.pt or "
+                        "a diffusers UNet2DModel folder (local; default: train into OUT)")
     p.set_defaults(func=reproduce)
     p = sub.add_parser("train", help=TRAIN, description=TRAIN)
     add_run_args(p, training=True, sampling=False)
@@ -37,12 +40,21 @@ def reproduce(args) -> int:
     from ..pipeline.run_folder import claim
 
     cfg, out = request.config(args), request.out_dir(args)
+    model, asked = None, cfg.to_dict()
+    if args.model is not None:
+        from ..errors import UsageError
+
+        if args.n_train is not None or args.train_steps is not None:
+            raise UsageError("--n-train and --train-steps train a model: with --model "
+                             "nothing is trained, drop them")
+        model = request.model_file(args, out, cfg)
+        asked = request.sample_request(cfg, model)
     with request.output_folder(out):
         rank, world, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
         try:
-            claim(out, "reproduce", cfg.to_dict(), overwrite=args.overwrite,
+            claim(out, "reproduce", asked, overwrite=args.overwrite,
                   outputs=request.REPORT_OUTPUTS, guarded=("model.pt",), write=rank == 0)
-            metrics = run(cfg, out, device=device, progress=not args.no_progress)
+            metrics = run(cfg, out, device=device, progress=not args.no_progress, model=model)
         finally:
             distributed.finish()
     if rank != 0:

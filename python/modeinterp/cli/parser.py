@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import experiments, sampling, tools
+from . import experiments, export, sampling, tools
 from .types import COUNT, NATURAL, NONNEGATIVE, window
 
 CONFIG_DEFAULT = "default: the config's — the dataset's full or --quick size, then --config"
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     experiments.add_commands(sub, _add_run_args)
     sampling.add_commands(sub, _add_run_args)
+    export.add_commands(sub)
     tools.add_commands(sub)
     for command in sub.choices.values():
         command.add_argument("--debug", action="store_true",

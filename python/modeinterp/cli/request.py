@@ -81,15 +81,23 @@ def checking():
 
 def model_file(args, out: Path, cfg) -> Path:
     """The trained model to sample (``--model``, default OUT/model.pt), checked to be a
-    checkpoint trained with this config's prediction target and noise schedule."""
+    checkpoint trained with this config's prediction target and noise schedule, or a diffusers
+    ``UNet2DModel`` folder that fits the config's images (and schedule, when it has one)."""
     from ..train.checkpoint import check_trained_for
 
+    if getattr(args, "model", None) == "":
+        raise UsageError("--model '': no such file or folder")
     path = Path(args.model) if getattr(args, "model", None) else out / "model.pt"
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"--model {path}: no such file (train one first: modeinterp train "
                          f"{args.dataset}{' --quick' if args.quick else ''} --out {out})")
     with reading("--model", path):
-        check_trained_for(path, cfg.prediction, cfg.schedule().alphas_cumprod)
+        shape = None
+        if path.is_dir():
+            from ..experiments.recipe import dataset_of
+
+            shape = dataset_of(cfg).sample_shape
+        check_trained_for(path, cfg.prediction, cfg.schedule().alphas_cumprod, shape)
     return path
 
 

@@ -23,11 +23,14 @@ def markdown(metrics: dict, figs: dict) -> str:
     cfg, oracle, det = metrics["config"], metrics["oracle"], metrics["detection"]
     ran = metrics["sampling"]
     doc = Report(f"modeinterp reproduce {cfg['dataset']}", figs)
+    trained = (f"Trained {cfg['train_steps']} steps ({cfg.get('prediction', 'eps')}-prediction) "
+               f"on {cfg['n_train']:,} samples ({metrics['timings']['train_s']:.1f} s of "
+               "training in this call; a resumed run counts only its new steps)")
+    if metrics.get("model"):
+        trained = (f"Model {metrics['model']['path']} (digest {metrics['model']['digest']}, "
+                   f"{cfg.get('prediction', 'eps')}-prediction), not trained here")
     doc.paragraph(
-        f"Device: {metrics['device_name']}. Trained {cfg['train_steps']} steps "
-        f"({cfg.get('prediction', 'eps')}-prediction) on "
-        f"{cfg['n_train']:,} samples ({metrics['timings']['train_s']:.1f} s of training in this "
-        f"call; a resumed run counts only its new steps); sampled "
+        f"Device: {metrics['device_name']}. {trained}; sampled "
         f"{cfg['n_samples']:,} ({ran['method']}, {ran['steps']} steps) in "
         f"{metrics['timings']['sample_s']:.1f} s ({metrics['samples_per_s']:,.0f} samples/s), "
         f"score window {ran['window']} steps.")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import analysis, artifacts
 from ..pipeline import stages
 from ..sampling.store import save_samples
 from ..sampling.window_spec import window_key
+from ..train.checkpoint import load_model, model_digest
 from .config import ReproduceConfig
 from .evaluation import detection_by_reason, early_exit_rows, label_free_filter, window_choice
 from .detectors import MIN_PER_CLASS, detector_section
@@ -23,14 +25,20 @@ from .specs import spec_of
 __all__ = ["reproduce"]
 
 
-def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = True) -> dict:
+def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = True,
+              model=None) -> dict:
     """Run the whole experiment into directory ``out``; returns the metrics dict (``{}`` on the
-    processes of a torchrun other than rank 0, which labels and reports)."""
+    processes of a torchrun other than rank 0, which labels and reports). ``model``: a model
+    trained elsewhere (a checkpoint or a diffusers U-Net folder) to evaluate instead of training
+    one."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = dataset_of(cfg)
     t0 = time.perf_counter()
-    trained = train_model(cfg, out, device, progress, data)  # DDP under torchrun
+    if model is None:
+        trained = train_model(cfg, out, device, progress, data)  # DDP under torchrun
+    else:
+        trained = stages.Trained(load_model(model, map_location=device), np.zeros(0), Path(model))
     t1 = time.perf_counter()
     result = sample_run(trained.model, cfg, device, progress, data, out=out)
     timings = {"train_s": t1 - t0, "sample_s": time.perf_counter() - t1}
@@ -38,6 +46,8 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         return {}
     ev = stages.evaluate(data, result)
     metrics = _metrics(cfg, ev, data, trained, timings, device)
+    if model is not None:
+        metrics["model"] = {"path": str(model), "digest": model_digest(model)}
     if ev.result.aggregate_scores and ev.reasons is not None and metrics["calibrated"]:
         metrics["score_pairs"] = pair_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               ev.result.window[1] - ev.result.window[0], out)

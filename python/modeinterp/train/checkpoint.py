@@ -72,8 +72,14 @@ def config_diff(saved: Any, current: Any, prefix: str = "", *,
 
 def model_digest(path: str | os.PathLike) -> str:
     """The first 16 hex digits of the sha256 of a checkpoint file: which trained model a fitted
-    detector belongs to (a resumed or retrained model is another file, another digest)."""
+    detector belongs to (a resumed or retrained model is another file, another digest). A
+    diffusers model folder: the digest of its files."""
     import hashlib
+
+    if os.path.isdir(path):
+        from ..models.diffusers_folder import folder_digest
+
+        return folder_digest(path)
 
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -82,9 +88,15 @@ def model_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_trained_for(path: str | os.PathLike, prediction: str, alphas_cumprod) -> None:
+def check_trained_for(path: str | os.PathLike, prediction: str, alphas_cumprod,
+                      sample_shape=None) -> None:
     """Refuse to sample the checkpoint's model with another prediction target or noise schedule
-    than it was trained with: either gives noise-like samples, and no error on its own."""
+    than it was trained with: either gives noise-like samples, and no error on its own. A
+    diffusers model folder: :func:`modeinterp.models.diffusers_folder.check_unet_folder`."""
+    if os.path.isdir(path):
+        from ..models.diffusers_folder import check_unet_folder
+
+        return check_unet_folder(path, prediction, alphas_cumprod, sample_shape)
     ckpt = read_checkpoint(path)
     trained = ckpt["config"]["trainer"].get("prediction", "eps")
     if trained != prediction:
@@ -105,9 +117,15 @@ def load_model(path: str | os.PathLike, *, ema: bool = True, map_location: Any =
     class must be registered in :data:`modeinterp.models.MODELS`). The weights are the **EMA
     weights when the run used EMA** (``ema=True``, the default, as is usual for sampling from
     diffusion models), else the raw trained weights. The model is returned in ``eval()`` mode on
-    ``map_location``.
+    ``map_location``. A diffusers ``UNet2DModel`` folder (:mod:`modeinterp.models.diffusers_folder`)
+    loads as its U-Net.
     """
     from ..models import build_model
+
+    if os.path.isdir(path):
+        from ..models.diffusers_folder import load_unet_folder
+
+        return load_unet_folder(path, map_location=map_location)
 
     ckpt = read_checkpoint(path, map_location=map_location)
     config = ckpt["config"]
