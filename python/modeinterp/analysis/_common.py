@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..artifacts import write_atomic
 from ..validation import as_array, check_path
 
 #: colours by class: in support, hallucination (between neighbours), hallucination (elsewhere)
@@ -28,11 +29,12 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, size=(6.0, 4.5), **kwargs):
 
 
 def save(fig, path) -> Path:
-    """Save ``fig`` to ``path`` (parent folders created), release it, return the Path."""
+    """Save ``fig`` to ``path`` atomically like every other artifact (parent folders created;
+    the format from the suffix, PNG without one), release it, return the Path."""
     path = Path(check_path("path", path))
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fmt = path.suffix[1:].lower() or "png"
+    write_atomic(path, lambda f: fig.savefig(f, dpi=120, format=fmt))
     fig.clear()
     return path
 
