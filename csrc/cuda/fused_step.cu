@@ -1,28 +1,11 @@
 // CUDA kernel of modeinterp::fused_step. Memory-bound: one read of x/out (+ noise, mean, m2) and
 // one write of x_prev (+ x0, mean, m2) per element; 16-byte accesses on the aligned fast path.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+#include "convert.cuh"
 #include "launchers.h"
 #include "quads.cuh"
 
 namespace modeinterp::cuda {
 namespace {
-
-__device__ __forceinline__ float to_float(float v) { return v; }
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-template <>
-__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 template <typename T>
 struct alignas(4 * sizeof(T)) Pack4 {

@@ -1,17 +1,11 @@
 // CUDA kernel of modeinterp::welford_update_: the fused step's Welford update alone (step.h).
 // Memory-bound, one read of x and one read-modify-write of mean/m2 per element.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+#include "convert.cuh"
 #include "launchers.h"
 #include "quads.cuh"
 
 namespace modeinterp::cuda {
 namespace {
-
-__device__ __forceinline__ float as_float(float v) { return v; }
-__device__ __forceinline__ float as_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float as_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 template <typename T>
 __global__ void welford_update_kernel(float* mean, float* m2, const T* x, int64_t numel,
@@ -19,7 +13,7 @@ __global__ void welford_update_kernel(float* mean, float* m2, const T* x, int64_
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < numel;
        i += stride) {
-    welford_update(mean + i, m2 + i, as_float(x[i]), n);
+    welford_update(mean + i, m2 + i, to_float(x[i]), n);
   }
 }
 

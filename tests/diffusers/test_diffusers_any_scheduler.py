@@ -15,23 +15,16 @@ diffusers = pytest.importorskip("diffusers")
 from diffusers import (DDIMPipeline, DDPMPipeline, DDPMScheduler,  # noqa: E402
                        DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                        EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler, LCMScheduler, UNet2DModel, UniPCMultistepScheduler)
+                       HeunDiscreteScheduler, LCMScheduler, UniPCMultistepScheduler)
 
 from modeinterp.detect import Detector, image_features  # noqa: E402
 from modeinterp.diffusers import score_pipeline, scored  # noqa: E402
+from test_diffusers_pipeline import unet  # noqa: E402,F401 (the tiny U-Net fixture)
+from test_diffusers_schedulers import ToyModel  # noqa: E402
 
 SHAPE = (3, 2, 4, 4)
 T = 100
 STEPS = 8
-
-
-class ToyModel:
-    def __init__(self, gen):
-        self.w = torch.randn(SHAPE[1:], generator=gen)
-        self.c = torch.randn(SHAPE[1:], generator=gen)
-
-    def __call__(self, x, t):
-        return torch.tanh(self.w * x + self.c * (float(t) / T))
 
 
 SCHEDULERS = [
@@ -125,14 +118,6 @@ def test_x0_fn_supplies_x0_for_a_scheduler_that_hides_it(gen):
     model, x_T = ToyModel(gen), torch.randn(SHAPE, generator=gen)
     _run(sched, model, x_T, seed=0)
     assert len(calls) == STEPS and sched.scores.shape == (SHAPE[0],)
-
-
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
-                       block_out_channels=(8, 16), down_block_types=("DownBlock2D",) * 2,
-                       up_block_types=("UpBlock2D",) * 2, norm_num_groups=4).eval()
 
 
 def _final_latents(pipe, **kwargs):
