@@ -167,3 +167,45 @@ def test_score_pipeline_adds_scores_and_flags_to_the_stock_output(unet, pipeline
     assert torch.equal(out.flags, out.detector_scores > detector.threshold)
     tuple_out = wrapped(generator=torch.Generator().manual_seed(1), return_dict=False, **call)
     assert torch.equal(tuple_out[-1].scores, out.scores)
+
+
+def _latent_pipeline(kind: str):
+    """A latent (LDM: VQ autoencoder + U-Net) or class-conditional (DiT: transformer + VAE, with
+    classifier-free guidance) pipeline of tiny random components."""
+    from diffusers import (AutoencoderKL, DDIMScheduler, DiTPipeline, LDMPipeline,
+                           Transformer2DModel, UNet2DModel, VQModel)
+
+    torch.manual_seed(0)
+    blocks = dict(block_out_channels=(8,), norm_num_groups=4,
+                  down_block_types=("DownEncoderBlock2D",), up_block_types=("UpDecoderBlock2D",))
+    if kind == "ldm":
+        unet = UNet2DModel(sample_size=4, in_channels=3, out_channels=3, layers_per_block=1,
+                           block_out_channels=(8, 16), down_block_types=("DownBlock2D",) * 2,
+                           up_block_types=("UpBlock2D",) * 2, norm_num_groups=4)
+        return LDMPipeline(vqvae=VQModel(latent_channels=3, **blocks).eval(), unet=unet.eval(),
+                           scheduler=DDIMScheduler()), {"batch_size": 2}
+    transformer = Transformer2DModel(
+        sample_size=4, num_layers=1, patch_size=2, attention_head_dim=4, num_attention_heads=2,
+        in_channels=4, out_channels=8, attention_bias=True, activation_fn="gelu-approximate",
+        num_embeds_ada_norm=1000, norm_type="ada_norm_zero", norm_elementwise_affine=False)
+    pipe = DiTPipeline(transformer=transformer.eval(), vae=AutoencoderKL(latent_channels=4,
+                       **blocks).eval(), scheduler=DPMSolverMultistepScheduler(),
+                       id2label={0: "a", 1: "b"})
+    return pipe, {"class_labels": [0, 1]}
+
+
+@pytest.mark.parametrize("kind", ["ldm", "dit"])
+def test_score_pipeline_on_latent_and_class_conditional_pipelines(kind):
+    """Images bit-identical to stock; scores over latents. DiT steps the guidance-doubled
+    batch, so it gets a score per row of it (both halves, equal: the same latents)."""
+    pipe, kwargs = _latent_pipeline(kind)
+    pipe.set_progress_bar_config(disable=True)
+    run = dict(num_inference_steps=6, output_type="np", **kwargs)
+    stock = pipe(generator=torch.Generator().manual_seed(0), **run).images
+    out = score_pipeline(pipe, window=3)(generator=torch.Generator().manual_seed(0), **run)
+    assert np.array_equal(out.images, stock)
+    rows = 2 if kind == "ldm" else 4
+    assert out.scores.shape == (rows,) and torch.isfinite(out.scores).all()
+    assert (out.scores > 0).all()
+    if kind == "dit":
+        torch.testing.assert_close(out.scores[:2], out.scores[2:])
