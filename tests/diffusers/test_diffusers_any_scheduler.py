@@ -209,3 +209,18 @@ def test_score_pipeline_on_latent_and_class_conditional_pipelines(kind):
     assert (out.scores > 0).all()
     if kind == "dit":
         torch.testing.assert_close(out.scores[:2], out.scores[2:])
+
+
+def test_a_float64_run_is_scored_in_float32(gen):
+    """The stock step runs in float64 untouched; its x̂0 is folded as float32 (the Welford
+    state's dtype), giving the variance of the float64 trajectory to float32 rounding."""
+    sched = scored(EulerDiscreteScheduler(num_train_timesteps=T), window=STEPS)
+    sched.set_timesteps(STEPS)
+    x, stored = torch.randn(SHAPE, generator=gen, dtype=torch.float64), []
+    for t in sched.timesteps:
+        out = sched.step(torch.tanh(x), t, x)
+        x = out.prev_sample
+        stored.append(out.pred_original_sample)
+    assert x.dtype == torch.float64
+    want = torch.stack(stored).var(dim=0, unbiased=False).flatten(1).mean(1).float()
+    torch.testing.assert_close(sched.scores, want, rtol=1e-4, atol=1e-6)

@@ -177,3 +177,22 @@ def test_one_inference_step_scores_the_step_there_is(kind):
     assert sched.early_scores == {}
     with pytest.raises(RuntimeError, match=r"window \(80, 90\) lies past the 1 steps"):
         sched.window_scores
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "ddim"])
+def test_a_float64_run_takes_the_stock_step_and_is_scored(kind, gen):
+    """The kernel computes in float32: a float64 sample runs the stock step (float64 out, as
+    stock) and its x̂0 is folded into the scores."""
+    stock_cls, scored_cls = (DDPMScheduler, ScoredDDPMScheduler) if kind == "ddpm" else \
+        (DDIMScheduler, ScoredDDIMScheduler)
+    stock, sched = stock_cls(), scored_cls(window=4)
+    stock.set_timesteps(6), sched.set_timesteps(6)
+    x = torch.randn(2, 1, 4, 4, generator=gen, dtype=torch.float64)
+    y = x.clone()
+    for t in sched.timesteps:
+        x = stock.step(torch.tanh(x), t, x, generator=torch.Generator().manual_seed(int(t))
+                       ).prev_sample
+        y = sched.step(torch.tanh(y), t, y, generator=torch.Generator().manual_seed(int(t))
+                       ).prev_sample
+    assert y.dtype == torch.float64 and torch.equal(x, y)
+    assert sched.scores.shape == (2,) and torch.isfinite(sched.scores).all()

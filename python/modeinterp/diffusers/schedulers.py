@@ -132,12 +132,10 @@ class _Scored(ScoresView):
                      variance_noise, stock_draws: bool, output, return_dict: bool, stock):
         """One fused call. The noise: ``variance_noise``; else, where the stock step would draw
         it (``stock_draws``), from ``generator`` exactly as the stock step does; else Philox.
-        ``stock()`` runs the stock step instead where the coefficients are not finite."""
+        ``stock()`` runs the stock step instead where the coefficients are not finite or the
+        sample is float64 (the kernel computes in float32); its x̂0 is folded all the same."""
         if variance_noise is not None and generator is not None:
             raise ValueError("pass either generator or variance_noise, not both")
-        if stock_draws and variance_noise is None and generator is not None:
-            variance_noise = randn_tensor(model_output.shape, generator=generator,
-                                          device=model_output.device, dtype=model_output.dtype)
         t = int(timestep)
         i = self._scoring.planned(t)
         if i is None:
@@ -145,12 +143,17 @@ class _Scored(ScoresView):
             table, row = self._table([t], **options), 0
         else:
             table, row = self._table(**options), i
-        if not np.isfinite(table.as_array()[row]).all():  # ᾱ_t = ᾱ_prev = 0: NaN, as stock
+        in_kernel = sample.dtype in (torch.float32, torch.float16, torch.bfloat16)
+        if not in_kernel or not np.isfinite(table.as_array()[row]).all():  # ᾱ_t = ᾱ_prev = 0
             x_prev, x0 = stock()
             if i is not None:
                 self._scoring.fold(i, x0)
             return output(prev_sample=x_prev, pred_original_sample=x0) if return_dict else \
                 (x_prev, x0)
+        # Drawn only here, once stock() is ruled out: it draws from the generator itself.
+        if stock_draws and variance_noise is None and generator is not None:
+            variance_noise = randn_tensor(model_output.shape, generator=generator,
+                                          device=model_output.device, dtype=model_output.dtype)
         x, out = self._fused_inputs(table, row, sample, model_output.to(sample.dtype), options)
         kwargs = dict(noise=variance_noise, seed=self.seed, step=t, return_x0=True)
         if i is None:

@@ -113,11 +113,15 @@ class RunScoring:
         return self.state.fused_step(i, x, out, coef, **kwargs)
 
     def fold(self, i: int, x0: torch.Tensor) -> None:
-        """Fold the x̂0 of planned step i, computed elsewhere, into every active window."""
+        """Fold the x̂0 of planned step i, computed elsewhere, into every active window. The
+        Welford state is float32: a float64 run's x̂0 is folded as float32."""
+        x0 = x0.detach()
+        if x0.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            x0 = x0.float()
         for w in self.state.windows:
             args = w.welford_args(i, x0)
             if args:
-                ops.welford_update_(args["mean"], args["m2"], x0.detach(), args["count"])
+                ops.welford_update_(args["mean"], args["m2"], x0, args["count"])
             w.step_done(i)
 
     # ---------------------------------------------------------------------- reading the scores
