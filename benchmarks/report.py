@@ -61,7 +61,8 @@ def variants(x, out, mean, m2, device):
     if device == "cuda":
         # Not the reference under torch.compile: its Philox in torch ops and .item() graph breaks
         # compiled for over 3 minutes on the H200 without finishing (gpu_session, 2026-11-29).
-        compiled_randn = torch.compile(eager_randn_step)
+        # dynamic=False: one graph per size (a symbolic size broke torch.randn, H200 2026-12-04).
+        compiled_randn = torch.compile(eager_randn_step, dynamic=False)
         found["torch.compile torch.randn"] = lambda: compiled_randn(x, out, COEF, mean, m2, 3,
                                                                      None)
     return found
