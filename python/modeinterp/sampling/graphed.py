@@ -9,14 +9,15 @@ itself (``ops.fused_step(counter=...)``). So replays draw exactly the eager samp
 
 from __future__ import annotations
 
-from typing import Callable
+import warnings
+from typing import Callable, Optional
 
 import torch
 
 from .. import ops
 from .window import WindowScores
 
-__all__ = ["GraphedLoop", "model_signature"]
+__all__ = ["GraphCache", "GraphedLoop", "model_signature"]
 
 
 def model_signature(model, model_kwargs: dict) -> tuple:
@@ -29,15 +30,16 @@ def model_signature(model, model_kwargs: dict) -> tuple:
 
 
 class GraphedLoop:
-    """The reverse loop ``steps(x_T, windows, seed=, offset=, counter=) -> x_0`` over a batch of
-    ``size`` samples of ``shape``, captured on the current CUDA device.
+    """The reverse loop ``run(x_T, windows, counter) -> x_0`` (:func:`.reverse_loop.reverse_loop`
+    with the noise counter read from device memory) over a batch of ``size`` samples of ``shape``,
+    captured on the current CUDA device.
 
     :meth:`replay` returns static tensors (the final samples, each window's scores, the early
     scores) that the next replay overwrites: copy them out first. ``states`` holds each window's
     Welford (m2, count) after a replay, as static as the rest.
     """
 
-    def __init__(self, steps: Callable, make_windows: Callable[[], WindowScores], size: int,
+    def __init__(self, run: Callable, make_windows: Callable[[], WindowScores], size: int,
                  shape: tuple, dtype: torch.dtype, device: torch.device,
                  warm_up: Callable[[torch.Tensor], None]):
         self.x_T = torch.zeros((size, *shape), dtype=dtype, device=device)
@@ -52,7 +54,7 @@ class GraphedLoop:
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             windows = make_windows()
-            self.x = steps(self.x_T, windows, seed=0, offset=0, counter=self.counter)
+            self.x = run(self.x_T, windows, self.counter)
             self.scores = [w.scores for w in windows.windows]
             self.states = [(w.m2, w.count) for w in windows.windows]  # for score maps
             self.early_scores = dict(windows.main.early_scores)
@@ -63,3 +65,42 @@ class GraphedLoop:
         self.counter.copy_(torch.tensor(ops.counter_words(seed, offset), dtype=torch.int64))
         self.graph.replay()
         return self.x, self.scores, self.early_scores
+
+
+class GraphCache:
+    """The captured loops of one sampler, by key (batch size, shape, device, early scores), each
+    with its own memory pool: at most ``limit`` (a run whose n is not a multiple of batch_size
+    needs two), the oldest dropped first. All are dropped when the model's signature changes
+    (new weights or arguments: their addresses are baked into the graphs). After one failed
+    capture (a denoiser that synchronises with the host, say) it warns once and captures no more.
+    """
+
+    def __init__(self, limit: int = 4):
+        self.limit = limit
+        self._loops: dict = {}
+        self._signature = None
+        self.failed = False
+
+    def __len__(self) -> int:
+        return len(self._loops)
+
+    def get(self, key: tuple, signature: tuple,
+            capture: Callable[[], GraphedLoop]) -> Optional[GraphedLoop]:
+        """The loop for ``key``, captured by ``capture()`` on first use; None once capture
+        failed (sample eagerly)."""
+        if self.failed:
+            return None
+        if signature != self._signature:
+            self._loops, self._signature = {}, signature
+        if key not in self._loops:
+            if len(self._loops) >= self.limit:
+                del self._loops[next(iter(self._loops))]
+            try:
+                self._loops[key] = capture()
+            except Exception as exc:  # noqa: BLE001 — any capture failure falls back to eager
+                self.failed = True
+                first_line = str(exc).splitlines()[0] if str(exc) else ""
+                warnings.warn(f"Sampler: CUDA graph capture failed ({type(exc).__name__}: "
+                              f"{first_line}); sampling eagerly", RuntimeWarning, stacklevel=5)
+                return None
+        return self._loops[key]

@@ -17,23 +17,14 @@ from tqdm.auto import tqdm
 
 from .. import ops, validation
 from .aggregations import resolve_aggregations
-from .graphed import GraphedLoop, model_signature
+from .graphed import GraphCache, GraphedLoop, model_signature
 from .map_scores import RunMapScores
 from .non_finite import warn_non_finite
+from .reverse_loop import reverse_loop, shared_timestep
 from .window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from ..schedules import StepTable
 
 __all__ = ["SampleResult", "Sampler", "resolve_window"]
-
-# Captured loops a Sampler keeps, each with its own memory pool: one per batch size and shape
-# (a run whose n is not a multiple of batch_size needs two).
-_MAX_GRAPHS = 4
-
-
-def shared_timestep(t: int, size: int, device) -> torch.Tensor:
-    """The ``(size,)`` int64 ``t`` a model gets at one reverse step: one element expanded over the
-    batch (stride 0), so that a model may embed it once instead of per row (MLPDenoiser does)."""
-    return torch.full((), t, dtype=torch.int64, device=device).expand(size)
 
 
 @dataclass
@@ -90,6 +81,43 @@ class SampleResult:
                               for v in (self.detector_scores, self.flags)))
 
 
+class _Call:
+    """One :meth:`Sampler.sample` call: its arguments, the tensors its batches fill and its
+    progress bar — what used to be per-call state on the sampler itself."""
+
+    def __init__(self, sampler: "Sampler", n: int, shape: tuple, device: torch.device, early,
+                 trajectory: int, score_maps: bool, *, seed: int, first: int, start: int,
+                 model_kwargs: dict, callback, progress: bool):
+        self.shape, self.device, self.dims, self.trajectory = shape, device, math.prod(shape), \
+            trajectory
+        self.seed, self.first, self.start = seed, first, start
+        self.model_kwargs, self.callback = model_kwargs, callback
+        self.samples = torch.empty((n, *shape), dtype=sampler.dtype, device=device)
+        self.window_scores = {spec: torch.empty(n, dtype=torch.float32, device=device)
+                              for spec in sampler.window_specs}
+        self.early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
+        steps = len(sampler.table)
+        self.traj = (torch.empty((trajectory, steps, *shape), device=device)
+                     if trajectory else None)
+        self.map_scores = RunMapScores(sampler.window_specs, sampler.aggregations, n, shape,
+                                       device, score_maps)
+        self.bar = tqdm(total=n * (steps - start), unit="sample-step", disable=not progress,
+                        desc=f"{sampler.table.method} x{steps}")
+
+    def on_step(self, b0: int, b1: int, keep: int) -> Callable[[dict], None]:
+        """What the eager loop does after each step of batch [b0, b1): the first ``keep``
+        trajectory rows, the user's callback, the bar."""
+        traj, callback, bar = self.traj, self.callback, self.bar
+
+        def after_step(info: dict) -> None:
+            if keep:
+                traj[b0:b0 + keep, info["i"]] = info["x0"][:keep].float()
+            if callback is not None:
+                callback({**info, "batch": slice(b0, b1)})
+            bar.update(b1 - b0)
+        return after_step
+
+
 class Sampler:
     """Sample from a denoiser with a :class:`StepTable` and score every sample while doing so.
 
@@ -130,13 +158,10 @@ class Sampler:
         if graph not in (None, True, False):
             raise TypeError(f"graph must be None, True or False, got {graph!r}")
         self.model, self.table, self.dtype, self.graph = model, table, dtype, graph
-        self._graphs: dict = {}  # (size, shape, device, early) -> GraphedLoop, one signature
-        self._graphs_for = None
-        self._graph_failed = False
+        self._graphs = GraphCache()
         self.window_specs, self.windows = resolve_windows(window, len(table))
         self.window = self.windows[0]
         self.aggregations = resolve_aggregations(aggregations)
-        self.coefs = [table.coef(i) for i in range(len(table))]
         self.detector = detector
         if detector is not None:
             if not callable(getattr(detector, "check_sampler", None)):
@@ -166,37 +191,23 @@ class Sampler:
         n, shape, batch_size, early = self._check(n, shape, batch_size, trajectory, early_exit)
         start = self._check_start(x_start, start, n, shape)
         self._check_call(first, model_kwargs, callback, score_maps)
-        self._model_kwargs, self._callback = dict(model_kwargs or {}), callback
-        device = torch.device(device)
-        dims = math.prod(shape)
-        samples = torch.empty((n, *shape), dtype=self.dtype, device=device)
-        window_scores = {spec: torch.empty(n, dtype=torch.float32, device=device)
-                         for spec in self.window_specs}
-        early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
-        traj = (torch.empty((trajectory, len(self.table), *shape), device=device)
-                if trajectory else None)
-        map_scores = RunMapScores(self.window_specs, self.aggregations, n, shape, device,
-                                  score_maps)
-        bar = tqdm(total=n * (len(self.table) - start), unit="sample-step", disable=not progress,
-                   desc=f"{self.table.method} x{len(self.table)}")
+        call = _Call(self, n, shape, torch.device(device), early, trajectory, score_maps,
+                     seed=seed, first=int(first), start=start, model_kwargs=dict(model_kwargs or {}),
+                     callback=callback, progress=progress)
         with torch.inference_mode():
             for b0 in range(0, n, batch_size):
                 b1 = min(n, b0 + batch_size)
-                keep = max(0, min(trajectory, b1) - b0)  # trajectory rows in this batch
-                x_first = None if x_start is None else x_start[b0:b1].to(device, self.dtype)
-                x = self._run_batch(b1 - b0, shape, seed, (int(first) + b0) * dims, device,
-                                    early_scores, window_scores, b0, keep,
-                                    traj[b0:b0 + keep] if keep else None, bar, map_scores,
-                                    (start, x_first))
-                samples[b0:b1] = x
-            pairs, maps = map_scores.finish(samples, window_scores)
-        bar.close()
-        scores = window_scores[self.window_specs[0]]
-        result = SampleResult(samples, scores, early_scores, traj,
+                x_first = None if x_start is None else x_start[b0:b1].to(call.device, self.dtype)
+                call.samples[b0:b1] = self._run_batch(call, b0, b1, x_first)
+            pairs, maps = call.map_scores.finish(call.samples, call.window_scores)
+        call.bar.close()
+        scores = call.window_scores[self.window_specs[0]]
+        multi = len(self.windows) > 1
+        result = SampleResult(call.samples, scores, call.early_scores, call.traj,
                               torch.tensor(self.table.timesteps.copy()), self.window,
-                              window_scores if len(self.windows) > 1 else {},
-                              list(self.windows), pairs if len(self.aggregations) > 1 else {},
-                              maps, list(self.window_specs))
+                              call.window_scores if multi else {}, list(self.windows),
+                              pairs if len(self.aggregations) > 1 else {}, maps,
+                              list(self.window_specs))
         return self._with_flags(result)
 
     def _with_flags(self, result: SampleResult) -> SampleResult:
@@ -268,99 +279,63 @@ class Sampler:
                            progress=progress, score_maps=score_maps, x_start=x_t, start=start,
                            first=first)
 
-    def _run_batch(self, size, shape, seed, offset, device, early_scores, window_scores, b0, keep,
-                   traj, bar, map_scores, begin=(0, None)):
-        start, x_T = begin
+    def _run_batch(self, call: "_Call", b0: int, b1: int, x_T: Optional[torch.Tensor]):
+        """Samples [b0, b1) of ``call``: their x_0 (a replay's x is overwritten by the next
+        replay: the caller copies it out first); their scores land in ``call``'s tensors."""
+        size, offset = b1 - b0, (call.first + b0) * call.dims
         if x_T is None:
-            T = self.table.num_train_timesteps
-            x_T = ops.philox_normal((size, *shape), seed=seed, step=T, offset=offset, device=device)
-            x_T = x_T.to(self.dtype)
-        graphed = None if start else self._graphed(size, shape, device, list(early_scores),
-                                                   traj is not None)
+            x_T = ops.philox_normal((size, *call.shape), seed=call.seed,
+                                    step=self.table.num_train_timesteps, offset=offset,
+                                    device=call.device).to(self.dtype)
+        keep = max(0, min(call.trajectory, b1) - b0)  # trajectory rows in this batch
+        graphed = None if call.start else self._graphed(call, size, keep > 0)
         if graphed is not None:
-            x, scores, early = graphed.replay(x_T, seed, offset)
+            x, scores, early = graphed.replay(x_T, call.seed, offset)
             states = graphed.states
-            if not bar.disable:  # a replay only enqueues: let the bar show finished work
-                torch.cuda.current_stream(device).synchronize()
-            bar.update(size * len(self.coefs))
+            if not call.bar.disable:  # a replay only enqueues: let the bar show finished work
+                torch.cuda.current_stream(call.device).synchronize()
+            call.bar.update(size * (len(self.table) - call.start))
         else:
-            windows = WindowScores(self.windows, list(early_scores))
-            x = self._steps(x_T, windows, seed=seed, offset=offset, start=start,
-                            on_step=self._on_step(b0, size, keep, traj, bar),
-                            want_x0=traj is not None or self._callback is not None)
+            windows = WindowScores(self.windows, list(call.early_scores))
+            x = reverse_loop(self.model, x_T, self.table, windows, seed=call.seed, offset=offset,
+                             start=call.start, extra_args=call.model_kwargs,
+                             callback=call.on_step(b0, b1, keep),
+                             want_x0=keep > 0 or call.callback is not None)
             scores, early = [w.scores for w in windows.windows], windows.main.early_scores
             states = [(w.m2, w.count) for w in windows.windows]
-        if map_scores.active:
-            map_scores.add_batch(b0, states, x)
+        if call.map_scores.active:
+            call.map_scores.add_batch(b0, states, x)
         for k, value in early.items():
-            early_scores[k][b0:b0 + size] = value
+            call.early_scores[k][b0:b1] = value
         for spec, value in zip(self.window_specs, scores):
-            window_scores[spec][b0:b0 + size] = value
-        return x  # a replay's x is overwritten by the next replay: sample() copies it out first
-
-    def _steps(self, x, windows, *, seed, offset, counter=None, on_step=None, want_x0=False,
-               start=0):
-        """The reverse loop from x_T (or from step ``start``'s x_t): every denoiser call and
-        fused step; x_0 out. ``on_step(i, t, x_prev, x0)`` after each step (x0 None unless
-        ``want_x0``)."""
-        size, device = x.shape[0], x.device
-        for i, coef in enumerate(self.coefs[start:], start=start):
-            t = int(self.table.timesteps[i])
-            out = self.model(x, shared_timestep(t, size, device), **self._model_kwargs)
-            if out.shape != x.shape:
-                raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
-                                   f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
-            result = windows.fused_step(i, x, out.to(self.dtype), coef, seed=seed, step=t,
-                                        offset=offset, return_x0=want_x0, counter=counter)
-            x, x0 = result if want_x0 else (result, None)
-            if on_step is not None:
-                on_step(i, t, x, x0)
+            call.window_scores[spec][b0:b1] = value
         return x
 
-    def _on_step(self, b0, size, keep, traj, bar):
-        """Per-step work of the eager loop: trajectory rows, the user's callback, the bar."""
-        callback = self._callback
-
-        def on_step(i, t, x, x0):
-            if traj is not None:
-                traj[:, i] = x0[:keep].float()
-            if callback is not None:
-                callback({"i": i, "t": t, "x": x, "x0": x0, "batch": slice(b0, b0 + size)})
-            bar.update(size)
-        return on_step
-
-    def _graphed(self, size, shape, device, early, trajectory):
+    def _graphed(self, call: "_Call", size: int, trajectory: bool) -> Optional[GraphedLoop]:
         """The captured loop for this batch, or None for the eager loop (see ``graph``)."""
-        if device.type != "cuda" or self.graph is False or self._graph_failed:
+        if call.device.type != "cuda" or self.graph is False:
             return None
-        if trajectory or self._callback is not None:
+        if trajectory or call.callback is not None:
             if self.graph:
                 warnings.warn("Sampler(graph=True): trajectory and callback need Python at every "
                               "step; sampling this call eagerly", RuntimeWarning, stacklevel=4)
             return None
-        signature = model_signature(self.model, self._model_kwargs)
-        if signature != self._graphs_for:  # new weights or arguments: old graphs are stale
-            self._graphs, self._graphs_for = {}, signature
-        key = (size, tuple(shape), device, tuple(early))
-        if key not in self._graphs:
-            if len(self._graphs) >= _MAX_GRAPHS:  # each holds its own memory pool: drop the oldest
-                del self._graphs[next(iter(self._graphs))]
-            try:
-                self._graphs[key] = GraphedLoop(
-                    self._steps, lambda: WindowScores(self.windows, early), size, shape,
-                    self.dtype, device, self._warm_up)
-            except Exception as exc:  # noqa: BLE001 — any capture failure falls back to eager
-                self._graph_failed = True
-                warnings.warn(f"Sampler: CUDA graph capture failed ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}); sampling "
-                              f"eagerly", RuntimeWarning, stacklevel=4)
-                return None
-        return self._graphs[key]
+        early = list(call.early_scores)
+        kwargs = call.model_kwargs
 
-    def _warm_up(self, x):
-        t = shared_timestep(int(self.table.timesteps[0]), x.shape[0], x.device)
-        out = self.model(x, t, **self._model_kwargs)
-        ops.fused_step(x, out.to(self.dtype), self.coefs[0], seed=0, step=0)
+        def run(x_T, windows, counter):
+            return reverse_loop(self.model, x_T, self.table, windows, seed=0, offset=0,
+                                counter=counter, extra_args=kwargs)
+
+        def warm_up(x):
+            out = self.model(x, shared_timestep(int(self.table.timesteps[0]), x.shape[0],
+                                                x.device), **kwargs)
+            ops.fused_step(x, out.to(self.dtype), self.table.coef(0), seed=0, step=0)
+
+        return self._graphs.get(
+            (size, call.shape, call.device, tuple(early)), model_signature(self.model, kwargs),
+            lambda: GraphedLoop(run, lambda: WindowScores(self.windows, early), size, call.shape,
+                                self.dtype, call.device, warm_up))
 
     @staticmethod
     def _check_call(first, model_kwargs, callback, score_maps) -> None:
