@@ -1,5 +1,8 @@
 """Fake (meta) kernels of the compiled ops, for torch.compile and torch.library.opcheck.
 
+Each checks its tensor arguments with the op's checks in :mod:`modeinterp.validation`, so that
+meta and fake tensors are refused (mixed devices, a wrong dtype or shape) as real ones are.
+
 Imported by :func:`modeinterp._extension.load` once ``_C`` has defined the schemas (registering a
 fake kernel needs the op to exist).
 """
@@ -8,10 +11,13 @@ from __future__ import annotations
 
 import torch
 
+from . import validation
+
 
 @torch.library.register_fake("modeinterp::fused_step")
 def _fused_step_fake(x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
                      count, return_x0, counter=None):
+    validation.check_fused_step_tensors(x, out, noise, mean, m2, counter)
     x_prev = torch.empty_like(x, memory_format=torch.contiguous_format)
     x0 = (torch.empty_like(x, memory_format=torch.contiguous_format) if return_x0
           else x.new_empty((0,)))
@@ -30,4 +36,4 @@ def _trajectory_score_fake(m2, count):
 
 @torch.library.register_fake("modeinterp::welford_update_")
 def _welford_update_fake(mean, m2, x, count):
-    return None
+    validation.check_welford_tensors(mean, m2, x)

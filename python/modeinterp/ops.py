@@ -35,22 +35,13 @@ def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None,
     later. Nothing checks its values against x.numel() on the device: keep offset + numel <= 2**64.
     """
     load()
-    for name, t in (("x", x), ("out", out)):
-        validation.check_tensor(name, t)
-    for name, t in (("noise", noise), ("mean", mean), ("m2", m2), ("counter", counter)):
-        validation.check_tensor(name, t, optional=True)
-    for name, t in (("out", out), ("noise", noise), ("mean", mean), ("m2", m2),
-                    ("counter", counter)):
-        # Checked here as well as in C++: a meta/fake tensor would route the call to the fake
-        # kernel, which must not silently accept mixed devices.
-        if t is not None and t.device != x.device:
-            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
-    a, b, c0, c1, c2, sigma, clip = validation.check_coefficients(coef)
-    seed, step, offset = map(_int64, validation.check_noise_key(seed, step, offset, x.numel()))
+    # Dtypes, shapes and devices are checked by the op itself (in C++, or in its fake kernel for
+    # meta and fake tensors); only what the schema cannot say with the argument's name is here.
+    validation.check_fused_step_types(x, out, noise, mean, m2, counter)
+    coefs, count, *key = validation.check_fused_step_scalars(coef, count, seed, step, offset,
+                                                             x.numel())
     x_prev, x0 = torch.ops.modeinterp.fused_step.default(
-        x, out, a, b, c0, c1, c2, sigma, clip, noise, seed, step, offset, mean, m2,
-        int(count), bool(return_x0), counter)
+        x, out, *coefs, noise, *map(_int64, key), mean, m2, count, bool(return_x0), counter)
     return (x_prev, x0) if return_x0 else x_prev
 
 
@@ -83,10 +74,5 @@ def welford_update_(mean, m2, x, count) -> None:
     ``m2`` (float32, shaped like x, contiguous, updated in place), which hold ``count`` values:
     exactly the Welford update :func:`fused_step` makes, for samplers whose step is not ours."""
     load()
-    validation.check_tensor("x", x)
-    for name, t in (("mean", mean), ("m2", m2)):
-        validation.check_tensor(name, t)
-        if t.device != x.device:  # as in fused_step: a fake tensor must not mix devices
-            raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
-    torch.ops.modeinterp.welford_update_.default(mean, m2, x, int(count))
+    validation.check_welford_types(mean, m2, x)  # the rest is the op's (see fused_step)
+    torch.ops.modeinterp.welford_update_.default(mean, m2, x, validation.check_count(count))

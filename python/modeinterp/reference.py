@@ -18,7 +18,6 @@ _MASK32 = 0xFFFFFFFF
 # Philox4x32 multipliers and Weyl key increments (Salmon et al., SC'11; Random123).
 _M0, _M1 = 0xD2511F53, 0xCD9E8D57
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
-_FLOATS = (torch.float32, torch.float16, torch.bfloat16)
 
 
 # ----------------------------------------------------------------------------- Philox
@@ -111,44 +110,20 @@ def philox_normal(shape, *, seed, step, offset=0, device="cpu") -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- fused step
-def _check_like(t, name, x, dtypes):
-    validation.check_tensor(name, t)
-    if t.shape != x.shape:
-        raise ValueError(f"{name} shape {tuple(t.shape)} does not match x shape {tuple(x.shape)}")
-    if t.dtype not in dtypes:
-        raise TypeError(f"{name} must have dtype in {[str(d) for d in dtypes]}, got {t.dtype}")
-    if t.device != x.device:
-        raise ValueError(f"{name} is on {t.device} but x is on {x.device}")
-
-
 def fused_step(x, out, coef, *, noise=None, seed=0, step=0, offset=0, mean=None, m2=None,
                count=0, return_x0=False, counter=None):
     """One reverse step (docs/design.md, "The fused reverse step"), float32 maths, x_prev in x's dtype.
 
     mean/m2 (float32, like x) are updated in place by Welford on the (clipped) x0 prediction.
     counter: an int64 tensor [seed, offset] (two's complement words) replacing seed and offset."""
-    validation.check_tensor("x", x)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
-    _check_like(out, "out", x, _FLOATS)
-    if noise is not None:
-        _check_like(noise, "noise", x, _FLOATS + (torch.float64,))
-    if (mean is None) != (m2 is None):
-        raise ValueError("mean and m2 must be given together")
-    if mean is not None:
-        _check_like(mean, "mean", x, (torch.float32,))
-        _check_like(m2, "m2", x, (torch.float32,))
-    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
+    validation.check_fused_step_tensors(x, out, noise, mean, m2, counter)
+    coefs, count, seed, step, offset = validation.check_fused_step_scalars(
+        coef, count, seed, step, offset, x.numel())
     if counter is not None:
-        if counter.dtype != torch.int64 or counter.shape != (2,):
-            raise ValueError(f"counter must be an int64 tensor of shape (2,), got {counter.dtype} "
-                             f"{tuple(counter.shape)}")
         seed, offset = (int(w) % 2**64 for w in counter.tolist())
-    # Validate the noise key even when unused so a bad seed never passes silently.
-    seed, step, offset = validation.check_noise_key(seed, step, offset)
 
     dev = x.device
-    a, b, c0, c1, c2, sigma, clip = (_f32(v, dev) for v in validation.check_coefficients(coef))
+    a, b, c0, c1, c2, sigma, clip = (_f32(v, dev) for v in coefs)
     xf, of = x.float(), out.float()
 
     x0 = a * xf + b * of  # (a*x) + (b*out), each product rounded to float32
@@ -180,13 +155,8 @@ def _welford(mean, m2, x0, count):
 def welford_update_(mean, m2, x, count) -> None:
     """Folds x (float32, float16 or bfloat16) into mean/m2 (float32, like x), which hold
     ``count`` values: the fused step's Welford update alone, float32 maths."""
-    validation.check_tensor("x", x)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
-    _check_like(mean, "mean", x, (torch.float32,))
-    _check_like(m2, "m2", x, (torch.float32,))
-    count = validation.check_int("count", count, 0, note="x̂0 values already in mean/m2")
-    _welford(mean, m2, x.float(), count)
+    validation.check_welford_tensors(mean, m2, x)
+    _welford(mean, m2, x.float(), validation.check_count(count))
 
 
 def trajectory_score(m2, count) -> torch.Tensor:

@@ -5,8 +5,9 @@ ops' wrappers in modeinterp.ops and their plain-PyTorch twins in modeinterp.refe
 Each check takes the argument's name first (as the message must say it) and returns the value
 converted (an int, a float, a canonical name, a numpy array). A bad value raises ValueError; a bad
 type raises :class:`ArgumentTypeError`, which is a TypeError and also a ValueError, so that
-``except ValueError`` catches every bad argument. This module imports nothing from modeinterp:
-it is the lowest layer.
+``except ValueError`` catches every bad argument. The compiled ops' tensor checks (the last
+section) differ: they return nothing and raise what the C++ op raises. This module imports nothing
+from modeinterp: it is the lowest layer.
 """
 
 from __future__ import annotations
@@ -229,3 +230,98 @@ def check_coefficients(coef) -> tuple:
             raise ValueError(f"coef.{field} must be finite, got {v}")
         out.append(float(v))
     return tuple(out)
+
+
+def check_count(count) -> int:
+    """How many x̂0 values the Welford accumulators mean/m2 already hold: an int >= 0."""
+    return check_int("count", count, 0, note="x̂0 values already in mean/m2")
+
+
+def check_fused_step_scalars(coef, count, seed, step, offset, numel: int) -> tuple:
+    """fused_step's scalar arguments as ``(coefficients, count, seed, step, offset)``. The noise
+    key is checked even where no noise is drawn (noise given, sigma 0, a counter replacing seed
+    and offset), so that a bad seed never passes silently."""
+    return (check_coefficients(coef), check_count(count),
+            *check_noise_key(seed, step, offset, numel))
+
+
+# ----------------------------------------------------------------------------- the kernels' tensors
+# One copy of the compiled ops' tensor checks, written with torch._check_type (a plain TypeError,
+# not ArgumentTypeError) and torch._check_value (ValueError) to raise what the C++ op raises. The
+# fake kernels (modeinterp._fakes) call them, so that torch.compile, opcheck and meta tensors are
+# refused what the op refuses, and so do the plain-PyTorch twins (modeinterp.reference).
+# Conditions are on dtypes, shapes, devices and layout only, never on values: a traced graph stays
+# whole. The op also refuses mean and m2 sharing memory, which a fake tensor cannot tell (it has
+# no data pointer), so that check stays in C++ alone.
+_KERNEL_FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def check_fused_step_types(x, out, noise, mean, m2, counter) -> None:
+    """Each tensor argument of fused_step a torch.Tensor (noise, mean, m2, counter may be None):
+    the op's schema refuses anything else, but with a message that does not say which argument."""
+    for name, t in (("x", x), ("out", out)):
+        check_tensor(name, t)
+    for name, t in (("noise", noise), ("mean", mean), ("m2", m2), ("counter", counter)):
+        check_tensor(name, t, optional=True)
+
+
+def _check_kernel_float(x) -> None:
+    torch._check_type(x.dtype in _KERNEL_FLOATS,
+                      lambda: f"x must be float32, float16 or bfloat16, got {x.dtype}")
+
+
+def _check_like_x(name: str, t, x) -> None:
+    torch._check_value(t.device == x.device,
+                       lambda: f"{name} is on {t.device} but x is on {x.device}")
+    torch._check_value(t.shape == x.shape,
+                       lambda: f"{name} has shape {tuple(t.shape)} but x has shape "
+                       f"{tuple(x.shape)}")
+
+
+def _check_accumulator(name: str, t, x) -> None:
+    _check_like_x(name, t, x)
+    torch._check_type(t.dtype == torch.float32, lambda: f"{name} must be float32, got {t.dtype}")
+    # Updated in place: a hidden contiguous copy would silently drop the update.
+    torch._check_value(t.is_contiguous(), lambda: f"{name} must be contiguous")
+
+
+def check_fused_step_tensors(x, out, noise, mean, m2, counter) -> None:
+    """The tensor arguments of fused_step as its C++ checks them: x float32/float16/bfloat16, out
+    of x's dtype, noise floating; out, noise, mean, m2 shaped like x; mean and m2 float32,
+    contiguous and given together; counter int64 of shape (2,); all on x's device."""
+    check_fused_step_types(x, out, noise, mean, m2, counter)
+    _check_kernel_float(x)
+    torch._check_type(out.dtype == x.dtype,
+                      lambda: f"out has dtype {out.dtype} but x has dtype {x.dtype}")
+    _check_like_x("out", out, x)
+    torch._check_value((mean is None) == (m2 is None),
+                       lambda: "mean and m2 must be given together")
+    if noise is not None:
+        _check_like_x("noise", noise, x)
+        torch._check_type(noise.dtype.is_floating_point,
+                          lambda: f"noise must be a floating tensor, got {noise.dtype}")
+    if mean is not None:
+        _check_accumulator("mean", mean, x)
+        _check_accumulator("m2", m2, x)
+    if counter is not None:
+        torch._check_value(counter.device == x.device,
+                           lambda: f"counter is on {counter.device} but x is on {x.device}")
+        torch._check_type(counter.dtype == torch.int64,
+                          lambda: f"counter must be int64 [seed, offset], got {counter.dtype}")
+        torch._check_value(counter.shape == (2,), lambda: "counter must have shape (2,) "
+                           f"([seed, offset]), got {tuple(counter.shape)}")
+
+
+def check_welford_types(mean, m2, x) -> None:
+    """Each tensor argument of welford_update_ a torch.Tensor (see check_fused_step_types)."""
+    for name, t in (("mean", mean), ("m2", m2), ("x", x)):
+        check_tensor(name, t)
+
+
+def check_welford_tensors(mean, m2, x) -> None:
+    """The tensor arguments of welford_update_ as its C++ checks them: x float32/float16/bfloat16;
+    mean and m2 float32, contiguous, shaped like x and on its device."""
+    check_welford_types(mean, m2, x)
+    _check_kernel_float(x)
+    _check_accumulator("mean", mean, x)
+    _check_accumulator("m2", m2, x)

@@ -79,6 +79,51 @@ def test_mixed_devices_rejected_on_meta():
         call("cpu", out=torch.empty(4, 6, device="meta"))
 
 
+I32, I64 = torch.int32, torch.int64
+BAD_TENSORS = [
+    ("out", dict(out=z(4, 5)), ValueError),
+    ("out", dict(out=z(4, 6, dtype=torch.float16)), TypeError),
+    ("noise", dict(noise=z(4, 6, dtype=I32)), TypeError),
+    ("mean", dict(mean=z(6, 4).t(), m2=z(4, 6)), ValueError),  # not contiguous
+    ("m2", dict(mean=z(4, 6), m2=z(4, 6, dtype=torch.float64)), TypeError),
+    ("mean and m2", dict(m2=z(4, 6)), ValueError),
+    ("counter", dict(counter=z(3, dtype=I64)), ValueError),
+    ("counter", dict(counter=z(2, dtype=I32)), TypeError),
+]
+
+
+@pytest.mark.parametrize("where", ["op", "fake", "reference"])
+@pytest.mark.parametrize("name,kw,exc", BAD_TENSORS,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_TENSORS)])
+def test_op_fake_kernel_and_reference_refuse_bad_tensors_alike(where, name, kw, exc):
+    """The C++ op, its fake kernel (reached here with meta tensors) and the reference raise the
+    same exception type naming the same argument: the Python side has one copy of the checks."""
+    from modeinterp import reference
+
+    device = "meta" if where == "fake" else "cpu"
+    kw = {k: v.to(device) for k, v in kw.items()}  # .to keeps a transposed view's strides
+    x = z(4, 6, device=device)
+    impl = reference if where == "reference" else ops
+    with pytest.raises(exc, match=name):
+        impl.fused_step(x, kw.pop("out", x.clone()), COEF, **kw)
+
+
+@pytest.mark.parametrize("where", ["op", "fake", "reference"])
+def test_welford_op_fake_kernel_and_reference_refuse_bad_tensors_alike(where):
+    from modeinterp import reference
+
+    device = "meta" if where == "fake" else "cpu"
+    impl = reference if where == "reference" else ops
+    x, acc = z(3, 4, device=device), z(3, 4, device=device)
+    cases = [(TypeError, "x", (acc, acc.clone(), x.to(I32))),
+             (TypeError, "mean", (acc.double(), acc, x)),
+             (ValueError, "m2", (acc, z(3, 5, device=device), x)),
+             (ValueError, "mean must be contiguous", (z(4, 3, device=device).t(), acc, x))]
+    for exc, name, args in cases:
+        with pytest.raises(exc, match=name):
+            impl.welford_update_(*args, 0)
+
+
 def test_raw_op_is_safe_without_the_wrapper(device):
     """torch.ops callers bypass ops.py's checks; the C++ checks must still catch bad shapes."""
     x = torch.randn(3, 4, device=device)
