@@ -109,8 +109,16 @@ def save_pt(obj: Any, path: str | os.PathLike) -> str:
 def save_json(obj: Any, path: str | os.PathLike, indent: int | None = 1, *,
               default: Callable | None = None) -> str:
     """``obj`` as JSON (UTF-8, ``indent``; ``default`` as in :func:`json.dumps`, e.g. ``float``
-    for numpy scalars) to ``path``, atomically."""
-    data = json.dumps(obj, indent=indent, default=default).encode()  # fails before any write
+    for numpy scalars) to ``path``, atomically. Values that know their JSON form (a ``to_json()``
+    method: a score window) are written in it."""
+    def encode(value):
+        if callable(getattr(value, "to_json", None)):
+            return value.to_json()
+        if default is None:
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        return default(value)
+
+    data = json.dumps(obj, indent=indent, default=encode).encode()  # fails before any write
     return write_atomic(path, lambda f: f.write(data))
 
 

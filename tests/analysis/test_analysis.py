@@ -38,7 +38,7 @@ def test_plot_samples_bool_and_regions(ds, tmp_path):
     assert labels.any() and not labels.all()
     p = analysis.plot_samples(x, labels, ds.modes, tmp_path / "bool.png", "samples")
     assert p == tmp_path / "bool.png" and _is_png(p)
-    regions = ds.classify(x)
+    regions = ds.regions(x)
     p = analysis.plot_samples(torch.as_tensor(x), regions, ds.modes.numpy(),
                               tmp_path / "sub" / "regions.png", train=ds.sample(300, seed=1))
     assert _is_png(p)

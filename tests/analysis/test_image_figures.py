@@ -16,8 +16,9 @@ def _images(n, size=8):
 
 def test_grid_and_ranked_draw(tmp_path):
     labels = np.array([True, False] * 5)
-    assert plot_image_grid(_images(10), tmp_path / "g.png", labels=labels,
-                           reasons=["two-squares"] * 10, scores=np.arange(10)).stat().st_size
+    reasons = [frozenset({"malformed", "two-squares"})] * 10  # two reasons: two caption lines
+    assert plot_image_grid(_images(10), tmp_path / "g.png", labels=labels, reasons=reasons,
+                           scores=np.arange(10)).stat().st_size
     assert plot_ranked(_images(10), np.arange(10.0), tmp_path / "r.png",
                        labels=labels).stat().st_size
     with pytest.raises(ValueError, match="scores has 3 values"):
@@ -30,7 +31,8 @@ def test_trajectories_show_hallucinations_first_and_the_window_spread(tmp_path):
     traj = torch.rand(6, 12, 1, 8, 8)
     labels = np.array([False, False, True, False, True, False])
     path = plot_image_trajectories(traj, tmp_path / "t.png", window=(8, 12), labels=labels,
-                                   reasons=["two-squares"] * 6, scores=np.arange(6.0), rows=4)
+                                   reasons=[frozenset({"two-squares"})] * 6,
+                                   scores=np.arange(6.0), rows=4)
     assert path.stat().st_size > 0
     with pytest.raises(ValueError, match="window"):
         plot_image_trajectories(traj, tmp_path / "x.png", window=(8, 13))

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from modeinterp.analysis import localisation_rates, map_peaks
-from modeinterp.detect.calibration import _split, calibrate_window
+from modeinterp.detect import calibrate_window, calibration_split
 from modeinterp.data import SimpleShapes
 from modeinterp.experiments.score_pairs import pair_markdown, pair_section
-from modeinterp.sampling import SampleResult
+from modeinterp.sampling import SampleResult, Scores
 from modeinterp.sampling.aggregations import aggregate
 
 
@@ -75,17 +75,15 @@ def fake_result(shapes, seed):
     maps[10][torch.from_numpy(labels), :, 8:12, 2:6] += 0.8
     pairs = {(w, a): s for w, m in maps.items()
              for a, s in aggregate(m, ["mean", "pool4", "max"], x).items()}
-    result = SampleResult(x, pairs[(10, "mean")], window=(90, 100),
-                          window_scores={10: pairs[(10, "mean")], 5: pairs[(5, "mean")]},
-                          windows=[(90, 100), (95, 100)], aggregate_scores=pairs,
+    result = SampleResult(x, Scores([10, 5], pairs), windows=[(90, 100), (95, 100)],
                           score_maps=maps)
     return result, labels
 
 
 def test_pair_section_numbers_figures_and_localisation(shapes, tmp_path, seed=0):
     result, labels = fake_result(shapes, seed)
-    regions = shapes.classify(result.samples)
-    section = pair_section(result, labels, regions, shapes, seed, 10, tmp_path)
+    reasons = shapes.classify(result.samples)
+    section = pair_section(result, labels, reasons, shapes, seed, 10, tmp_path)
     assert section["pairs"] == ["10/mean", "10/pool4", "10/max", "5/mean", "5/pool4", "5/max"]
     rows = {r["pair"]: r for r in section["heldout"]}
     assert rows["10/pool4"]["auroc"] == 1.0 and rows["10/pool4"]["removed_at_96"] == 100.0
@@ -94,7 +92,7 @@ def test_pair_section_numbers_figures_and_localisation(shapes, tmp_path, seed=0)
     assert section["operating"]["paper_mean"]["pair"] == "10/mean"
     calibrated = section["operating"]["calibrated"]
     assert calibrated["removed"] == 100.0 and calibrated["kept"] >= 90.0
-    held = _split(labels, 0.5, seed)[1]
+    held = calibration_split(labels, 0.5, seed)[1]
     assert calibrated["groups"]["all"]["n"] == labels[held].sum() and len(held) == section["n_heldout"]
     loc = section["localisation"]["rates"]
     assert loc["square-in-triangle-strip"]["hit_rate"] == 1.0
@@ -108,7 +106,7 @@ def test_pair_section_numbers_figures_and_localisation(shapes, tmp_path, seed=0)
 def test_calibration_never_sees_the_held_out_half(shapes):
     result, labels = fake_result(shapes, 1)
     pairs = {f"{w}/{a}": s.numpy() for (w, a), s in result.aggregate_scores.items()}
-    calib, held = _split(labels, 0.5, 0)
+    calib, held = calibration_split(labels, 0.5, 0)
     before = calibrate_window(pairs, labels, seed=0)
     rng = np.random.default_rng(0)
     scrambled = {k: v.copy() for k, v in pairs.items()}

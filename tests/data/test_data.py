@@ -126,24 +126,24 @@ def test_gaussian1d_pairs_follow_sorted_means():
 def test_modes_in_support_midpoints_between(name, kw):
     ds = _ds(name, kw)
     assert not ds.is_hallucination(ds.modes).any()
-    assert (ds.classify(ds.modes) == Region.IN_SUPPORT).all()
+    assert (ds.regions(ds.modes) == Region.IN_SUPPORT).all()
     idx, dist = ds.nearest_mode(ds.modes)
     assert torch.equal(idx, torch.arange(ds.num_modes)) and (dist == 0).all()
     for row in range(ds.neighbour_pairs.shape[0]):
         mid = _mid(ds, row)
         assert ds.is_hallucination(mid).item()
-        assert ds.classify(mid).item() == Region.BETWEEN_NEIGHBOURS
+        assert ds.regions(mid).item() == Region.BETWEEN_NEIGHBOURS
         pair, perp = ds.nearest_segment(mid)
         assert pair.item() == row and perp.item() == pytest.approx(0, abs=1e-12)
     far = torch.tensor([[50.0, 37.0][: ds.dim]])
-    assert ds.is_hallucination(far).item() and ds.classify(far).item() == Region.ELSEWHERE
+    assert ds.is_hallucination(far).item() and ds.regions(far).item() == Region.ELSEWHERE
     assert ds.nearest_segment(far)[0].item() == -1
 
 
 def test_gaussian1d_known_points():
     ds = Gaussian1D()
     x = torch.tensor([1.0, 1.1, 1.5, 2.5, 0.0, 3.5, 1.0 + 3.89 * 0.05, 1.0 + 3.90 * 0.05])
-    assert ds.classify(x).tolist() == [0, 0, 1, 1, 2, 2, 0, 1]
+    assert ds.regions(x).tolist() == [0, 0, 1, 1, 2, 2, 0, 1]
     s = Gaussian1D(means=(1, 2, 4, 5)).summary(torch.tensor([[1.5], [3.0], [3.2], [4.5], [6.0]]))
     assert s["per_pair"] == [1, 2, 1] and s["n_elsewhere"] == 1 and s["n_between_neighbours"] == 4
 
@@ -151,13 +151,13 @@ def test_gaussian1d_known_points():
 def test_square_cell_centre_is_elsewhere_and_diamond_cell_centre_too():
     sq, dm = GaussianGrid(), GaussianGrid("diamond")
     centre = torch.tensor([[1.0, 1.0]]) / NORM  # between (0,0),(2,2) modes: a grid diagonal
-    assert sq.is_hallucination(centre).item() and sq.classify(centre).item() == Region.ELSEWHERE
+    assert sq.is_hallucination(centre).item() and sq.regions(centre).item() == Region.ELSEWHERE
     # diamond: modes (0,0) and (2,0) raw are not grid neighbours; (1,0) is a cell centre
     centre = torch.tensor([[1.0, 0.0]]) / NORM
-    assert dm.is_hallucination(centre).item() and dm.classify(centre).item() == Region.ELSEWHERE
+    assert dm.is_hallucination(centre).item() and dm.regions(centre).item() == Region.ELSEWHERE
     # diamond: midpoint of the diagonal neighbours (0,0)-(1,1) raw is between
     diag = torch.tensor([[0.5, 0.5]]) / NORM
-    assert dm.classify(diag).item() == Region.BETWEEN_NEIGHBOURS
+    assert dm.regions(diag).item() == Region.BETWEEN_NEIGHBOURS
 
 
 @pytest.mark.parametrize("layout", ["square", "diamond"])
@@ -171,17 +171,17 @@ def test_support_radius_and_tube_boundaries(layout):
     assert not g.is_hallucination((ma + 0.99 * r * u)[None]).item()
     assert g.is_hallucination((ma + 1.01 * r * u)[None]).item()
     mid = (ma + mb) / 2
-    assert g.classify((mid + 0.99 * r * perp)[None]).item() == Region.BETWEEN_NEIGHBOURS
-    assert g.classify((mid + 1.01 * r * perp)[None]).item() == Region.ELSEWHERE
+    assert g.regions((mid + 0.99 * r * perp)[None]).item() == Region.BETWEEN_NEIGHBOURS
+    assert g.regions((mid + 1.01 * r * perp)[None]).item() == Region.ELSEWHERE
     # tube and k overrides
     wide = (mid + 1.5 * r * perp)[None]
-    assert g.classify(wide, tube=2 * g.k_sigma).item() == Region.BETWEEN_NEIGHBOURS
-    assert GaussianGrid(layout, tube_sigma=2 * g.k_sigma).classify(wide).item() == 1
+    assert g.regions(wide, tube=2 * g.k_sigma).item() == Region.BETWEEN_NEIGHBOURS
+    assert GaussianGrid(layout, tube_sigma=2 * g.k_sigma).regions(wide).item() == 1
     assert g.is_hallucination((ma + 0.5 * r * u)[None], k=1.0).item()
     # beyond the end of a segment along its axis, outside the corner mode: not between
     corner = g.modes[0]
     out = corner - 2 * r * (g.modes[1] - corner) / (g.modes[1] - corner).norm()
-    assert g.classify(out[None]).item() == Region.ELSEWHERE
+    assert g.regions(out[None]).item() == Region.ELSEWHERE
 
 
 # ---------------------------------------------------------------- training samples
@@ -228,10 +228,10 @@ def test_outputs_shapes_and_empty_input():
     idx, dist = g.nearest_mode(np.zeros((5, 2)))  # numpy input is fine
     assert idx.dtype == torch.int64 and dist.dtype == torch.float64 and idx.shape == (5,)
     assert g.is_hallucination(torch.zeros(5, 2)).dtype == torch.bool
-    assert g.classify(torch.zeros(5, 2)).dtype == torch.int64
+    assert g.regions(torch.zeros(5, 2)).dtype == torch.int64
     s = g.summary(torch.zeros(0, 2))
     assert s["n"] == 0 and s["rate"] == 0.0
-    assert Gaussian1D().classify(torch.tensor([1.0, 1.5])).tolist() == [0, 1]  # (n,) ok in 1-D
+    assert Gaussian1D().regions(torch.tensor([1.0, 1.5])).tolist() == [0, 1]  # (n,) ok in 1-D
 
 
 # --------------------------------------------------------------------- protocol

@@ -48,7 +48,10 @@ def test_proxy_label_and_frechet_distance(digits):
     summary = digits.summary(real)
     assert summary["n"] == 359 and "proxy" in summary["label"]
     assert sum(summary["digit_counts"].values()) + summary["n_hallucinated"] == 359
-    assert set(digits.classify(noise)) <= {str(d) for d in range(10)} | {"unrecognisable"}
+    reasons = digits.classify(noise)
+    assert reasons == [frozenset({"unrecognisable"}) if bad else frozenset()
+                       for bad in digits.is_hallucination(noise).tolist()]
+    assert any(reasons) and digits.predict(noise)[0].shape == (359,)  # the digits it reads
 
 
 def test_bad_arguments(digits):

@@ -63,16 +63,16 @@ def _put(img, name, row, col):
     (lambda: _canvas(), "empty"),
 ])
 def test_constructed_hallucinations(shapes, build, reason):
-    assert shapes.classify(build()) == [reason]
+    assert shapes.classify(build()) == [frozenset({reason})]
     assert shapes.is_hallucination(build()).tolist() == [True]
 
 
 def test_half_faded_blob_is_malformed_and_reasons_combine(shapes):
     faded = _put(_canvas(), "square", 20, 26)
     faded[0, 0, 24:28, :] = -0.2  # the lower half of the square fades out
-    assert shapes.classify(faded) == ["malformed"]
+    assert shapes.classify(faded) == [frozenset({"malformed"})]
     both = _put(_put(_put(_canvas(), "square", 5, 23), "square", 40, 30), "pentagon", 30, 2)
-    assert shapes.classify(both) == ["pentagon-in-triangle-strip+two-squares"]
+    assert shapes.classify(both) == [frozenset({"pentagon-in-triangle-strip", "two-squares"})]
     summary = shapes.summary(torch.cat([both, _put(_canvas(), "triangle", 4, 4)]))
     assert summary["reasons"] == {"ok": 1, "pentagon-in-triangle-strip": 1, "two-squares": 1}
     assert summary["n_hallucinated"] == 1 and summary["shape_counts"] == {"1": 1, "3": 1}
@@ -102,7 +102,7 @@ def test_32_px_is_the_64_px_image_box_averaged_and_the_oracle_stays_exact():
     stamp = torch.from_numpy(small.stamps["square"][-1])
     for row in (2, 20):  # two squares in the square strip
         canvas[0, 0, row:row + 4, 13:17][stamp] = 1.0
-    assert small.classify(canvas) == ["two-squares"]
+    assert small.classify(canvas) == [frozenset({"two-squares"})]
     for size in (16, 48):
         with pytest.raises(ValueError, match="size must be 64"):
             SimpleShapes(size=size)
@@ -120,12 +120,12 @@ def test_oracle_reuses_the_last_batch_only_for_the_same_pixels(monkeypatch):
     monkeypatch.setattr(shapes, "_image_reasons", lambda img: calls.append(1) or real(img))
     labels, reasons = shapes.is_hallucination(x), shapes.classify(x)
     counts, summary = shapes.shape_counts(x), shapes.summary(x.clone())
-    assert len(calls) == 20 and not labels.any() and reasons == ["ok"] * 20
+    assert len(calls) == 20 and not labels.any() and reasons == [frozenset()] * 20
     assert summary["n"] == 20 and counts.sum() == sum(int(k) * v for k, v in
                                                        summary["shape_counts"].items())
     dot = x[:1].clone()
     dot[0, 0, 31, 31] = 1.0  # one pixel in the padding corner: a blob that matches no shape
-    assert shapes.classify(dot) == ["malformed"] and len(calls) == 21
-    assert shapes.classify(x[:1]) == ["ok"] and len(calls) == 22
+    assert shapes.classify(dot) == [frozenset({"malformed"})] and len(calls) == 21
+    assert shapes.classify(x[:1]) == [frozenset()] and len(calls) == 22
     shapes.classify(x[:2])
     assert len(calls) == 24

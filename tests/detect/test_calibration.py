@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeinterp.detect.calibration import _split
-from modeinterp.detect import calibrate_window, label_free_window, window_sweep
+from modeinterp.detect import (calibrate_window, calibration_split, label_free_window,
+                               window_sweep)
 
 
 def _data(seed=0, n=3000, rate=0.04):
@@ -34,11 +34,11 @@ def test_the_perfectly_separating_window_is_chosen():
 
 def test_split_is_disjoint_stratified_and_seeded():
     _, y = _data(1)
-    calib, held = _split(y, 0.5, seed=3)
+    calib, held = calibration_split(y, 0.5, seed=3)
     assert np.intersect1d(calib, held).size == 0 and calib.size + held.size == y.size
     assert abs(y[calib].sum() - y[held].sum()) <= 1
-    again, _ = _split(y, 0.5, seed=3)
-    other, _ = _split(y, 0.5, seed=4)
+    again, _ = calibration_split(y, 0.5, seed=3)
+    other, _ = calibration_split(y, 0.5, seed=4)
     assert np.array_equal(calib, again) and not np.array_equal(calib, other)
 
 
@@ -46,7 +46,7 @@ def test_heldout_numbers_never_come_from_the_calibration_half():
     """Window A is perfect on the calibration half only (noise on the held-out half); window B
     is decent everywhere. A is chosen, and its held-out numbers show the noise."""
     rng, y = _data(2)
-    calib, held = _split(y, 0.5, seed=0)
+    calib, held = calibration_split(y, 0.5, seed=0)
     a = rng.random(y.size)
     a[calib] = np.where(y[calib], 2.0, 0.5 * rng.random(calib.size))
     b = np.where(y, 1 + rng.random(y.size), 1.6 * rng.random(y.size))

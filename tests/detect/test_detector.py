@@ -12,6 +12,7 @@ import torch
 
 from modeinterp.detect import Detector, auroc, feature_matrix, image_features, result_features
 from modeinterp.detect.detector import _fit_transform, _standardise
+from modeinterp.sampling import Scores
 
 RULE = 1.0  # label = log(a) > RULE
 
@@ -237,9 +238,8 @@ def _result():
     s = {10: torch.tensor([1.0, 2.0]), (80, 90): torch.tensor([3.0, 4.0])}
     pairs = {(w, "mean"): v for w, v in s.items()}
     pairs.update({(w, "pool4"): v * 10 for w, v in s.items()})
-    return SampleResult(samples, s[10], {3: torch.tensor([0.5, 0.25])}, window=(90, 100),
-                        window_scores=s, windows=[(90, 100), (80, 90)], aggregate_scores=pairs,
-                        window_specs=[10, (80, 90)])
+    pairs[(10, "early/3")] = torch.tensor([0.5, 0.25])
+    return SampleResult(samples, Scores([10, (80, 90)], pairs), windows=[(90, 100), (80, 90)])
 
 
 def test_result_features_names_every_score_and_the_image():
@@ -252,8 +252,8 @@ def test_result_features_names_every_score_and_the_image():
     assert feats["image/undecided"].tolist() == [0.5, 0.0]
     assert np.allclose(feats["image/mean"], [0.0, -0.6])
     assert np.allclose(feats["image/std"], [np.std([1, -1, .2, -.2]), np.std([-1, -1, -1, .6])])
-    only_main = result_features(type(_result())(torch.zeros(2, 3), torch.tensor([1.0, 2.0]),
-                                                window_specs=[10]))
+    only_main = result_features(type(_result())(torch.zeros(2, 3), Scores(
+        [10], {(10, "mean"): torch.tensor([1.0, 2.0])})))
     assert set(only_main) == {"10/mean", *[k for k in feats if k.startswith("image/")]}
 
 
@@ -261,7 +261,7 @@ def test_result_features_of_a_saved_sample_set_match():
     from modeinterp.sampling import SampleSet
 
     r = _result()
-    saved = SampleSet(r.samples, dict(r.window_scores), [10, (80, 90)], r.early_scores,
+    saved = SampleSet.stored(r.samples, dict(r.window_scores), [10, (80, 90)], r.early_scores,
                       {"10/pool4": r.aggregate_scores[(10, "pool4")],
                        "80-90/pool4": r.aggregate_scores[((80, 90), "pool4")]})
     a, b = result_features(r), result_features(saved)

@@ -12,7 +12,7 @@ import torch
 from modeinterp.data.gaussian import GaussianGrid
 from modeinterp.recursive import (FILTERS, histogram_kl, recursive_config, run_recursive, select,
                                   sliced_wasserstein)
-from modeinterp.sampling.window_spec import parse_window, window_key
+from modeinterp.sampling.window_spec import Window
 from modeinterp.recursive import run as run_module
 
 # Slow (whole recursive runs end to end): outside the `-m "not slow"` inner loop, in CI.
@@ -44,8 +44,8 @@ def test_filter_rules_on_hand_made_scores():
 
 
 def test_window_keys_round_trip():
-    assert [window_key(w) for w in (10, (40, 60), [5, 10])] == ["10", "40-60", "5-10"]
-    assert [parse_window(k) for k in ("10", "40-60")] == [10, (40, 60)]
+    assert [Window.parse(w).key for w in (10, (40, 60), [5, 10])] == ["10", "40-60", "5-10"]
+    assert [Window.parse(k) for k in ("10", "40-60")] == [10, (40, 60)]
 
 
 def test_distances_see_a_shift():

@@ -77,11 +77,17 @@ def test_detection_by_reason_and_at_fixed_shape_count():
             return np.array([1, 1, 1, 1, 2, 2, 2, 2])
 
     scores = np.array([0.1, 0.2, 0.9, 0.3, 0.5, 0.8, 0.7, 0.4])
-    regions = ["ok", "ok", "two-squares", "ok", "ok", "malformed+two-squares", "malformed", "ok"]
-    labels = np.array([r != "ok" for r in regions])
-    out = detection_by_reason(scores, labels, regions, Counted(), None)
+    two, mal, ok = frozenset({"two-squares"}), frozenset({"malformed"}), frozenset()
+    reasons = [ok, ok, two, ok, ok, mal | two, mal, ok]
+    labels = np.array([bool(r) for r in reasons])
+    out = detection_by_reason(scores, labels, reasons, Counted(), None)
+    assert list(out["by_reason"]) == ["malformed", "two-squares"]
     assert out["by_reason"]["two-squares"] == {"n": 2, "auroc": 1.0}
     assert out["by_reason"]["malformed"]["n"] == 2
     assert out["by_count"]["2"] == {"n": 4, "n_hallucinated": 2, "auroc": 1.0}
-    assert detection_by_reason(scores, labels, np.arange(8), None, None) == {
-        "by_reason": {}, "by_count": {}}  # toy regions are ints: nothing to split by
+    # a mixture's reasons are the same type: split by them too, no shape counts
+    between, elsewhere = frozenset({"between-neighbours"}), frozenset({"elsewhere"})
+    toy = detection_by_reason(scores, labels, [ok, ok, between, ok, ok, elsewhere, between, ok],
+                              None, None)
+    assert toy == {"by_reason": {"between-neighbours": {"n": 2, "auroc": 1.0},
+                                 "elsewhere": {"n": 1, "auroc": 1.0}}, "by_count": {}}

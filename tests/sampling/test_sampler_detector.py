@@ -11,6 +11,7 @@ import torch
 from modeinterp.detect import Detector, result_features
 from modeinterp.sampling.sampler import Sampler
 from modeinterp.sampling.store import SampleSet
+from modeinterp.sampling.scores import DETECTOR
 from modeinterp.schedules import Schedule
 
 SHAPE = (1, 4, 4)
@@ -133,7 +134,7 @@ def test_repair_by_a_sampler_with_fewer_windows_drops_the_scores_it_cannot_redo(
     labels = features["5/max"] > np.quantile(features["5/max"], 0.8)
     detector = Detector.fit_supervised(features, labels, names=names)
     narrow = Sampler(model, TABLE, window=5, aggregations=("mean", "max"), detector=detector)
-    wide.detector_scores = torch.as_tensor(detector.score(wide))
+    wide.all_scores = wide.all_scores.with_values({DETECTOR: torch.as_tensor(detector.score(wide))})
     wide.flags = wide.detector_scores > detector.threshold
     fix = narrow.repair_flagged(wide, start=15, seed=9, progress=False)
     assert fix.repaired.any()

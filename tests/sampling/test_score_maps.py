@@ -72,7 +72,7 @@ def test_every_pair_equals_its_single_aggregation_run(seed, device):
             assert torch.equal(multi.aggregate_scores[(w, a)], single.aggregate_scores[(w, a)]), \
                 (w, a)
     plain = sample(model, WINDOWS, seed=seed, device=device)
-    assert plain.aggregate_scores == {} and plain.score_maps == {}
+    assert plain.all_scores.aggregations == ["mean"] and plain.score_maps == {}
     assert torch.equal(plain.samples, multi.samples)
 
 

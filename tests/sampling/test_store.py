@@ -175,7 +175,7 @@ def test_an_unknown_schema_is_refused_by_name(tmp_path, result):
     with pytest.raises(FileNotFoundError, match="no samples"):
         load_samples(tmp_path / "empty")
     with pytest.raises(ValueError, match="exactly the windows"):
-        SampleSet(torch.zeros(2, 1), {5: torch.zeros(2)}, [5, 10])
+        SampleSet.stored(torch.zeros(2, 1), {5: torch.zeros(2)}, [5, 10])
 
 
 @pytest.mark.parametrize("write", [

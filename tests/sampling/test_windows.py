@@ -53,7 +53,7 @@ def test_window_lists_and_pairs(model):
     with pytest.raises(ValueError, match="window"):
         Sampler(model, SCHEDULE.table(), window=[5, 200])
     single = run(model, 10)
-    assert single.window_scores == {} and single.windows == [(90, 100)]
+    assert single.window_scores == {10: single.scores} and single.windows == [(90, 100)]
 
 
 def test_scored_scheduler_windows_equal_single_window_runs():

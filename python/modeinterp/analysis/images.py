@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.protocol import reasons_key
 from ..sampling import resolve_window
 from ..validation import as_array
 from ._common import COLOURS, new_figure, save
@@ -19,9 +20,10 @@ def _pixels(image: np.ndarray) -> np.ndarray:
     return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
 
 
-def _reason(reason) -> str:
-    """Several reasons ("a+b") one per line, so captions stay inside their tile."""
-    return str(reason).replace("+", "\n")
+def _reason(reasons: frozenset) -> str:
+    """A sample's reasons (``data.classify``'s frozenset) one per line, so captions stay inside
+    their tile."""
+    return reasons_key(reasons).replace("+", "\n")
 
 
 def _tile(ax, image, *, hallucinated=False, caption=None):

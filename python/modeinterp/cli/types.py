@@ -25,9 +25,9 @@ FRACTION = _number(float, "a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 
 def window(text: str):
-    from ..sampling.window_spec import parse_window  # the one parser of a window's spellings
+    from ..sampling.window_spec import Window  # the one parser of a window's spellings
 
     try:
-        return parse_window(text)
+        return Window.parse(text)
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc).replace("window ", "", 1)) from None

@@ -5,7 +5,8 @@ answers, and how it declares its oracle, is :mod:`.protocol`; the registry by na
 experiment specs' (:func:`modeinterp.experiments.specs.get_spec`)."""
 from .mixture import TAIL_PROB, MixtureDataset, Region, default_k_sigma
 from .gaussian import LAYOUTS, Gaussian1D, GaussianGrid, grid_normalization
-from .protocol import ORACLES, Dataset, OracleSummary, has, oracle_of, oracle_summary
+from .protocol import (ORACLES, Dataset, OracleSummary, has, oracle_of, oracle_summary,
+                       reasons_key)
 from .shapes import SimpleShapes
 from .digits import Digits
 from .folder import ImageFolder
@@ -14,5 +15,5 @@ __all__ = [
     "MixtureDataset", "Region", "default_k_sigma", "TAIL_PROB",
     "Gaussian1D", "GaussianGrid", "grid_normalization", "LAYOUTS",
     "SimpleShapes", "Digits", "ImageFolder",
-    "ORACLES", "Dataset", "OracleSummary", "has", "oracle_of", "oracle_summary",
+    "ORACLES", "Dataset", "OracleSummary", "has", "oracle_of", "oracle_summary", "reasons_key",
 ]

@@ -4,9 +4,10 @@ package: no download), in [−1, 1], at 8×8 or upsampled to 16×16.
 No exact oracle exists for handwriting, so a small digit classifier — an MLP trained once on a
 fixed 80 % of the digits and cached as plain arrays — stands in for one:
 
-* ``classify(x)``: the digit it reads, or ``"unrecognisable"`` when its top probability is below
-  ``confidence`` (default 0.9: measured, it flags 5 % of real held-out digits, 86 % of uniform
-  noise images and 57 % of two-digit overlays — a mode interpolation of sorts);
+* ``predict(x)``: the digit it reads and its top probability; ``classify(x)`` the reason
+  ``{"unrecognisable"}`` when that probability is below ``confidence`` (default 0.9: measured, it
+  flags 5 % of real held-out digits, 86 % of uniform noise images and 57 % of two-digit
+  overlays — a mode interpolation of sorts), none otherwise;
 * ``is_hallucination(x)``: "no recognisable digit" — a **proxy** label, not ground truth;
 * ``frechet_distance(x)``: the Fréchet distance between the classifier's hidden features of ``x``
   and of the real digits (an FID with a digit network instead of Inception).
@@ -25,6 +26,7 @@ from ..validation import check_choice, check_fraction, check_int
 __all__ = ["Digits", "DigitClassifier"]
 
 _SPLIT_SEED, _TRAIN_FRAC, _HIDDEN = 0, 0.8, 64
+_UNRECOGNISABLE = frozenset({"unrecognisable"})
 
 
 def _load_digits() -> tuple:
@@ -171,8 +173,10 @@ class Digits:
         return p.argmax(axis=1), p.max(axis=1)
 
     def classify(self, x) -> list:
-        digit, conf = self.predict(x)
-        return [str(d) if c >= self.confidence else "unrecognisable" for d, c in zip(digit, conf)]
+        """One frozenset of reasons per image (:mod:`.protocol`): ``{"unrecognisable"}`` when the
+        classifier reads no digit (:meth:`is_hallucination`), empty otherwise."""
+        return [_UNRECOGNISABLE if bad else frozenset()
+                for bad in self.is_hallucination(x).tolist()]
 
     def is_hallucination(self, x) -> torch.Tensor:
         """(n,) bool — a PROXY: the classifier recognises no digit (top probability below

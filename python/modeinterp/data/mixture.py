@@ -5,8 +5,9 @@ Besides sampling it answers, for any point, the questions the paper asks of gene
 
 * ``nearest_mode(x)``      -> (index, Euclidean distance) of the closest mode;
 * ``is_hallucination(x)``  -> distance to *every* mode is more than ``k · std``;
-* ``classify(x)``          -> :class:`Region` label: in support / between nearest-neighbour modes /
-  elsewhere;
+* ``regions(x)``           -> :class:`Region` code: in support / between nearest-neighbour modes /
+  elsewhere; ``classify(x)`` the same as reasons (:mod:`.protocol`): none, ``between-neighbours``
+  or ``elsewhere``;
 * ``summary(x)``           -> counts of the above as a JSON-friendly dict.
 
 Default k (``k_sigma``)
@@ -82,11 +83,15 @@ def _second_nearest_pairs(modes: torch.Tensor, rtol: float = 1e-6) -> torch.Tens
 
 
 class Region(enum.IntEnum):
-    """Labels returned by :meth:`MixtureDataset.classify`."""
+    """Codes returned by :meth:`MixtureDataset.regions`."""
 
     IN_SUPPORT = 0
     BETWEEN_NEIGHBOURS = 1
     ELSEWHERE = 2
+
+
+# classify()'s reasons per Region code: the names protocol.oracle_summary gives summary()'s counts.
+_REASONS = (frozenset(), frozenset({"between-neighbours"}), frozenset({"elsewhere"}))
 
 
 class MixtureDataset:
@@ -285,12 +290,17 @@ class MixtureDataset:
             pair[h_idx] = torch.where(between, h_pair, -1)
         return labels, mode_idx, pair, k, tube
 
-    def classify(self, x, k=None, *, tube=None) -> torch.Tensor:
-        """(n,) int64 :class:`Region` labels (see the module docstring for the rule).
+    def regions(self, x, k=None, *, tube=None) -> torch.Tensor:
+        """(n,) int64 :class:`Region` codes (see the module docstring for the rule).
 
         ``k`` overrides ``k_sigma``; ``tube`` overrides the tube half-width (in std units).
         """
         return self._classify(x, k, tube)[0]
+
+    def classify(self, x, k=None, *, tube=None) -> list:
+        """One frozenset of reasons per point (:mod:`.protocol`): :meth:`regions` named, empty in
+        support, ``{"between-neighbours"}`` or ``{"elsewhere"}`` for a hallucination."""
+        return [_REASONS[code] for code in self.regions(x, k, tube=tube).tolist()]
 
     def summary(self, x, k=None, *, tube=None) -> dict:
         """JSON-friendly counts for a batch of (e.g. generated) points.

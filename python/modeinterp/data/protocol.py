@@ -9,9 +9,11 @@ Every dataset samples (``sample(n, seed) -> (n, *sample_shape)`` float32) and de
 * ``"none"`` — nothing (an image folder): scores can be ranked, not evaluated.
 
 Where ``oracle`` is not ``"none"`` it also answers ``is_hallucination(x) -> (n,) bool``,
-``classify(x)`` (a reason per sample: a :class:`~modeinterp.data.Region` code for the mixtures, a
-string such as ``"two-squares+malformed"`` for images) and ``summary(x) -> dict``, which
-:func:`oracle_summary` reads as a typed :class:`OracleSummary`. Anything more is declared in
+``classify(x)`` and ``summary(x) -> dict``, which :func:`oracle_summary` reads as a typed
+:class:`OracleSummary`. ``classify`` gives every dataset's reasons in one form: a list with one
+``frozenset`` of reason names per sample, empty for an in-support one (``{"between-neighbours"}``
+for a mixture, ``{"malformed", "two-squares"}`` for a Simple Shapes image, ``{"unrecognisable"}``
+for a digit); :func:`reasons_key` writes one as text. Anything more is declared in
 ``capabilities`` (a frozenset) and asked with :func:`has`: ``shape_counts`` (objects per image),
 ``blame`` (where each hallucination is), ``frechet_distance`` (a feature-space distance to real
 data).
@@ -64,6 +66,12 @@ class OracleSummary:
         return {**self.extra, "n": self.n, "n_hallucinated": self.n_hallucinated,
                 "rate": self.rate, "reasons": dict(self.reasons), "oracle": self.oracle,
                 "labelled": self.labelled}
+
+
+def reasons_key(reasons: frozenset) -> str:
+    """A sample's reasons as text, for captions and tables: ``"ok"`` in support, else the names
+    sorted and joined by ``+`` (``"malformed+two-squares"``)."""
+    return "+".join(sorted(reasons)) or "ok"
 
 
 def oracle_of(data) -> str:

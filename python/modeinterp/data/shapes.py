@@ -23,8 +23,8 @@ strip. A sample's reasons:
   straddling two strips is cut at the border into fragments);
 * ``empty``: no shape at all (the training set has none).
 
-``classify`` joins several reasons with ``+``; ``summary`` counts each reason and the number of
-well-formed shapes per image.
+``classify`` gives each image's reasons as a frozenset (:mod:`.protocol`; empty = ``ok``);
+``summary`` counts each reason and the number of well-formed shapes per image.
 """
 
 from __future__ import annotations
@@ -189,8 +189,8 @@ class SimpleShapes:
         return self._last_reasons[1]
 
     def classify(self, x) -> list:
-        """One string per image: ``"ok"`` or its reasons joined by ``+`` (module docstring)."""
-        return ["+".join(r) or "ok" for r, _, _ in self._reasons(x)]
+        """One frozenset of reasons per image, empty for ``ok`` (module docstring)."""
+        return [frozenset(r) for r, _, _ in self._reasons(x)]
 
     def shape_counts(self, x) -> np.ndarray:
         """(n,) int: the number of well-formed shapes in each image (whatever their strips)."""
@@ -214,7 +214,7 @@ class SimpleShapes:
 
     def is_hallucination(self, x) -> torch.Tensor:
         """(n,) bool: the image is outside the training support (any reason but ``ok``)."""
-        return torch.tensor([c != "ok" for c in self.classify(x)], dtype=torch.bool)
+        return torch.tensor([bool(r) for r, _, _ in self._reasons(x)], dtype=torch.bool)
 
     def summary(self, x) -> dict:
         """Counts per reason, per number of well-formed shapes, and the hallucination rate."""

@@ -17,12 +17,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..validation import check_fraction, check_int
+from ..validation import check_fraction, check_int, check_labels
 from .metrics import (_check_pair, _rates, _thr_retained, auroc, removed_at_retained,
                       retained_at_removed)
 
-__all__ = ["Calibration", "calibrate_over_splits", "calibrate_window", "label_free_window",
-           "tail_separation", "window_sweep"]
+__all__ = ["Calibration", "calibrate_over_splits", "calibrate_window", "calibration_split",
+           "label_free_window", "tail_separation", "window_sweep"]
 
 
 def window_sweep(window_scores: Mapping[Any, Any], labels, retained: float = 0.96) -> list:
@@ -58,9 +58,13 @@ def _jsonable(window):
     return list(window) if isinstance(window, tuple) else window
 
 
-def _split(labels: np.ndarray, frac: float, seed: int) -> tuple:
-    """Stratified (calibration, held-out) index arrays: ``frac`` of each class to calibration."""
-    rng = np.random.default_rng(seed)
+def calibration_split(labels, frac: float = 0.5, seed: int = 0) -> tuple:
+    """Stratified (calibration, held-out) sorted index arrays of ``labels`` (True =
+    hallucination): ``frac`` of each class, at random (``seed``), to calibration. ValueError when
+    a class would leave either half empty."""
+    labels = check_labels("labels", labels, len(labels))
+    frac = check_fraction("frac", frac, open_hi=True)
+    rng = np.random.default_rng(check_int("seed", seed, 0))
     calib, held = [], []
     for cls in (False, True):
         idx = rng.permutation(np.flatnonzero(labels == cls))
@@ -90,7 +94,7 @@ def calibrate_window(window_scores: Mapping[Any, Any], labels, retained: float =
     seed = check_int("seed", seed, 0)
     pairs = {w: _check_pair(s, labels) for w, s in window_scores.items()}
     y = next(iter(pairs.values()))[1]
-    calib, held = _split(y, frac, seed)
+    calib, held = calibration_split(y, frac, seed)
     rows, best, best_key = [], None, None
     for w, (s, _) in pairs.items():
         removed = _rates(s[calib], y[calib], _thr_retained(s[calib], y[calib], retained))[0]

@@ -89,9 +89,9 @@ def _names(features, names, what: str = "features") -> list:
 def _windows(windows):
     if windows is None:
         return None
-    from ..sampling.window_spec import parse_window  # lazy: only when windows are recorded
+    from ..sampling.window_spec import Window  # lazy: only when windows are recorded
 
-    return [parse_window(w, "windows") for w in windows]
+    return [Window.parse(w, "windows") for w in windows]
 
 
 def _aggregations(aggregations):
@@ -241,8 +241,7 @@ class Detector:
         if self.kind not in SAVABLE:
             raise ValueError(f"a {self.kind!r} detector cannot be saved: only {list(SAVABLE)} "
                              "detectors have an exact plain-JSON form (no pickles)")
-        windows = None if self.windows is None else \
-            [list(w) if isinstance(w, tuple) else w for w in self.windows]
+        windows = None if self.windows is None else [w.to_json() for w in self.windows]
         return {"format": FORMAT, "version": VERSION, "kind": self.kind, "names": self.names,
                 "transform": {k: _plain(v) for k, v in self.transform.items()},
                 "threshold": self.threshold, "retained": self.retained,

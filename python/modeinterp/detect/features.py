@@ -44,29 +44,23 @@ def _vector(x) -> np.ndarray:
 
 
 def _score_features(result) -> dict:
-    """Every score of a SampleResult (``scores`` a tensor) or a saved SampleSet (``scores`` a
-    mapping {window: (n,)}), the main window's mean first."""
+    """Every (window, aggregation) score of a SampleResult or a saved SampleSet (both hold one
+    :class:`~modeinterp.sampling.Scores`): every window's mean (the main one first), then the
+    other aggregations — the column order the detectors were fitted in."""
     from ..sampling.aggregations import score_key  # lazy: detect stays importable on its own
 
-    out = {}
-    if isinstance(result.scores, Mapping):  # SampleSet: windows[0] is the main window
-        for w in result.windows:
-            out[score_key(w, "mean")] = _vector(result.scores[w])
-        out.update({str(k): _vector(v) for k, v in getattr(result, "pair_scores", {}).items()})
-        return out
-    specs = list(getattr(result, "window_specs", None) or result.window_scores or [result.window])
-    out[score_key(specs[0], "mean")] = _vector(result.scores)
-    out.update({score_key(w, "mean"): _vector(s) for w, s in result.window_scores.items()})
-    out.update({score_key(w, a): _vector(s) for (w, a), s in result.aggregate_scores.items()})
-    return out
+    pairs = result.all_scores.pairs
+    means = [k for k in pairs if k[1] == "mean"]
+    return {score_key(*k): _vector(pairs[k]) for k in means + [k for k in pairs
+                                                               if k[1] != "mean"]}
 
 
 def result_features(result) -> dict:
     """Every per-sample feature of a :class:`~modeinterp.SampleResult` (or a saved
     :class:`~modeinterp.sampling.SampleSet`): {name: (n,) float64}, names as in the module doc.
-    Duck-typed on ``scores``, ``window_scores``, ``aggregate_scores``, ``early_scores``,
-    ``window`` and ``samples``, so a detector sees the same names in memory and from disk."""
-    for attr in ("scores", "early_scores", "samples"):
+    Read from ``all_scores`` and ``samples``, which both hold, so a detector sees the same names
+    in memory and from disk."""
+    for attr in ("all_scores", "samples"):
         if not hasattr(result, attr):
             raise ArgumentTypeError(f"result must be a SampleResult or SampleSet, got "
                                     f"{type(result).__name__} without .{attr}")

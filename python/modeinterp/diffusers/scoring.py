@@ -18,24 +18,24 @@ import numpy as np
 import torch
 
 from .. import ops, validation
-from ..sampling import SampleResult, WindowScores, resolve_window, resolve_windows
+from ..sampling import SampleResult, Scores, WindowScores, resolve_windows
+from ..sampling.scores import early_name
 from ..sampling.aggregations import aggregate, resolve_aggregations
-from ..sampling.window_spec import parse_window, window_key
+from ..sampling.window_spec import Window
 
 
 def window_arg(window):
     """``window`` as given or as read back from a config: a list holds several windows, anything
-    else is one (10, "10" -> 10; (40, 60), "40-60" -> (40, 60)). Returns (argument for
-    resolve_windows, config value: K an int, a pair "start-stop" — a JSON list of two ints would
-    read back as two windows)."""
-    def config_spec(spec):
-        return window_key(spec) if isinstance(spec, tuple) else spec
+    else is one. Returns (argument for resolve_windows, config value: K an int, a pair as its
+    key "start-stop" — a JSON list of two ints would read back as two windows)."""
+    def config_value(w: Window):
+        return w.spec if w.last is not None else w.key
 
     if isinstance(window, list):
-        specs = [parse_window(w) for w in window]
-        return specs, [config_spec(w) for w in specs]
-    spec = parse_window(window)
-    return spec, config_spec(spec)
+        windows = [Window.parse(w) for w in window]
+        return windows, [config_value(w) for w in windows]
+    window = Window.parse(window)
+    return window, config_value(window)
 
 
 class RunScoring:
@@ -69,13 +69,13 @@ class RunScoring:
         self.state = WindowScores(fitted, early)
         self.irregular: list = []
 
-    def _fit(self, k: int, spec, steps: int) -> tuple:
-        if validation.is_int(spec):
-            if spec > steps:
+    def _fit(self, k: int, spec: Window, steps: int) -> tuple:
+        if spec.last is not None:
+            if spec.last > steps:
                 warnings.warn(f"window={spec} is longer than the {steps} steps of this run: "
                               f"scoring all {steps}", stacklevel=5)
-            return resolve_window(min(spec, steps), steps)
-        start, stop = spec
+            return spec.fit(steps).resolve(steps)
+        start, stop = spec.spec
         if start >= steps:
             self.notes[k] = (f"window {spec} lies past the {steps} steps of this run: it has no "
                              "scores")
@@ -143,14 +143,11 @@ class RunScoring:
     def result(self, samples: torch.Tensor, aggregations=("mean",)) -> SampleResult:
         """The run as a :class:`~modeinterp.SampleResult` (what a detector reads)."""
         names = [a.name for a in resolve_aggregations(aggregations)]
-        pairs = {(spec, name): s for k, spec in enumerate(self.specs)
-                 for name, s in self._aggregate(k, names, samples).items()}
-        return SampleResult(samples, self.checked(0).scores, dict(self.state.main.early_scores),
-                            window=self.window,
-                            window_scores={s: self.checked(k).scores
-                                           for k, s in enumerate(self.specs)},
-                            windows=list(self.windows), aggregate_scores=pairs,
-                            window_specs=list(self.specs))
+        values = {(spec, name): s for k, spec in enumerate(self.specs)
+                  for name, s in self._aggregate(k, names, samples).items()}
+        values.update({(self.specs[0], early_name(k)): s
+                       for k, s in self.checked(0).early_scores.items()})
+        return SampleResult(samples, Scores(self.specs, values), windows=list(self.windows))
 
     def _aggregate(self, k: int, names, samples) -> dict:
         w = self.checked(k)

@@ -7,7 +7,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from ..sampling.window_spec import parse_window
+from ..sampling.window_spec import Window
 from .config_fields import check_fields
 
 try:
@@ -48,7 +48,7 @@ class ReproduceConfig:
     method: str | None = None  # None: DDPM over all T steps, DDIM when `steps` is set
     steps: int | None = None  # None: all T steps; else respaced to this many
     eta: float = 0.0  # DDIM's η (0: deterministic, 1: DDPM-like noise); DDPM needs 0
-    window: int | tuple = 10  # last K steps, or a (start, stop) range of step indices
+    window: Window = 10  # last K steps, or a (start, stop) range of step indices (any spelling)
     # Windows scored in the same pass for the sweep and the calibrated choice: last K steps, or a
     # mid-trajectory (start, stop) range of step indices (dropped when the run is shorter).
     window_sweep: tuple = (2, 3, 4, 5, 6, 8, 10, 15, 20)
@@ -69,8 +69,18 @@ class ReproduceConfig:
     path: str | None = None  # folder: the image folder
     size: int = 64  # folder: image side after resizing
 
+    def __post_init__(self):
+        # Windows as one value type, whatever the spelling (TOML arrays are lists, "40-60").
+        self.window = Window.parse(self.window)
+        self.window_sweep = tuple(Window.parse(w, "window_sweep") for w in self.window_sweep)
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """JSON-able, windows as 10 or [40, 60] (what a TOML file holds; run.json and digests
+        compare these)."""
+        out = dataclasses.asdict(self)
+        out["window"] = self.window.to_json()
+        out["window_sweep"] = tuple(w.to_json() for w in self.window_sweep)
+        return out
 
     def schedule(self):
         """The training and sampling schedule: linear β over T steps."""
@@ -145,10 +155,6 @@ def _build(values: dict) -> ReproduceConfig:
         if values.get(key) is None and key == "means":
             continue
         values[key] = tuple(values.get(key, getattr(ReproduceConfig, key, ())) or ())
-    # Windows as one value type, whatever the spelling (TOML arrays are lists, "40-60" strings).
-    values["window_sweep"] = tuple(parse_window(w, "window_sweep")
-                                   for w in values.get("window_sweep", ReproduceConfig.window_sweep))
-    values["window"] = parse_window(values.get("window", ReproduceConfig.window))
     cfg = ReproduceConfig(**values)
     if cfg.eta and cfg.sampling_method == "ddpm":
         raise ValueError(f"eta={cfg.eta} is DDIM's η; the ddpm sampler takes none (method ddim)")

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import detect
 from ..detect import Detector, result_features
-from ..detect.calibration import _split
 from ..detect.features import IMAGE_FEATURES
-from ..detect.metrics import _rates
 from ..reports import markdown_table
-from .score_pairs import _group_rows, _groups, _heldout_row
+from .score_pairs import hallucination_groups
 
 __all__ = ["detector_markdown", "detector_report", "detector_section", "fit_run_detector"]
 
@@ -45,25 +44,24 @@ def _row(name, det, features, labels, groups, held) -> dict:
     and with the detector's own threshold (supervised: out-of-fold on the calibration half;
     label-free: the references')."""
     s = det.score(features)
-    row = _heldout_row(name, s, labels, groups, held)
-    removed, kept = _rates(s[held], labels[held], det.threshold)
-    return {**row, "operating": {"threshold": det.threshold, "removed": removed, "kept": kept,
-                                 "groups": _group_rows(s, labels, groups, held, det.threshold)}}
+    removed, kept = detect.rates(s[held], labels[held], det.threshold)
+    return {"pair": name, **detect.heldout_metrics(s, labels, groups, held),
+            "operating": {"threshold": det.threshold, "removed": removed, "kept": kept,
+                          "groups": detect.heldout_by_reason(s, labels, groups, held,
+                                                             det.threshold)}}
 
 
-def detector_section(result, labels, regions, data, seed: int, references=None,
+def detector_section(result, labels, reasons, data, seed: int, references=None,
                      splits: int = 20) -> dict:
-    """Held-out rows for every detector (see the module doc); ``references``: the SampleResult
-    of :meth:`Sampler.denoise_references` (label-free rows), or None. ``{}`` when a class has
-    fewer than ``MIN_PER_CLASS`` samples."""
+    """Held-out rows for every detector (see the module doc); ``reasons``: ``data.classify`` of
+    the samples; ``references``: the SampleResult of :meth:`Sampler.denoise_references`
+    (label-free rows), or None. ``{}`` when a class has fewer than ``MIN_PER_CLASS`` samples."""
     labels = np.asarray(labels, dtype=bool)
     if min(labels.sum(), (~labels).sum()) < MIN_PER_CLASS:
         return {}
     features = _live_features(result)
-    counts = data.shape_counts(result.samples.float().cpu()) \
-        if "shape_counts" in getattr(data, "capabilities", ()) else None
-    groups = _groups(labels, regions, counts)
-    calib, held = _split(labels, 0.5, seed)
+    groups = hallucination_groups(labels, reasons, data, result.samples.float().cpu())
+    calib, held = detect.calibration_split(labels, 0.5, seed)
     rows = []
     for set_name, names in _feature_sets(features).items():
         for kind in SUPERVISED:
@@ -102,11 +100,11 @@ def _splits(features, names, labels, splits: int, seed: int) -> dict:
     halves: held-out removed at the calibrated threshold (≥ 96 % kept on the calibration half)."""
     removed, kept = [], []
     for k in range(splits):
-        calib, held = _split(labels, 0.5, seed + 1 + k)
+        calib, held = detect.calibration_split(labels, 0.5, seed + 1 + k)
         det = Detector.fit_supervised({n: features[n][calib] for n in names}, labels[calib],
                                       names=names, seed=seed)
-        out, ok = _rates(det.score({n: features[n][held] for n in names}), labels[held],
-                         det.threshold)
+        out, ok = detect.rates(det.score({n: features[n][held] for n in names}), labels[held],
+                               det.threshold)
         removed.append(out)
         kept.append(ok)
     return {"splits": splits, "removed": _spread(removed), "kept": _spread(kept)}

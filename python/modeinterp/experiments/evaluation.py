@@ -24,22 +24,19 @@ def early_exit_rows(result, labels) -> list:
     return rows
 
 
-def detection_by_reason(scores: np.ndarray, labels: np.ndarray, regions, data, samples) -> dict:
-    """Which hallucinations the score finds: AUROC of each reason against the in-support samples
-    (an image with several reasons counts for each), and — where the dataset counts objects
-    (``shape_counts``) — the AUROC among images with the same number of shapes, since the score
-    averages x̂0's variance over pixels and grows with the foreground."""
+def detection_by_reason(scores: np.ndarray, labels: np.ndarray, reasons, data, samples) -> dict:
+    """Which hallucinations the score finds: AUROC of each oracle reason (``reasons``:
+    ``data.classify(samples)``) against the in-support samples (a sample with several reasons
+    counts for each), and — where the dataset counts objects (``shape_counts``) — the AUROC among
+    images with the same number of shapes, since the score averages x̂0's variance over pixels
+    and grows with the foreground."""
     out: dict = {"by_reason": {}, "by_count": {}}
-    if not len(regions) or isinstance(regions[0], (int, np.integer)) or labels.all() \
-            or not labels.any():
+    if labels.all() or not labels.any():
         return out
-    ok = ~labels
-    reasons = sorted({r for region in regions for r in str(region).split("+")} - {"ok"})
-    for reason in reasons:
-        with_it = np.array([reason in str(region).split("+") for region in regions])
-        out["by_reason"][reason] = {"n": int(with_it.sum()), "auroc": detect.auroc(
-            np.r_[scores[with_it], scores[ok]],
-            np.r_[np.ones(with_it.sum(), bool), np.zeros(ok.sum(), bool)])}
+    groups = detect.reason_groups(labels, reasons)
+    rows = detect.heldout_by_reason(scores, labels, groups, np.arange(len(labels)))
+    out["by_reason"] = {reason: {"n": row["n"], "auroc": row["auroc"]}
+                        for reason, row in rows.items() if reason != "all"}
     if has(data, "shape_counts"):
         counts = data.shape_counts(samples)
         for k in sorted(set(counts.tolist())):
@@ -65,7 +62,8 @@ def label_free_filter(scores: np.ndarray, labels: np.ndarray, frac: float = 0.02
 def window_choice(result, labels, seed: int) -> dict:
     """The window sweep on all samples, the window calibrated on half of them (numbers from the
     other half) and the label-free choice, when the run has both classes to tell apart."""
-    scores = {w: s.cpu().numpy() for w, s in result.window_scores.items()}
+    # Plain specs (10, (40, 60)) for detect and the figures, which know no Window type.
+    scores = {w.spec: s.cpu().numpy() for w, s in result.window_scores.items()}
     if labels is None and scores:  # no oracle: only the label-free choice can be made
         return {"window_sweep": [], "calibrated": None, "calibrated_splits": None,
                 "label_free": _label_free(scores, None)}

@@ -15,8 +15,7 @@ import time
 import numpy as np
 import torch
 
-from ..detect import Detector
-from ..detect.calibration import _split
+from ..detect import Detector, calibration_split
 from ..detect.features import sampler_feature_names
 from ..reports import markdown_table
 from .detectors import MIN_PER_CLASS, _live_features
@@ -43,7 +42,7 @@ def repair_section(model, cfg, data, ev, *, rounds: int = 2, starts=None, device
     starts = sorted(set(starts or (late, steps // 2)))
     features = _live_features(ev.result)
     names = [k for k in sampler_feature_names(sampler) if k in features]
-    calib, held = _split(labels, 0.5, cfg.seed)
+    calib, held = calibration_split(labels, 0.5, cfg.seed)
     det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],
                                   names=names, seed=cfg.seed)
     sampler = sampler.with_detector(det)

@@ -15,7 +15,7 @@ from ..errors import UsageError
 from ..pipeline import stages
 from ..pipeline.distributed import process_rank
 from ..sampling import SampleResult, Sampler
-from ..sampling.window_spec import fit_window
+from ..sampling.window_spec import Window
 from .config import ReproduceConfig
 from .specs import spec_of
 
@@ -59,7 +59,7 @@ def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,
                                  prediction=cfg.prediction, eta=cfg.eta)
     if windows is None:
         window = main_window(cfg, len(table))
-        sweep = [w for w in dict.fromkeys(fit_window(w, len(table)) for w in cfg.window_sweep)
+        sweep = [w for w in dict.fromkeys(w.fit(len(table)) for w in cfg.window_sweep)
                  if w is not None and w != window]
         windows = [window, *sweep]
     aggregations = list(cfg.aggregations)
@@ -85,10 +85,10 @@ def _not_a_model(x, t):  # stands in for the denoiser while a config is checked;
     raise AssertionError("check_runnable never samples")
 
 
-def main_window(cfg: ReproduceConfig, steps: int):
+def main_window(cfg: ReproduceConfig, steps: int) -> Window:
     """The config's score window in a run of ``steps`` steps: last K clamped to the run (a very
     short DDIM run scores all its steps), or a (start, stop) range that must fit in it."""
-    window = fit_window(cfg.window, steps)
+    window = cfg.window.fit(steps)
     if window is None:
         raise ValueError(f"window {cfg.window} does not fit a run of {steps} steps")
     return window

@@ -103,7 +103,7 @@ def _by_reason_section(by: dict | None) -> list:
     lines = ["## Which hallucinations does the score find?", ""]
     if by.get("by_reason"):
         lines += ["Each reason against the in-support samples (paper's window):", ""]
-        lines += _table(["reason", "images", "AUROC"],
+        lines += _table(["reason", "samples", "AUROC"],
                         [[r, v["n"], v["auroc"]] for r, v in by["by_reason"].items()],
                         formats=[None, ",", ".4f"])
     if by.get("by_count"):

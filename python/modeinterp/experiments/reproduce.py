@@ -12,7 +12,7 @@ import torch
 from .. import analysis, artifacts
 from ..pipeline import stages
 from ..sampling.store import save_samples
-from ..sampling.window_spec import window_key
+from ..sampling.window_spec import Window
 from ..train.checkpoint import load_model, model_digest
 from .config import ReproduceConfig
 from .evaluation import detection_by_reason, early_exit_rows, label_free_filter, window_choice
@@ -48,7 +48,7 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     metrics = _metrics(cfg, ev, data, trained, timings, device)
     if model is not None:
         metrics["model"] = {"path": str(model), "digest": model_digest(model)}
-    if ev.result.aggregate_scores and ev.reasons is not None and metrics["calibrated"]:
+    if len(ev.result.all_scores.aggregations) > 1 and ev.reasons is not None and metrics["calibrated"]:
         metrics["score_pairs"] = pair_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               ev.result.window[1] - ev.result.window[0], out)
     if ev.labels is not None and min(ev.labels.sum(), (~ev.labels).sum()) >= MIN_PER_CLASS:
@@ -94,7 +94,7 @@ def _save_samples(cfg: ReproduceConfig, result, out: Path) -> None:
     and every window's per-pixel variance: new aggregations need no resampling."""
     save_samples(out / "samples.pt", result, seed=cfg.seed + 1, config=cfg.to_dict())
     if result.score_maps:
-        artifacts.save_pt({window_key(w): m.cpu() for w, m in result.score_maps.items()},
+        artifacts.save_pt({Window.parse(w).key: m.cpu() for w, m in result.score_maps.items()},
                           out / "score_maps.pt")
 
 

@@ -13,74 +13,41 @@ from __future__ import annotations
 import numpy as np
 
 from .. import analysis, detect
-from ..detect.calibration import _split, calibrate_over_splits, calibrate_window
 from ..data.protocol import has
-from ..detect.metrics import _rates, _thr_retained
 from ..reports import markdown_table
 from ..sampling.aggregations import score_key
-from ..sampling.window_spec import parse_window, window_key
+from ..sampling.window_spec import Window
 
-__all__ = ["pair_markdown", "pair_scores", "pair_section"]
+__all__ = ["hallucination_groups", "pair_markdown", "pair_scores", "pair_section"]
 
 TWO_OF_A_KIND = ("two-squares", "two-triangles", "two-pentagons")
 
 
 def pair_scores(result) -> dict:
-    """``{"10/pool4": (n,) numpy}`` of every (window, aggregation) pair of a SampleResult (its
-    windows' means when it has no aggregations)."""
-    if result.aggregate_scores:
-        return {score_key(w, a): s.cpu().numpy() for (w, a), s in result.aggregate_scores.items()}
-    windows = result.window_scores or {result.window[1] - result.window[0]: result.scores}
-    return {score_key(w, "mean"): s.cpu().numpy() for w, s in windows.items()}
+    """``{"10/pool4": (n,) numpy}`` of every (window, aggregation) pair of a SampleResult (every
+    window's mean at least)."""
+    return {score_key(w, a): s.cpu().numpy() for (w, a), s in result.aggregate_scores.items()}
 
 
-def _groups(labels, regions, counts) -> dict:
-    """{group name: (n,) bool} of hallucinations: per reason, two-of-a-kind, per shape count."""
-    parts = [set(str(r).split("+")) for r in regions]
-    groups = {"all": labels.copy()}
-    for reason in sorted(set().union(*parts) - {"ok"}):
-        groups[reason] = np.array([reason in p for p in parts]) & labels
-    kinds = np.array([bool(p & set(TWO_OF_A_KIND)) for p in parts]) & labels
-    if kinds.any():
-        groups["two-of-a-kind"] = kinds
-    if counts is not None:
+def hallucination_groups(labels, reasons, data, samples) -> dict:
+    """``{group name: (n,) bool}`` of hallucinations: all, per oracle reason (``reasons``:
+    ``data.classify(samples)``), two-of-a-kind, and per shape count where ``data`` counts shapes
+    (``samples``)."""
+    groups = detect.reason_groups(labels, reasons, unions={"two-of-a-kind": TWO_OF_A_KIND})
+    if has(data, "shape_counts"):
+        counts = data.shape_counts(samples)
         for k in sorted(set(counts[labels].tolist())):
             groups[f"{k} shapes"] = (counts == k) & labels
     return groups
 
 
-def _group_rows(s, labels, groups, idx, thr=None) -> dict:
-    """Per group on the samples ``idx``: n, AUROC against the in-support samples, % removed at
-    ≥ 96 % kept (or at ``thr``)."""
-    ok = ~labels[idx]
-    sub = s[idx]
-    thr = _thr_retained(sub, labels[idx], 0.96) if thr is None else thr
-    rows = {}
-    for name, member in groups.items():
-        h = member[idx]
-        if not h.any():
-            continue
-        y = np.r_[np.ones(h.sum(), bool), np.zeros(ok.sum(), bool)]
-        rows[name] = {"n": int(h.sum()), "auroc": detect.auroc(np.r_[sub[h], sub[ok]], y),
-                      "removed": 100.0 * float((sub[h] > thr).mean())}
-    return rows
-
-
-def _heldout_row(key, s, labels, groups, held) -> dict:
-    y = labels[held]
-    return {"pair": key, "auroc": detect.auroc(s[held], y),
-            "removed_at_96": detect.removed_at_retained(s[held], y, 0.96),
-            "kept_at_95": detect.retained_at_removed(s[held], y, 0.95),
-            "groups": _group_rows(s, labels, groups, held)}
-
-
 def _operating_point(s, labels, groups, calib, held) -> dict:
     """A pair used as a filter: threshold from the calibration half (≥ 96 % kept there), every
     number from the held-out half."""
-    thr = _thr_retained(s[calib], labels[calib], 0.96)
-    removed, kept = _rates(s[held], labels[held], thr)
+    thr = detect.threshold_at_retained(s[calib], labels[calib], 0.96)
+    removed, kept = detect.rates(s[held], labels[held], thr)
     return {"threshold": thr, "removed": removed, "kept": kept,
-            "groups": _group_rows(s, labels, groups, held, thr)}
+            "groups": detect.heldout_by_reason(s, labels, groups, held, thr)}
 
 
 def _pool_size(aggregation: str) -> int:
@@ -88,25 +55,26 @@ def _pool_size(aggregation: str) -> int:
     return int(name[4:]) if name.startswith("pool") else 4
 
 
-def pair_section(result, labels, regions, data, seed: int, paper_window, out=None) -> dict:
-    """The metrics.json section (see the module doc); figures into ``out`` when given."""
+def pair_section(result, labels, reasons, data, seed: int, paper_window, out=None) -> dict:
+    """The metrics.json section (see the module doc); ``reasons``: ``data.classify`` of the
+    samples; figures into ``out`` when given."""
     pairs = pair_scores(result)
     samples = result.samples.float().cpu()
-    counts = data.shape_counts(samples) if has(data, "shape_counts") else None
-    groups = _groups(labels, regions, counts)
-    calib, held = _split(labels, 0.5, seed)
-    chosen = calibrate_window(pairs, labels, seed=seed)
+    groups = hallucination_groups(labels, reasons, data, samples)
+    calib, held = detect.calibration_split(labels, 0.5, seed)
+    chosen = detect.calibrate_window(pairs, labels, seed=seed)
     paper = score_key(paper_window, "mean")
     section = {
         "pairs": list(pairs), "n_heldout": int(held.size), "n_calibration": int(calib.size),
-        "heldout": [_heldout_row(k, s, labels, groups, held) for k, s in pairs.items()],
+        "heldout": [{"pair": k, **detect.heldout_metrics(s, labels, groups, held)}
+                    for k, s in pairs.items()],
         "calibrated": chosen.to_dict(),
-        "calibrated_splits": calibrate_over_splits(pairs, labels),
+        "calibrated_splits": detect.calibrate_over_splits(pairs, labels),
         "operating": {name: {"pair": key, **_operating_point(pairs[key], labels, groups, calib,
                                                               held)}
                       for name, key in (("calibrated", chosen.window), ("paper_mean", paper))}}
     window_name, aggregation = chosen.window.split("/", 1)
-    window = _spec_of(window_name, result)
+    window = Window.parse(window_name)  # equal to the result's key for it
     maps = result.score_maps.get(window)
     if maps is not None and has(data, "blame"):
         k = _pool_size(aggregation)
@@ -116,7 +84,7 @@ def pair_section(result, labels, regions, data, seed: int, paper_window, out=Non
     if out is not None and maps is not None:
         scores = pairs[chosen.window]
         section["figures"] = {"score_maps": str(analysis.plot_score_map_overlays(
-            samples, maps.cpu(), scores, out / "score_maps.png", labels=labels, reasons=regions,
+            samples, maps.cpu(), scores, out / "score_maps.png", labels=labels, reasons=reasons,
             peaks=analysis.map_peaks(maps.cpu(), _pool_size(aggregation)),
             title=f"score {chosen.window} (calibrated): highest and lowest, x̂0 variance as heat"))}
         section["figures"]["pair_sweep"] = str(analysis.plot_pair_sweep(
@@ -126,7 +94,7 @@ def pair_section(result, labels, regions, data, seed: int, paper_window, out=Non
         if missed.size:
             section.setdefault("figures", {})["missed"] = str(analysis.plot_image_grid(
                 samples[missed], out / "missed.png", labels=np.ones(missed.size, bool),
-                reasons=[regions[i] for i in missed], scores=pairs[chosen.window][missed],
+                reasons=[reasons[i] for i in missed], scores=pairs[chosen.window][missed],
                 title=f"held-out hallucinations the calibrated filter ({chosen.window}) keeps: "
                       f"{missed.size}, highest scores first"))
     return section
@@ -136,15 +104,6 @@ def _missed(scores, labels, held, threshold) -> np.ndarray:
     """Held-out hallucinations at or below the threshold (kept by the filter), highest first."""
     idx = held[labels[held] & (scores[held] <= threshold)]
     return idx[np.argsort(-scores[idx], kind="stable")]
-
-
-def _spec_of(name: str, result):
-    """The window as the sampler was given it, from its file-name form ("10", "80-90")."""
-    target = parse_window(name)
-    for spec in result.score_maps or result.window_scores or []:
-        if window_key(spec) == window_key(target):
-            return spec
-    return target
 
 
 _PCT1, _PCT0 = "{:.1f} %", "{:.0f} %"  # percentages already in percent

@@ -21,11 +21,10 @@ import torch
 
 from .. import detect
 from ..data.protocol import OracleSummary, oracle_of, oracle_summary
-from ..sampling import SampleResult, Sampler
+from ..sampling import SampleResult, Sampler, Scores
 from ..sampling.clean import CleanResult, concat_results
 from ..sampling.shards import sample_to_shards, write_shard_index
 from ..sampling.store import SampleSet, load_samples
-from ..sampling.window_spec import window_key
 from ..train import Trainer
 from ..train.checkpoint import load_model
 from . import distributed
@@ -86,7 +85,7 @@ def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, devic
     if rank != 0:
         return None
     write_shard_index(out, n, shape, shard_size, seed=seed, processes=world,
-                      windows=[window_key(w) for w in sampler.window_specs])
+                      windows=[w.key for w in sampler.window_specs])
     result = result_of(load_samples(out), sampler)
     if trajectory:
         m = min(trajectory, n)
@@ -122,6 +121,8 @@ def _on_cpu(result: SampleResult) -> SampleResult:
     def move(value):
         if isinstance(value, torch.Tensor):
             return value.cpu()
+        if isinstance(value, Scores):
+            return value.map(torch.Tensor.cpu)
         return {k: move(v) for k, v in value.items()} if isinstance(value, dict) else value
 
     return dataclasses.replace(result, **{f.name: move(getattr(result, f.name))
@@ -129,26 +130,13 @@ def _on_cpu(result: SampleResult) -> SampleResult:
 
 
 def result_of(saved: SampleSet, sampler: Optional[Sampler] = None) -> SampleResult:
-    """A stored run as a :class:`SampleResult` (with the sampler, its step ranges and
-    timesteps too), so stored and fresh runs go through the same evaluation."""
-    windows = list(saved.windows)
-    aggregate = {}
-    for key, scores in saved.pair_scores.items():
-        window, _, name = key.partition("/")
-        aggregate[(_spec(window, windows), name)] = scores
-    if aggregate:
-        aggregate.update({(w, "mean"): saved.scores[w] for w in windows})
-    result = SampleResult(saved.samples, saved.main_scores, dict(saved.early_scores),
-                          window_scores=dict(saved.scores) if len(windows) > 1 else {},
-                          aggregate_scores=aggregate, window_specs=windows)
+    """A stored run as a :class:`SampleResult` (the same scores; with the sampler, its step
+    ranges and timesteps too), so stored and fresh runs go through the same evaluation."""
+    result = SampleResult(saved.samples, saved.all_scores)
     if sampler is not None:
         result.timesteps = torch.tensor(sampler.table.timesteps.copy())
-        result.window, result.windows = sampler.window, list(sampler.windows)
+        result.windows = list(sampler.windows)
     return result
-
-
-def _spec(key: str, windows: list):
-    return next(w for w in windows if window_key(w) == key)
 
 
 @dataclass
@@ -156,13 +144,13 @@ class Evaluation:
     """What the oracle says about a run. ``result``: the run without its non-finite samples
     (an under-trained model can diverge; they are counted in ``n_non_finite`` and left out of
     every number); ``labels``: (n,) bool, True = hallucination (None without an oracle);
-    ``reasons``: per sample, a Region code (mixtures) or a reason string (images), None without
-    an oracle; ``summary``: the typed oracle summary; ``report``: detection numbers of the run's
-    main score when both classes occur, else None."""
+    ``reasons``: per sample, the frozenset of the oracle's reasons (``data.classify``: empty in
+    support), None without an oracle; ``summary``: the typed oracle summary; ``report``:
+    detection numbers of the run's main score when both classes occur, else None."""
 
     result: SampleResult
     labels: Optional[np.ndarray]
-    reasons: Optional[np.ndarray]
+    reasons: Optional[list]
     summary: OracleSummary
     report: Optional[detect.DetectionReport]
     n_non_finite: int
@@ -187,7 +175,6 @@ def evaluate(data, result: SampleResult) -> Evaluation:
         return Evaluation(result, None, None, summary, None, n_bad)
     labels = data.is_hallucination(samples).numpy()
     reasons = data.classify(samples)
-    reasons = reasons.numpy() if isinstance(reasons, torch.Tensor) else np.asarray(reasons)
     report = detect.evaluate(result.scores.cpu().numpy(), labels) \
         if labels.any() and not labels.all() else None
     return Evaluation(result, labels, reasons, summary, report, n_bad)

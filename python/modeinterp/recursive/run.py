@@ -38,7 +38,7 @@ from ..experiments.recipe import dataset_of, fit, main_window
 from ..pipeline import distributed, stages
 from ..sampling import Sampler
 from ..sampling.store import SampleSet, load_samples, save_samples
-from ..sampling.window_spec import fit_window, parse_window, window_key
+from ..sampling.window_spec import Window
 from .config import RecursiveConfig
 from .manifest import Manifest
 from .metrics import generation_metrics
@@ -50,13 +50,13 @@ __all__ = ["run_recursive"]
 class Generation:
     name: str  # "gen-0" or "<filter>/gen-<k>"
     samples: torch.Tensor  # (n, ...) float32, CPU
-    scores: dict  # {window_key: (n,) float64 numpy}
+    scores: dict  # {Window.key: (n,) float64 numpy}
     metrics: dict
 
 
 def _as_generation(name: str, saved: SampleSet, metrics: dict) -> Generation:
     return Generation(name, saved.samples,
-                      {window_key(w): s.double().numpy() for w, s in saved.scores.items()},
+                      {w.key: s.double().numpy() for w, s in saved.scores.items()},
                       metrics)
 
 
@@ -165,9 +165,9 @@ class _Run:
     def calibrated_window(self, gen0: Generation):
         """The window calibrated on generation 0 (exact oracles only), or None with a reason."""
         known = self.manifest.data.get("calibrated_window")
-        if known is not None:  # JSON turned a (start, stop) pair into a list
+        if known is not None:
             window = known.get("window")
-            return (tuple(window) if isinstance(window, list) else window), known.get("reason")
+            return (None if window is None else Window.from_json(window)), known.get("reason")
         if self.data.oracle != "exact":
             window, reason = None, "the dataset's labels are a proxy (no exact oracle)"
         else:
@@ -178,10 +178,11 @@ class _Run:
             keys = {k: s[ok] for k, s in gen0.scores.items()}
             try:
                 cal = detect.calibrate_window(keys, labels, seed=self.base.seed)
-                window, reason = parse_window(cal.window), None
+                window, reason = Window.parse(cal.window), None
             except ValueError as exc:  # one class only, or too few hallucinations to split
                 window, reason = None, f"calibration failed on generation 0: {exc}"
-        self.manifest.note("calibrated_window", {"window": window, "reason": reason})
+        self.manifest.note("calibrated_window", {"window": window and window.to_json(),
+                                                  "reason": reason})
         return window, reason
 
 
@@ -192,8 +193,8 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
     from .report import write_recursive_report
 
     run = _Run(cfg, Path(out), device, progress)
-    sweep = [k for k in dict.fromkeys(fit_window(w, len(run.table))
-                                      for w in cfg.base.window_sweep) if k is not None]
+    sweep = [k for k in dict.fromkeys(w.fit(len(run.table)) for w in cfg.base.window_sweep)
+             if k is not None]
     windows0 = [run.paper, *[w for w in sweep if w != run.paper]]
     gen0 = run.generation("gen-0", 0, run.real, windows0, extra={"train_rate": 0.0})
     filters = list(cfg.filters)
@@ -202,11 +203,10 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
         calibrated, reason = run.calibrated_window(gen0)
         if calibrated is None:
             filters.remove("variance-calibrated")
-    later = [run.paper] + ([calibrated] if calibrated is not None
-                           and window_key(calibrated) != window_key(run.paper) else [])
+    later = [run.paper] + ([calibrated] if calibrated not in (None, run.paper) else [])
     lineages = {}
     for rule in filters:
-        key = window_key(calibrated if rule == "variance-calibrated" else run.paper)
+        key = (calibrated if rule == "variance-calibrated" else run.paper).key
         prev, rows = gen0, [gen0.metrics]
         for g in range(1, cfg.generations):
             name = f"{rule}/gen-{g}"
@@ -215,8 +215,8 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
             rows.append(prev.metrics)
         lineages[rule] = rows
     summary = {"config": cfg.to_dict(), "device": device,
-               "calibrated_window": calibrated, "calibration_note": reason,
-               "paper_window": run.paper, "n_keep": cfg.n_keep, "n_drawn": run.n_draw,
+               "calibrated_window": calibrated and calibrated.to_json(), "calibration_note": reason,
+               "paper_window": run.paper.to_json(), "n_keep": cfg.n_keep, "n_drawn": run.n_draw,
                "lineages": lineages, "stages": run.manifest.data["stages"]}
     if run.main:
         artifacts.save_json(summary, Path(out) / "recursive.json", default=float)

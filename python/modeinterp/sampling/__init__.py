@@ -9,11 +9,12 @@ every run saves and loads (:mod:`.store`)."""
 from .aggregations import aggregate, aggregation_names, score_key, score_map
 from .reverse_loop import reverse_loop, shared_timestep
 from .sampler import SampleResult, Sampler
+from .scores import Scores
 from .store import SampleSet, iter_shards, load_samples, save_samples
 from .window import (WindowScore, WindowScores, resolve_early_exit, resolve_window,
                      resolve_windows)
 
-__all__ = ["SampleResult", "SampleSet", "Sampler", "WindowScore", "WindowScores", "aggregate",
+__all__ = ["SampleResult", "SampleSet", "Sampler", "Scores", "WindowScore", "WindowScores", "aggregate",
            "aggregation_names", "iter_shards", "load_samples", "resolve_early_exit",
            "resolve_window", "resolve_windows", "reverse_loop", "save_samples", "score_key", "score_map",
            "shared_timestep"]

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import ops, validation
-from .window_spec import window_key
+from .window_spec import Window
 
 __all__ = ["Aggregation", "aggregate", "aggregation_names", "pooled_map", "resolve_aggregations",
            "run_reference", "score_key", "score_map"]
@@ -61,7 +61,7 @@ def score_map(m2: torch.Tensor, count: int) -> torch.Tensor:
 def score_key(window, aggregation: str) -> str:
     """A (window, aggregation) pair as one string, ``"10/pool4"`` or ``"80-90/rel-mean"``: the
     keys of saved and calibrated pair scores."""
-    return f"{window_key(window)}/{aggregation}"
+    return f"{Window.parse(window).key}/{aggregation}"
 
 
 class Aggregation:

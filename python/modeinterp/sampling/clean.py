@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import validation
+from .scores import Scores
 
 
 @dataclass
@@ -39,19 +40,11 @@ def concat_results(parts: list):
     """SampleResults of one sampler, drawn apart, as one (samples and every per-sample field;
     no trajectory)."""
     first = parts[0]
-
-    def cat(name):
-        return {k: torch.cat([getattr(p, name)[k] for p in parts]) for k in getattr(first, name)}
-
-    def cat_optional(name):
-        values = [getattr(p, name) for p in parts]
-        return None if values[0] is None else torch.cat(values)
-
-    return type(first)(torch.cat([p.samples for p in parts]), torch.cat([p.scores for p in parts]),
-                        cat("early_scores"), None, first.timesteps, first.window,
-                        cat("window_scores"), list(first.windows), cat("aggregate_scores"),
-                        cat("score_maps"), list(first.window_specs),
-                        cat_optional("detector_scores"), cat_optional("flags"))
+    maps = {w: torch.cat([p.score_maps[w] for p in parts]) for w in first.score_maps}
+    flags = None if first.flags is None else torch.cat([p.flags for p in parts])
+    return type(first)(torch.cat([p.samples for p in parts]),
+                       Scores.cat([p.all_scores for p in parts]), None, first.timesteps,
+                       list(first.windows), maps, flags)
 
 
 def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int] = None,
@@ -145,18 +138,20 @@ def _with_rows(result, parts):
     replaced by ``part``'s samples and every per-sample field. A score the parts do not have
     (a window the repairing sampler does not score) is dropped: its replaced rows would be
     stale."""
-    fields = ("samples", "scores", "detector_scores", "flags")
-    groups = ("early_scores", "window_scores", "aggregate_scores", "score_maps")
-    out = dataclasses.replace(result, trajectory=None,
-                              **{f: getattr(result, f).clone() for f in fields},
-                              **{g: {k: v.clone() for k, v in getattr(result, g).items()
-                                     if all(k in getattr(p, g) for _, p in parts)}
-                                 for g in groups})
+    def in_parts(key, group) -> bool:
+        return all(key in group(p) for _, p in parts)
+
+    scores = {k: v.clone() for k, v in result.all_scores.items()
+              if in_parts(k, lambda p: p.all_scores)}
+    maps = {w: v.clone() for w, v in result.score_maps.items()
+            if in_parts(w, lambda p: p.score_maps)}
+    samples, flags = result.samples.clone(), result.flags.clone()
     for index, part in parts:
-        for f in fields:
-            target = getattr(out, f)
-            target[index.to(target.device)] = getattr(part, f).to(target.device, target.dtype)
-        for g in groups:
-            for k, target in getattr(out, g).items():
-                target[index.to(target.device)] = getattr(part, g)[k].to(target.device)
-    return out
+        pairs = [(samples, part.samples), (flags, part.flags),
+                 *((t, part.all_scores[k]) for k, t in scores.items()),
+                 *((t, part.score_maps[w]) for w, t in maps.items())]
+        for target, source in pairs:
+            target[index.to(target.device)] = source.to(target.device, target.dtype)
+    windows = [w for w in result.all_scores.windows if (w, "mean") in scores]
+    return dataclasses.replace(result, samples=samples, all_scores=Scores(windows, scores),
+                               trajectory=None, score_maps=maps, flags=flags)

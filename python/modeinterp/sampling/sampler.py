@@ -21,6 +21,7 @@ from .graphed import GraphCache, GraphedLoop, model_signature
 from .map_scores import RunMapScores
 from .non_finite import warn_non_finite
 from .reverse_loop import reverse_loop, shared_timestep
+from .scores import DETECTOR, Scores, early_name
 from .window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from ..schedules import StepTable
 
@@ -32,35 +33,40 @@ class SampleResult:
     """What :meth:`Sampler.sample` returns.
 
     samples: (n, *shape) final x_0, in the sampler's dtype, on the sampling device.
-    scores: (n,) float32 — variance of x̂0 over the window (mean over dims): the hallucination score.
-    early_scores: {k: (n,) float32} — the same score after only the first k steps of the window
-        (pre-emptive detection), for each k asked for with ``early_exit``.
+    all_scores: every per-sample score of the run, one :class:`~modeinterp.sampling.Scores`
+        mapping ``{(window, name): (n,) float32}`` — each window's ``"mean"`` (the paper's score)
+        and aggregations, the main window's ``"early/k"`` scores, the detector's score.
     trajectory: (m, S, *shape) float32 x̂0 of the first m samples at every reverse step (on request).
-    timesteps: the S model timesteps, descending. window: (start, stop) step indices scored.
-    window_scores: {window as given: (n,) float32} for every window of a multi-window sampler
-        (the first is ``scores``); ``windows``: their (start, stop) step ranges, in order.
-    aggregate_scores: {(window, aggregation name): (n,) float32} for every pair of a sampler with
-        ``aggregations`` beyond ``"mean"`` (``(window, "mean")`` is that window's score).
+    timesteps: the S model timesteps, descending. windows: every window's (start, stop) step
+        range, in order (``window``: the main one's).
     score_maps: {window: (n, *shape) float32} per-element variance of x̂0 over each window
         (``sample(score_maps=True)``); the mean over non-batch dims of a map is its score.
-    window_specs: the windows as the sampler was given them (one or several), in order.
-    detector_scores, flags: (n,) float64 / bool from the sampler's ``detector`` (None without
-        one): its score of each sample's features and whether it flags the sample.
+    flags: (n,) bool from the sampler's ``detector`` (None without one).
+
+    Views of ``all_scores``: ``scores`` (the main window's mean), ``early_scores`` {k: (n,)},
+    ``window_scores`` {window: (n,)} (every window's mean), ``aggregate_scores``
+    {(window, aggregation): (n,)}, ``detector_scores`` and ``window_specs`` (the windows).
     """
 
     samples: torch.Tensor
-    scores: torch.Tensor
-    early_scores: dict = field(default_factory=dict)
+    all_scores: Scores
     trajectory: Optional[torch.Tensor] = None
     timesteps: Optional[torch.Tensor] = None
-    window: tuple = (0, 0)
-    window_scores: dict = field(default_factory=dict)
     windows: list = field(default_factory=list)
-    aggregate_scores: dict = field(default_factory=dict)
     score_maps: dict = field(default_factory=dict)
-    window_specs: list = field(default_factory=list)
-    detector_scores: Optional[torch.Tensor] = None
     flags: Optional[torch.Tensor] = None
+
+    scores = property(lambda self: self.all_scores.main)
+    early_scores = property(lambda self: self.all_scores.early)
+    window_scores = property(lambda self: self.all_scores.by_window())
+    aggregate_scores = property(lambda self: self.all_scores.pairs)
+    detector_scores = property(lambda self: self.all_scores.detector)
+    window_specs = property(lambda self: self.all_scores.windows)
+
+    @property
+    def window(self) -> tuple:
+        """The main window's (start, stop) step range."""
+        return self.windows[0] if self.windows else (0, 0)
 
     def select(self, keep: torch.Tensor) -> "SampleResult":
         """The result restricted to the samples ``keep`` (a bool mask or indices); the
@@ -71,14 +77,10 @@ class SampleResult:
                 torch.zeros(len(self.samples), dtype=torch.bool).index_fill_(0, keep.cpu(), True)
             traj = traj[mask[: traj.shape[0]].to(traj.device)]
         pick = keep.to(self.samples.device)
-        return SampleResult(self.samples[pick], self.scores[pick],
-                            {k: v[pick] for k, v in self.early_scores.items()}, traj,
-                            self.timesteps, self.window,
-                            {w: v[pick] for w, v in self.window_scores.items()}, self.windows,
-                            {p: v[pick] for p, v in self.aggregate_scores.items()},
-                            {w: v[pick] for w, v in self.score_maps.items()}, self.window_specs,
-                            *(None if v is None else v[keep.cpu()]
-                              for v in (self.detector_scores, self.flags)))
+        return SampleResult(self.samples[pick], self.all_scores.map(lambda v: v[keep.to(v.device)]),
+                            traj, self.timesteps, list(self.windows),
+                            {w: v[pick] for w, v in self.score_maps.items()},
+                            None if self.flags is None else self.flags[keep.cpu()])
 
 
 class _Call:
@@ -201,13 +203,11 @@ class Sampler:
                 call.samples[b0:b1] = self._run_batch(call, b0, b1, x_first)
             pairs, maps = call.map_scores.finish(call.samples, call.window_scores)
         call.bar.close()
-        scores = call.window_scores[self.window_specs[0]]
-        multi = len(self.windows) > 1
-        result = SampleResult(call.samples, scores, call.early_scores, call.traj,
-                              torch.tensor(self.table.timesteps.copy()), self.window,
-                              call.window_scores if multi else {}, list(self.windows),
-                              pairs if len(self.aggregations) > 1 else {}, maps,
-                              list(self.window_specs))
+        values = dict(pairs)  # every (window, aggregation), means included
+        values.update({(self.window_specs[0], early_name(k)): v
+                       for k, v in call.early_scores.items()})
+        result = SampleResult(call.samples, Scores(self.window_specs, values), call.traj,
+                              torch.tensor(self.table.timesteps.copy()), list(self.windows), maps)
         return self._with_flags(result)
 
     def _with_flags(self, result: SampleResult) -> SampleResult:
@@ -215,8 +215,9 @@ class Sampler:
         RuntimeWarning says how many samples are not finite, and why."""
         warn_non_finite(result.samples, self.table)
         if self.detector is not None:
-            result.detector_scores = torch.as_tensor(self.detector.score(result))
-            result.flags = result.detector_scores > self.detector.threshold
+            scores = torch.as_tensor(self.detector.score(result))
+            result.all_scores = result.all_scores.with_values({DETECTOR: scores})
+            result.flags = scores > self.detector.threshold
         return result
 
     def sample_clean(self, n: int, shape, *, detector=None, **kwargs):

@@ -9,7 +9,7 @@ from any layout; :func:`iter_shards` walks a sharded run one memory-mapped shard
 
     schema         "modeinterp.samples/2"
     samples        (n, *shape) float32
-    windows        ["10", "40-60", …] every window, in sampling order (window_key); [0] the main one
+    windows        ["10", "40-60", …] every window, in sampling order (Window.key); [0] the main one
     scores         {"10": (n,) float32, …} keyed like windows, in the same order
     early_scores   {k: (n,) float32} early-exit scores of the main window
     pair_scores    {"10/pool4": (n,) float32} every non-mean (window, aggregation) pair (score_key)
@@ -27,8 +27,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -37,7 +36,8 @@ import torch
 
 from ..artifacts import load_json, save_json, save_npy, save_pt
 from .aggregations import score_key
-from .window_spec import parse_window, window_key
+from .scores import DETECTOR, Scores, early_name
+from .window_spec import Window
 
 __all__ = ["LEGACY_SCHEMA", "SCHEMA", "SampleSet", "config_digest", "iter_shards", "load_samples",
            "save_samples", "write_shard"]
@@ -67,46 +67,68 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _same_dict(a: dict, b: dict) -> bool:
-    return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return set(a) == set(b) and all(_same(a[k], b[k]) for k in a)
 
 
 @dataclass(eq=False)
 class SampleSet:
     """Samples and their scores, the same in memory whatever wrote them.
 
-    samples: (n, *shape) float32 CPU tensor. scores: {WindowSpec: (n,) float32} for every window,
-    in ``windows`` order (keys are parsed windows: 10 or (40, 60), never strings).
-    windows: the windows; ``windows[0]`` is the main one (``main_scores``, ``early_scores``).
-    early_scores: {k: (n,)}. pair_scores: {"10/pool4": (n,)} every non-mean (window, aggregation).
-    seed, config_digest: of the run, when it recorded them. schema: the schema it was read as
-    (:data:`SCHEMA`, or :data:`LEGACY_SCHEMA` for files written before it).
+    samples: (n, *shape) float32 CPU tensor. all_scores: every score, the
+    :class:`~modeinterp.sampling.Scores` a fresh :class:`~modeinterp.sampling.SampleResult`
+    holds (float32, CPU). seed, config_digest: of the run, when it recorded them. schema: the
+    schema it was read as (:data:`SCHEMA`, or :data:`LEGACY_SCHEMA` for files written before it).
+    Views, as samples.pt lays them out: ``windows`` (``windows[0]`` the main one), ``scores``
+    {window: (n,)}, ``early_scores`` {k: (n,)}, ``pair_scores`` {"10/pool4": (n,)} (every
+    non-mean pair), ``main_scores``.
 
     Unpacks into ``samples, main_scores`` (``samples, scores = load_samples(out)``); ``==``
     compares every field (NaN equal to NaN).
     """
 
     samples: torch.Tensor
-    scores: dict
-    windows: list
-    early_scores: dict = field(default_factory=dict)
-    pair_scores: dict = field(default_factory=dict)
+    all_scores: Scores
     seed: Optional[int] = None
     config_digest: Optional[str] = None
     schema: str = SCHEMA
 
-    def __post_init__(self):
-        self.windows = [parse_window(w) for w in self.windows]
-        scores = {parse_window(w): s for w, s in self.scores.items()}
-        if not self.windows or set(scores) != set(self.windows) or len(scores) != len(self.windows):
-            raise ValueError(f"scores must hold exactly the windows {self.windows}, got "
-                             f"{list(scores)}")
-        self.scores = {w: scores[w] for w in self.windows}
-        self.early_scores = {int(k): v for k, v in self.early_scores.items()}
+    @classmethod
+    def stored(cls, samples, scores: dict, windows: list, early_scores=None, pair_scores=None,
+               **facts) -> "SampleSet":
+        """A SampleSet from the pieces samples.pt and shards hold: ``scores`` {window: (n,)}
+        keyed like ``windows``, ``early_scores`` {k: (n,)}, ``pair_scores`` {"10/pool4": (n,)}."""
+        windows = [Window.parse(w) for w in windows]
+        means = {Window.parse(w): s for w, s in scores.items()}
+        if not windows or set(means) != set(windows) or len(means) != len(windows):
+            raise ValueError(f"scores must hold exactly the windows {windows}, got "
+                             f"{list(means)}")
+        values = {(w, "mean"): _f32(means[w]) for w in windows}
+        for key, s in (pair_scores or {}).items():
+            window, _, name = str(key).partition("/")
+            values[(Window.parse(window), name)] = _f32(s)
+        values.update({(windows[0], early_name(k)): _f32(s)
+                       for k, s in (early_scores or {}).items()})
+        return cls(samples, Scores(windows, values), **facts)
+
+    @classmethod
+    def from_result(cls, result, *, seed: Optional[int] = None, config=None) -> "SampleSet":
+        """A float32 CPU copy of ``result``'s samples and scores (a SampleResult or SampleSet;
+        the detector's scores stay behind: flags.pt holds them); ``seed``/``config`` override
+        what it recorded (``config``: any JSON-able dict, stored as :func:`config_digest`)."""
+        kept = {k: _f32(v) for k, v in result.all_scores.items() if k != DETECTOR}
+        return cls(_f32(result.samples), Scores(result.all_scores.windows, kept),
+                   getattr(result, "seed", None) if seed is None else int(seed),
+                   getattr(result, "config_digest", None) if config is None
+                   else config_digest(config))
+
+    windows = property(lambda self: self.all_scores.windows)
+    scores = property(lambda self: self.all_scores.by_window())
+    early_scores = property(lambda self: self.all_scores.early)
+    main_scores = property(lambda self: self.all_scores.main)
 
     @property
-    def main_scores(self) -> torch.Tensor:
-        """(n,) scores of the main window, ``windows[0]``."""
-        return self.scores[self.windows[0]]
+    def pair_scores(self) -> dict:
+        return {score_key(w, a): s for (w, a), s in self.all_scores.pairs.items() if a != "mean"}
 
     def __iter__(self):
         """``samples, scores = sample_set``: the samples and the main window's scores."""
@@ -118,31 +140,16 @@ class SampleSet:
             return NotImplemented
         return (self.windows == other.windows and self.seed == other.seed
                 and self.config_digest == other.config_digest and self.schema == other.schema
-                and _same(self.samples, other.samples) and _same_dict(self.scores, other.scores)
-                and _same_dict(self.early_scores, other.early_scores)
-                and _same_dict(self.pair_scores, other.pair_scores))
+                and _same(self.samples, other.samples)
+                and _same_dict(dict(self.all_scores), dict(other.all_scores)))
 
     __hash__ = None
-
-    @classmethod
-    def from_result(cls, result, *, seed: Optional[int] = None, config=None) -> "SampleSet":
-        """The SampleSet of a :class:`~modeinterp.sampling.SampleResult`: every window of a
-        sampler under the spec it was given (``result.window_specs``); a result built by hand
-        without specs under the (start, stop) step range it scored, ``result.window``."""
-        specs = getattr(result, "window_specs", None) or [result.window]
-        raw = result.window_scores or {specs[0]: result.scores}
-        pairs = {score_key(w, a): _f32(s) for (w, a), s in result.aggregate_scores.items()
-                 if a != "mean"}
-        return cls(_f32(result.samples), {w: _f32(s) for w, s in raw.items()}, list(raw),
-                   {int(k): _f32(s) for k, s in result.early_scores.items()}, pairs,
-                   None if seed is None else int(seed),
-                   None if config is None else config_digest(config))
 
     def to_dict(self) -> dict:
         """The schema-2 dict ``samples.pt`` holds (plain tensors and values)."""
         return {"schema": SCHEMA, "samples": self.samples,
-                "windows": [window_key(w) for w in self.windows],
-                "scores": {window_key(w): s for w, s in self.scores.items()},
+                "windows": [w.key for w in self.windows],
+                "scores": {w.key: s for w, s in self.scores.items()},
                 "early_scores": dict(self.early_scores), "pair_scores": dict(self.pair_scores),
                 "seed": self.seed, "config_digest": self.config_digest}
 
@@ -151,14 +158,7 @@ def save_samples(path, result, *, seed: Optional[int] = None, config=None) -> Sa
     """Write ``result`` (a SampleResult, or a SampleSet as it is) as ``samples.pt`` of schema 2,
     atomically; ``path``: the file (``….pt``) or its folder. ``config``: any JSON-able dict, stored
     as :func:`config_digest`. Returns the SampleSet written."""
-    if isinstance(result, SampleSet):
-        sset = dataclasses.replace(result, schema=SCHEMA)
-        if seed is not None:
-            sset.seed = int(seed)
-        if config is not None:
-            sset.config_digest = config_digest(config)
-    else:
-        sset = SampleSet.from_result(result, seed=seed, config=config)
+    sset = SampleSet.from_result(result, seed=seed, config=config)
     target = Path(path)
     save_pt(sset.to_dict(), target if target.suffix == ".pt" else target / "samples.pt")
     return sset
@@ -167,15 +167,14 @@ def save_samples(path, result, *, seed: Optional[int] = None, config=None) -> Sa
 def _legacy(saved: dict, legacy_window) -> SampleSet:
     """A samples.pt written before schema 2."""
     scores = saved["scores"]
-    if isinstance(scores, dict):  # recursive: {window_key: scores}, the main window first
+    if isinstance(scores, dict):  # recursive: {Window.key: scores}, the main window first
         windows = dict(scores)
     else:  # reproduce (window_scores when several windows) or sample (one window, unrecorded)
         windows = dict(saved.get("window_scores") or {}) or {legacy_window: scores}
     pairs = {k: v for k, v in (saved.get("pair_scores") or {}).items()
              if k.rpartition("/")[2] != "mean"}
-    return SampleSet(_f32(saved["samples"]), {w: _f32(s) for w, s in windows.items()},
-                     list(windows), dict(saved.get("early_scores") or {}), pairs,
-                     schema=LEGACY_SCHEMA)
+    return SampleSet.stored(_f32(saved["samples"]), windows, list(windows),
+                            saved.get("early_scores"), pairs, schema=LEGACY_SCHEMA)
 
 
 def _check_schema(schema, where) -> None:
@@ -192,8 +191,9 @@ def _read_file(path: Path, legacy_window) -> SampleSet:
     _check_schema(saved.get("schema"), path)
     if saved.get("schema") is None:
         return _legacy(saved, legacy_window)
-    return SampleSet(saved["samples"], saved["scores"], saved["windows"], saved["early_scores"],
-                     saved["pair_scores"], saved["seed"], saved["config_digest"])
+    return SampleSet.stored(saved["samples"], saved["scores"], saved["windows"],
+                            saved["early_scores"], saved["pair_scores"], seed=saved["seed"],
+                            config_digest=saved["config_digest"])
 
 
 def load_samples(out, *, legacy_window=LEGACY_WINDOW) -> SampleSet:
@@ -217,7 +217,7 @@ def load_samples(out, *, legacy_window=LEGACY_WINDOW) -> SampleSet:
 def _layout(windows, early, pairs) -> list:
     """[(field, key, file suffix)] of one shard's arrays (shards/<start>-<stop><suffix>)."""
     rows = [("samples", None, ".samples.npy"), ("scores", windows[0], ".scores.npy")]
-    rows += [("scores", w, f".window-{window_key(w)}.npy") for w in windows[1:]]
+    rows += [("scores", w, f".window-{Window.parse(w).key}.npy") for w in windows[1:]]
     rows += [("early_scores", k, f".early-{k}.npy") for k in early]
     rows += [("pair_scores", p, f".pair-{p.replace('/', '.', 1)}.npy") for p in pairs]
     return rows
@@ -232,8 +232,8 @@ def write_shard(base: Path, sset: SampleSet, **facts) -> dict:
         array = sset.samples if key is None else getattr(sset, name)[key]
         save_npy(array.numpy(), f"{base}{suffix}")
     marker = {**facts, "schema": SCHEMA, "seed": sset.seed, "config_digest": sset.config_digest,
-              "main_window": window_key(sset.windows[0]),
-              "windows": [window_key(w) for w in sset.windows[1:]],
+              "main_window": sset.windows[0].key,
+              "windows": [w.key for w in sset.windows[1:]],
               "early": sorted(sset.early_scores), "pairs": list(sset.pair_scores)}
     save_json(marker, f"{base}.json", indent=None)
     return marker
@@ -263,12 +263,12 @@ def _main_window(out: Path, marker: dict, legacy_window):
     """The main window of a sharded run: its markers say (schema 2); before, shards.json may
     (``modeinterp sample`` wrote str(spec): "10", "(40, 60)")."""
     if "main_window" in marker:
-        return parse_window(marker["main_window"])
+        return Window.parse(marker["main_window"])
     index = out / "shards.json"
     listed = load_json(index).get("windows") if index.exists() else None
     if listed:
-        return parse_window(re.sub(r"[()\[\]\s]", "", str(listed[0])).replace(",", "-"))
-    return parse_window(legacy_window)
+        return Window.parse(str(listed[0]))
+    return Window.parse(legacy_window)
 
 
 def iter_shards(out, *, legacy_window=LEGACY_WINDOW) -> Iterator[SampleSet]:
@@ -283,7 +283,7 @@ def iter_shards(out, *, legacy_window=LEGACY_WINDOW) -> Iterator[SampleSet]:
     meta = load_json(markers[0])
     _check_schema(meta.get("schema"), markers[0])
     windows = [_main_window(out, meta, legacy_window)] + \
-        [parse_window(w) for w in meta.get("windows", [])]
+        [Window.parse(w) for w in meta.get("windows", [])]
     early = [int(k) for k in meta.get("early", [])]
     layout = _layout(windows, early, meta.get("pairs", []))
     for marker in markers:
@@ -294,18 +294,14 @@ def iter_shards(out, *, legacy_window=LEGACY_WINDOW) -> Iterator[SampleSet]:
                 samples = torch.from_numpy(np.load(path, mmap_mode="c"))
             else:
                 fields[name][key] = torch.from_numpy(np.load(path))
-        yield SampleSet(samples, windows=windows, seed=meta.get("seed"),
-                        config_digest=meta.get("config_digest"),
-                        schema=meta.get("schema", LEGACY_SCHEMA), **fields)
+        yield SampleSet.stored(samples, windows=windows, seed=meta.get("seed"),
+                               config_digest=meta.get("config_digest"),
+                               schema=meta.get("schema", LEGACY_SCHEMA), **fields)
 
 
 def _cat(sets: list) -> SampleSet:
     """Shards (in order) as one SampleSet."""
     first = sets[0]
 
-    def cat(name):
-        return {k: torch.cat([getattr(s, name)[k] for s in sets]) for k in getattr(first, name)}
-
     return dataclasses.replace(first, samples=torch.cat([s.samples for s in sets]),
-                               scores=cat("scores"), early_scores=cat("early_scores"),
-                               pair_scores=cat("pair_scores"))
+                               all_scores=Scores.cat([s.all_scores for s in sets]))

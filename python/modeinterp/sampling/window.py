@@ -16,35 +16,28 @@ import torch
 
 from .. import ops, validation
 from .aggregations import score_map
+from .window_spec import Window
 
 
 def resolve_window(window, steps: int) -> tuple:
-    """``window=K``: the last K reverse steps; ``(start, stop)``: step indices [start, stop)."""
-    if validation.is_int(window):
-        window = validation.check_int("window", window, 1, steps, note="the number of steps")
-        return steps - window, steps
-    if isinstance(window, Sequence) and len(window) == 2:
-        start, stop = (int(w) for w in window)
-        if not 0 <= start < stop <= steps:
-            raise ValueError(f"window (start, stop) must satisfy 0 <= start < stop <= {steps}, "
-                             f"got {tuple(window)}")
-        return start, stop
-    raise TypeError(f"window must be an int or a (start, stop) pair, got {window!r}")
+    """``window=K``: the last K reverse steps; ``(start, stop)``: step indices [start, stop)
+    (any spelling :meth:`Window.parse` reads), placed in a run of ``steps`` steps."""
+    return Window.parse(window).resolve(steps)
 
 
 def resolve_windows(window, steps: int) -> tuple:
-    """``(specs, resolved)``: a *list* holds several windows (each an int or a (start, stop)
-    pair), anything else is one window. ``specs`` are the windows as given (pairs as tuples: the
-    keys of ``window_scores``), ``resolved`` their (start, stop) step ranges; the first window is
-    the main one (``scores``, ``early_scores``)."""
+    """``(windows, resolved)``: a *list* holds several windows, anything else is one window.
+    ``windows`` are :class:`Window` values (the keys of ``window_scores``; they compare equal to
+    10 or (40, 60)), ``resolved`` their (start, stop) step ranges; the first window is the main
+    one (``scores``, ``early_scores``)."""
     items = list(window) if isinstance(window, list) else [window]
     if not items:
         raise ValueError("window must not be an empty list")
-    specs = [tuple(w) if isinstance(w, (list, tuple)) else w for w in items]
-    resolved = [resolve_window(w, steps) for w in specs]
-    if len(set(specs)) != len(specs):
+    windows = [Window.parse(w) for w in items]
+    resolved = [w.resolve(steps) for w in windows]
+    if len(set(windows)) != len(windows):
         raise ValueError(f"window lists the same window twice: {items}")
-    return specs, resolved
+    return windows, resolved
 
 
 def resolve_early_exit(early_exit: Sequence[int], window: tuple) -> list:

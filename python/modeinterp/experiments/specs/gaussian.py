@@ -51,13 +51,13 @@ def _mlp(cfg, data):
 
 def figures(cfg, data, model, ev, out: Path) -> dict:
     """The toy figures: samples by region, score histograms, ROC, x̂0 paths, 1-D score."""
-    result, labels, regions, report = ev.result, ev.labels, ev.reasons, ev.report
+    result, labels, report = ev.result, ev.labels, ev.report
     if len(labels) == 0:  # every sample diverged: nothing to draw
         return {}
     samples = result.samples.float().cpu().numpy()
     scores = result.scores.cpu().numpy()
     figs = {"samples": analysis.plot_samples(
-        samples, regions, data.modes, out / "samples.png",
+        samples, data.regions(result.samples.float().cpu()), data.modes, out / "samples.png",
         title=f"{cfg.dataset}: {labels.mean():.2%} hallucinated",
         train=data.sample(min(cfg.n_train, 5000), seed=cfg.seed).numpy())}
     if labels.any() and not labels.all():

@@ -32,7 +32,7 @@ _DIGIT_AGGREGATIONS = ("mean", "max", "pool2", "pool4", "q99", "component", "rel
 def figures(cfg, data, model, ev, out: Path) -> dict:
     """Samples (hallucinations framed in red with their reason), the highest- and lowest-scored
     samples, score histograms and ROC when both classes occur."""
-    result, labels, regions, report = ev.result, ev.labels, ev.reasons, ev.report
+    result, labels, reasons, report = ev.result, ev.labels, ev.reasons, ev.report
     samples, scores = result.samples.float().cpu(), result.scores.cpu().numpy()
     if len(samples) == 0:
         return {}
@@ -40,16 +40,16 @@ def figures(cfg, data, model, ev, out: Path) -> dict:
                f"{labels.mean():.1%} flagged by the "
                f"{'proxy' if data.oracle == 'proxy' else 'oracle'} (red)")
     figs = {"samples": analysis.plot_image_grid(
-        samples, out / "samples.png", labels=labels, reasons=regions, scores=scores,
+        samples, out / "samples.png", labels=labels, reasons=reasons, scores=scores,
         title=f"{cfg.dataset}: {flagged}")}
     figs["ranked"] = analysis.plot_ranked(samples, scores, out / "ranked.png", labels=labels,
-                                          reasons=regions, title="by hallucination score")
+                                          reasons=reasons, title="by hallucination score")
     if result.trajectory is not None and len(result.trajectory):
         m = len(result.trajectory)
         figs["trajectories"] = analysis.plot_image_trajectories(
             result.trajectory.cpu(), out / "trajectories.png", window=result.window,
             labels=None if labels is None else labels[:m],
-            reasons=None if regions is None else regions[:m], scores=scores[:m])
+            reasons=None if reasons is None else reasons[:m], scores=scores[:m])
     if labels is None:
         figs["score_histogram"] = analysis.plot_score_histograms(
             scores, np.zeros(len(scores), bool), out / "score_histogram.png",
