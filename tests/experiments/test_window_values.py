@@ -10,7 +10,7 @@ import pytest
 
 from modeinterp.cli import build_parser
 from modeinterp.experiments import config_for
-from modeinterp.experiments.recipe import main_window
+from modeinterp.experiments.plan import main_window
 from modeinterp.sampling.window_spec import Window
 
 

@@ -11,7 +11,6 @@ import torch
 from modeinterp.detect import Detector, result_features
 from modeinterp.sampling.sampler import Sampler
 from modeinterp.sampling.store import SampleSet
-from modeinterp.sampling.scores import DETECTOR
 from modeinterp.schedules import Schedule
 
 SHAPE = (1, 4, 4)
@@ -134,8 +133,7 @@ def test_repair_by_a_sampler_with_fewer_windows_drops_the_scores_it_cannot_redo(
     labels = features["5/max"] > np.quantile(features["5/max"], 0.8)
     detector = Detector.fit_supervised(features, labels, names=names)
     narrow = Sampler(model, TABLE, window=5, aggregations=("mean", "max"), detector=detector)
-    wide.all_scores = wide.all_scores.with_values({DETECTOR: torch.as_tensor(detector.score(wide))})
-    wide.flags = wide.detector_scores > detector.threshold
+    wide = wide.flagged_by(detector)
     fix = narrow.repair_flagged(wide, start=15, seed=9, progress=False)
     assert fix.repaired.any()
     assert set(fix.result.window_scores) <= {5} and (10, "max") not in fix.result.aggregate_scores

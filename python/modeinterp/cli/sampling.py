@@ -118,15 +118,12 @@ def sample(args) -> int:
 
 def _sample_all(args, cfg, out, model, process):
     from ..experiments.recipe import sample_run
-    from ..sampling.store import save_samples
     from ..train.checkpoint import load_model
 
     rank, world, device = process
     shard_size = args.shard_size or (10 * cfg.sample_batch if world > 1 else None)
     result = sample_run(load_model(model, map_location=device), cfg, device,
                         not args.no_progress, out=out, shard_size=shard_size)
-    if rank == 0 and shard_size is None:
-        save_samples(out / "samples.pt", result, seed=cfg.seed + 1, config=cfg.to_dict())
     return result, out / ("shards" if shard_size else "samples.pt")
 
 
@@ -143,21 +140,20 @@ def _save_flags(detector, result, out) -> int:
 
 def _sample_clean(args, cfg, out, model, detector, process) -> int:
     """``sample --clean N``: the first N samples of the stream the detector does not flag."""
-    from ..experiments.recipe import config_sampler, dataset_of, live_config
+    from ..experiments.plan import plan
+    from ..experiments.recipe import dataset_of
     from ..pipeline import stages
-    from ..sampling.store import save_samples
     from ..train.checkpoint import load_model
 
     rank, world, device = process
-    data = dataset_of(cfg)
-    sampler = config_sampler(load_model(model, map_location=device), live_config(cfg))
+    data, run = dataset_of(cfg), plan(cfg).live()
+    sampler = run.sampler(load_model(model, map_location=device))
     clean = stages.sample_clean(sampler, args.clean, data.sample_shape, detector=detector,
-                                seed=cfg.seed + 1, budget=args.budget,
+                                seed=run.seeds.sampling(), budget=args.budget,
                                 batch_size=cfg.sample_batch, device=device,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, out=out, config=cfg.to_dict())
     if rank != 0:
         return 0
-    save_samples(out / "samples.pt", clean.result, seed=cfg.seed + 1, config=cfg.to_dict())
     line = (f"kept {len(clean.indices)} of {clean.drawn} drawn ({world} process(es); acceptance"
             f" {clean.acceptance:.1%}){'' if clean.complete else '; budget spent before N'}")
     if getattr(data, "oracle", "none") != "none":

@@ -160,8 +160,8 @@ class RunScoring:
                             f"{type(detector).__name__}")
         pairs = sorted({n.split("/", 1)[1] for n in detector.names
                         if "/" in n and not n.startswith(("early/", "image/"))} | {"mean"})
-        scores = torch.as_tensor(detector.score(self.result(samples, pairs)))
-        return scores, scores > detector.threshold
+        flagged = self.result(samples, pairs).flagged_by(detector)
+        return flagged.detector_scores, flagged.flags
 
 
 class ScoresView:

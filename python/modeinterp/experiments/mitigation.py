@@ -19,7 +19,7 @@ from ..detect import Detector, calibration_split
 from ..detect.features import sampler_feature_names
 from ..reports import markdown_table
 from .detectors import MIN_PER_CLASS, _live_features
-from .recipe import config_sampler, live_config, reference_windows
+from .plan import plan
 
 __all__ = ["repair_markdown", "repair_section"]
 
@@ -34,9 +34,8 @@ def repair_section(model, cfg, data, ev, *, rounds: int = 2, starts=None, device
     labels = np.asarray(ev.labels, dtype=bool)
     if min(labels.sum(), (~labels).sum()) < MIN_PER_CLASS:
         return {}
-    live = live_config(cfg)
-    sampler = config_sampler(model, live)
-    sampler = config_sampler(model, live, windows=reference_windows(sampler))
+    live = plan(cfg).live()
+    sampler = live.sampler(model, windows=live.reference_windows())
     steps = len(sampler.table)
     late = min(w[0] for w in sampler.windows)
     starts = sorted(set(starts or (late, steps // 2)))
@@ -46,9 +45,7 @@ def repair_section(model, cfg, data, ev, *, rounds: int = 2, starts=None, device
     det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],
                                   names=names, seed=cfg.seed)
     sampler = sampler.with_detector(det)
-    run = ev.result.select(torch.as_tensor(held))
-    run.detector_scores = torch.as_tensor(det.score(run))
-    run.flags = run.detector_scores > det.threshold
+    run = ev.result.select(torch.as_tensor(held)).flagged_by(det)
     before = labels[held]
     rows = []
     for start in starts:

@@ -11,7 +11,6 @@ import torch
 
 from .. import analysis, artifacts
 from ..pipeline import stages
-from ..sampling.store import save_samples
 from ..sampling.window_spec import Window
 from ..train.checkpoint import load_model, model_digest
 from .config import ReproduceConfig
@@ -48,14 +47,15 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     metrics = _metrics(cfg, ev, data, trained, timings, device)
     if model is not None:
         metrics["model"] = {"path": str(model), "digest": model_digest(model)}
-    if len(ev.result.all_scores.aggregations) > 1 and ev.reasons is not None and metrics["calibrated"]:
+    aggregated = len(ev.result.all_scores.aggregations) > 1
+    if aggregated and ev.reasons is not None and metrics["calibrated"]:
         metrics["score_pairs"] = pair_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                               ev.result.window[1] - ev.result.window[0], out)
     if ev.labels is not None and min(ev.labels.sum(), (~ev.labels).sum()) >= MIN_PER_CLASS:
         references = reference_run(trained.model, cfg, data, device, progress)
         metrics["detectors"] = detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
                                                 references)
-    _save_samples(cfg, ev.result, out)
+    _save_score_maps(result, out)  # as samples.pt: every sample drawn
     figs = _figures(cfg, data, trained.model, ev, metrics, out)
     artifacts.save_json(metrics, out / "metrics.json", default=float)
     write_reports(metrics, figs, out)
@@ -89,10 +89,9 @@ def _metrics(cfg: ReproduceConfig, ev: stages.Evaluation, data, trained: stages.
     return metrics
 
 
-def _save_samples(cfg: ReproduceConfig, result, out: Path) -> None:
-    """The samples with every score (the one samples.pt schema: ``modeinterp.load_samples``),
-    and every window's per-pixel variance: new aggregations need no resampling."""
-    save_samples(out / "samples.pt", result, seed=cfg.seed + 1, config=cfg.to_dict())
+def _save_score_maps(result, out: Path) -> None:
+    """Every window's per-pixel variance beside samples.pt (which the sample stage wrote): new
+    aggregations need no resampling."""
     if result.score_maps:
         artifacts.save_pt({Window.parse(w).key: m.cpu() for w, m in result.score_maps.items()},
                           out / "score_maps.pt")

@@ -12,6 +12,7 @@ each (docs/design.md, "Layers").
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -24,7 +25,7 @@ from ..data.protocol import OracleSummary, oracle_of, oracle_summary
 from ..sampling import SampleResult, Sampler, Scores
 from ..sampling.clean import CleanResult, concat_results
 from ..sampling.shards import sample_to_shards, write_shard_index
-from ..sampling.store import SampleSet, load_samples
+from ..sampling.store import SampleSet, load_samples, save_samples
 from ..train import Trainer
 from ..train.checkpoint import load_model
 from . import distributed
@@ -63,30 +64,42 @@ def train(build_model: Callable[[], torch.nn.Module], train_set: torch.Tensor, s
 
 def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, device: str = "cpu",
            progress: bool = True, early_exit=(), trajectory: int = 0, score_maps: bool = False,
-           out=None, shard_size: Optional[int] = None) -> Optional[SampleResult]:
+           out=None, shard_size: Optional[int] = None, config: Optional[dict] = None,
+           consolidate: bool = False) -> Optional[SampleResult]:
     """``n`` scored samples of ``shape``. In one process (and no ``shard_size``) this is
     ``sampler.sample``. Under torchrun, or with ``shard_size``, every process draws its shards
     into ``out/shards/`` (resumable; the rows are the one-process run's noise, shard for shard),
     rank 0 checks them, writes ``shards.json`` and returns the whole run (the first
     ``trajectory`` rows drawn again with their x̂0 paths: the same noise, the same samples);
-    the other ranks return None. Score maps need the one-process path."""
+    the other ranks return None. Score maps need the one-process path.
+
+    The one writer of ``samples.pt``: with ``out``, a one-process run is recorded in
+    ``out/samples.pt`` (``seed`` and the digest of ``config``); a sharded one in its shards,
+    or with ``consolidate`` in one ``samples.pt`` that replaces them."""
     rank, world = distributed.process_rank()
     kwargs = dict(seed=seed, batch_size=batch_size, device=device, early_exit=early_exit)
     if world == 1 and shard_size is None:
-        return sampler.sample(n, shape, trajectory=trajectory, progress=progress,
-                              score_maps=score_maps, **kwargs)
+        result = sampler.sample(n, shape, trajectory=trajectory, progress=progress,
+                                score_maps=score_maps, **kwargs)
+        if out is not None:
+            save_samples(Path(out) / "samples.pt", result, seed=seed, config=config)
+        return result
     if out is None:
         raise ValueError("sampling in shards needs out: the folder the shards go to")
     shard_size = shard_size or batch_size
     kwargs["batch_size"] = min(batch_size, shard_size)
     sample_to_shards(sampler, n, shape, out, shard_size=shard_size, rank=rank, world=world,
-                     progress=progress and rank == 0, **kwargs)
+                     progress=progress and rank == 0, config=config, **kwargs)
     distributed.barrier()
     if rank != 0:
         return None
     write_shard_index(out, n, shape, shard_size, seed=seed, processes=world,
                       windows=[w.key for w in sampler.window_specs])
-    result = result_of(load_samples(out), sampler)
+    saved = load_samples(out)
+    if consolidate:
+        save_samples(Path(out) / "samples.pt", saved)
+        shutil.rmtree(Path(out) / "shards")
+    result = result_of(saved, sampler)
     if trajectory:
         m = min(trajectory, n)
         result.trajectory = sampler.sample(m, shape, trajectory=m, progress=False,
@@ -95,25 +108,30 @@ def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, devic
 
 
 def sample_clean(sampler: Sampler, n: int, shape, *, detector=None, progress: bool = True,
-                 **kwargs) -> Optional[CleanResult]:
+                 out=None, config: Optional[dict] = None, **kwargs) -> Optional[CleanResult]:
     """``sampler.sample_clean`` (see :func:`modeinterp.sampling.clean.sample_clean`), also
     under torchrun: each round's draws are split into contiguous slices of the stream, one per
     process, and gathered in rank order, so every process sees the one-process round and the
-    kept set is the same whatever the world size. Rank 0 returns the result, the others None."""
+    kept set is the same whatever the world size. Rank 0 returns the result (recorded in
+    ``out/samples.pt`` when ``out`` is given, as :func:`sample` does), the others None."""
     rank, world = distributed.process_rank()
     sampler = sampler.with_detector(detector)
-    if world == 1:
-        return sampler.sample_clean(n, shape, progress=progress, **kwargs)
-
-    def draw(size, shape, *, first, **sample_kwargs):
-        lo, hi = first + size * rank // world, first + size * (rank + 1) // world
-        mine = None if hi == lo else _on_cpu(sampler.sample(hi - lo, shape, first=lo,
-                                                            **sample_kwargs))
-        return concat_results([p for p in distributed.all_gather(mine) if p is not None])
+    draw = None
+    if world > 1:
+        def draw(size, shape, *, first, **sample_kwargs):
+            lo, hi = first + size * rank // world, first + size * (rank + 1) // world
+            mine = None if hi == lo else _on_cpu(sampler.sample(hi - lo, shape, first=lo,
+                                                                **sample_kwargs))
+            return concat_results([p for p in distributed.all_gather(mine) if p is not None])
 
     clean = sampler.sample_clean(n, shape, progress=progress and rank == 0, draw=draw,
                                  **kwargs)
-    return clean if rank == 0 else None
+    if rank != 0:
+        return None
+    if out is not None:
+        save_samples(Path(out) / "samples.pt", clean.result, seed=kwargs.get("seed", 0),
+                     config=config)
+    return clean
 
 
 def _on_cpu(result: SampleResult) -> SampleResult:

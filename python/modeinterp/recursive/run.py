@@ -24,7 +24,6 @@ never stopped. Scores come from the fused sampler; no trajectory is stored.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,10 @@ import torch
 
 from .. import artifacts, detect
 from ..detect.filters import select
-from ..experiments.recipe import dataset_of, fit, main_window
+from ..experiments.plan import plan
+from ..experiments.recipe import dataset_of, fit
 from ..pipeline import distributed, stages
-from ..sampling import Sampler
-from ..sampling.store import SampleSet, load_samples, save_samples
+from ..sampling.store import SampleSet, load_samples
 from ..sampling.window_spec import Window
 from .config import RecursiveConfig
 from .manifest import Manifest
@@ -67,12 +66,10 @@ class _Run:
         self.rank, self.world = distributed.process_rank()
         self.main = self.rank == 0  # under torchrun only rank 0 writes
         self.manifest = Manifest(self.out / "manifest.json", cfg.to_dict(), write=self.main)
+        self.plan = plan(self.base)
         self.data = dataset_of(self.base)
-        self.real = self.data.sample(self.base.n_train, seed=self.base.seed)
-        self.table = self.base.schedule().table(method=self.base.sampling_method,
-                                                steps=self.base.steps, clip=self.base.clip,
-                                                prediction=self.base.prediction)
-        self.paper = main_window(self.base, len(self.table))
+        self.real = self.data.sample(self.base.n_train, seed=self.plan.seeds.data)
+        self.paper = self.plan.main_window
         self.n_draw = detect.oversample(cfg.n_keep, cfg.margin)
 
     # -- one generation -----------------------------------------------------------------
@@ -84,13 +81,13 @@ class _Run:
         distributed.barrier()  # every process sees the files of the stages before
         if paths["metrics"].exists() and paths["samples"].exists():
             return self._load(name, paths)
-        seed = self.base.seed + g
+        seed = self.plan.seeds.weights(g)
         t0 = time.perf_counter()
         trained = fit(self.base, self.data, train_set, paths["model"], self.device,
                       self.progress, seed=seed)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        saved = self._samples(trained.model, windows, seed, folder)
+        saved = self._samples(trained.model, windows, g, folder)
         sample_s = time.perf_counter() - t0
         metrics = generation_metrics(self.data, saved.samples, self.real)
         metrics.update(generation=g, train_size=int(len(train_set)),
@@ -104,24 +101,20 @@ class _Run:
         # As a rerun would read it back (JSON values), without reading the files again.
         return _as_generation(name, saved, json.loads(json.dumps(metrics, default=float)))
 
-    def _samples(self, model, windows: list, seed: int, folder: Path) -> SampleSet:
-        """The generation's samples with every window's score (the mean only: the filters read
-        nothing else): ``folder/samples.pt`` when a killed run left it, else drawn — in shards
-        of one batch each under torchrun, the rows of the one-process run — saved by rank 0 and
-        read back by every process."""
-        if (folder / "samples.pt").exists():
-            return load_samples(folder / "samples.pt")
-        result = stages.sample(Sampler(model, self.table, window=list(windows)), self.n_draw,
-                               self.data.sample_shape, seed=seed + 1,
-                               batch_size=self.base.sample_batch, device=self.device,
-                               progress=self.progress and self.main, out=folder,
-                               shard_size=self.base.sample_batch if self.world > 1 else None)
-        saved = save_samples(folder / "samples.pt", result, seed=seed + 1) if self.main else None
-        if self.world == 1:
-            return saved  # what it wrote, without reading it back
-        distributed.barrier()  # every process sees samples.pt
-        if self.main:
-            shutil.rmtree(folder / "shards")
+    def _samples(self, model, windows: list, g: int, folder: Path) -> SampleSet:
+        """Generation ``g``'s samples with every window's score (the mean only: the filters
+        read nothing else): ``folder/samples.pt`` when a killed run left it, else drawn — in
+        shards of one batch each under torchrun, the rows of the one-process run, consolidated
+        into samples.pt by rank 0 — and read back by every process."""
+        if not (folder / "samples.pt").exists():
+            sharded = self.world > 1
+            stages.sample(self.plan.sampler(model, windows=windows, aggregations=("mean",)),
+                          self.n_draw, self.data.sample_shape, seed=self.plan.seeds.sampling(g),
+                          batch_size=self.base.sample_batch, device=self.device,
+                          progress=self.progress and self.main, out=folder,
+                          shard_size=self.base.sample_batch if sharded else None,
+                          consolidate=sharded)
+            distributed.barrier()  # every process sees samples.pt
         return load_samples(folder / "samples.pt")
 
     def _auroc(self, saved: SampleSet):
@@ -154,7 +147,7 @@ class _Run:
         n_keep = min(self.cfg.n_keep, len(pool))
         if n_keep == 0:
             raise RuntimeError(f"{prev.name}: no finite sample left to train {name} on")
-        idx = pool[select(rule, n_keep, scores[pool], seed=self.base.seed * 1000 + g)]
+        idx = pool[select(rule, n_keep, scores[pool], seed=self.plan.seeds.selection(g))]
         x = prev.samples[torch.from_numpy(idx)]
         rate = float(self.data.is_hallucination(x).float().mean())
         if self.main:

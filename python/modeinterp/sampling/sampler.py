@@ -6,6 +6,7 @@ online (Welford) in O(batch × dims) memory instead of storing every x̂0 of eve
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import numbers
 import warnings
@@ -67,6 +68,13 @@ class SampleResult:
     def window(self) -> tuple:
         """The main window's (start, stop) step range."""
         return self.windows[0] if self.windows else (0, 0)
+
+    def flagged_by(self, detector) -> "SampleResult":
+        """This result with ``detector``'s score of each sample (``detector_scores``) and its
+        ``flags`` (score above its threshold)."""
+        scores = torch.as_tensor(detector.score(self))
+        return dataclasses.replace(self, all_scores=self.all_scores.with_values(
+            {DETECTOR: scores}), flags=scores > detector.threshold)
 
     def select(self, keep: torch.Tensor) -> "SampleResult":
         """The result restricted to the samples ``keep`` (a bool mask or indices); the
@@ -214,11 +222,7 @@ class Sampler:
         """``result`` with the detector's scores and flags (as is without a detector); a
         RuntimeWarning says how many samples are not finite, and why."""
         warn_non_finite(result.samples, self.table)
-        if self.detector is not None:
-            scores = torch.as_tensor(self.detector.score(result))
-            result.all_scores = result.all_scores.with_values({DETECTOR: scores})
-            result.flags = scores > self.detector.threshold
-        return result
+        return result if self.detector is None else result.flagged_by(self.detector)
 
     def sample_clean(self, n: int, shape, *, detector=None, **kwargs):
         """``n`` samples the detector does not flag (``detector``, else the sampler's own): see
