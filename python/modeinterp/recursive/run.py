@@ -186,10 +186,8 @@ def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool
     from .report import write_recursive_report
 
     run = _Run(cfg, Path(out), device, progress)
-    sweep = [k for k in dict.fromkeys(w.fit(len(run.table)) for w in cfg.base.window_sweep)
-             if k is not None]
-    windows0 = [run.paper, *[w for w in sweep if w != run.paper]]
-    gen0 = run.generation("gen-0", 0, run.real, windows0, extra={"train_rate": 0.0})
+    gen0 = run.generation("gen-0", 0, run.real, list(run.plan.windows),
+                          extra={"train_rate": 0.0})
     filters = list(cfg.filters)
     calibrated = reason = None
     if "variance-calibrated" in filters:
