@@ -21,10 +21,9 @@ RECURSIVE = ("train generation after generation on the previous one's samples, f
 
 def add_commands(sub, add_run_args) -> None:
     p = sub.add_parser("reproduce", help=REPRODUCE, description=REPRODUCE)
-    add_run_args(p, training=True, sampling=True)
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="evaluate this model instead of training one: a modeinterp model.pt or "
-                        "a diffusers UNet2DModel folder (local; default: train into OUT)")
+    add_run_args(p, training=True, sampling=True,
+                 model="evaluate this model instead of training one: a modeinterp model.pt or "
+                       "a diffusers UNet2DModel folder (local; default: train into OUT)")
     p.set_defaults(func=reproduce)
     p = sub.add_parser("train", help=TRAIN, description=TRAIN)
     add_run_args(p, training=True, sampling=False)

@@ -5,6 +5,7 @@ is checked as it is parsed, so a mistake ends in one line before any work starts
 from __future__ import annotations
 
 import argparse
+from typing import Optional
 
 from . import experiments, export, sampling, tools
 from .types import COUNT, NATURAL, NONNEGATIVE, window
@@ -36,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
-                  overwrite: bool = True) -> None:
+                  overwrite: bool = True, model: Optional[str] = None) -> None:
     """The flags of the commands that run an experiment config: the dataset and its config, then
-    the training and sampling overrides the command uses."""
+    the training and sampling overrides the command uses; ``model``: the help of its --model."""
     from ..experiments.specs import SPECS
 
     p.add_argument("dataset", choices=sorted(SPECS),
@@ -74,6 +75,8 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
         p.add_argument("--window", type=window, default=None,
                        help="score window: K (the last K steps) or START-STOP (step indices; "
                             "default: the last 10 steps, the paper's)")
+    if model is not None:
+        p.add_argument("--model", default=None, metavar="PATH", help=model)
     if overwrite:
         p.add_argument("--overwrite", action="store_true",
                        help="replace what --out holds from another run (default: resume the "

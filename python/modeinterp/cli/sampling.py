@@ -16,10 +16,9 @@ DETECT = ("evaluate hallucination detection on OUT's samples with the dataset's 
 
 def add_commands(sub, add_run_args) -> None:
     p = sub.add_parser("sample", help=SAMPLE, description=SAMPLE)
-    add_run_args(p, training=False, sampling=True)
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="the trained model (default OUT/model.pt, as train writes it), or a "
-                        "diffusers UNet2DModel folder (local; a pipeline's or the U-Net's own)")
+    add_run_args(p, training=False, sampling=True,
+                 model="the trained model (default OUT/model.pt, as train writes it), or a "
+                       "diffusers UNet2DModel folder (local; a pipeline's or the U-Net's own)")
     p.add_argument("--shard-size", type=COUNT, default=None,
                    help="stream samples to OUT/shards/ in shards of this many (memory bounded by "
                         "one shard, resumable; default: one samples.pt, or under torchrun 10 "
@@ -35,11 +34,9 @@ def add_commands(sub, add_run_args) -> None:
     p.set_defaults(func=sample)
 
     p = sub.add_parser("detect", help=DETECT, description=DETECT)
-    add_run_args(p, training=False, sampling=True, n_samples=False, overwrite=False)
-    p.add_argument("--model", default=None, metavar="PATH",
-                   help="the run's trained model (default OUT/model.pt, or a diffusers "
-                        "UNet2DModel folder; without one, the detectors that need it are "
-                        "skipped)")
+    add_run_args(p, training=False, sampling=True, n_samples=False, overwrite=False,
+                 model="the run's trained model (default OUT/model.pt, or a diffusers "
+                       "UNet2DModel folder; without one, the detectors that need it are skipped)")
     p.add_argument("--fit", default=None, metavar="FILE",
                    help="fit a detector and write it to FILE (JSON): supervised on OUT's "
                         "samples with the oracle's labels, or --label-free")
