@@ -65,7 +65,8 @@ def result_features(result) -> dict:
             raise ArgumentTypeError(f"result must be a SampleResult or SampleSet, got "
                                     f"{type(result).__name__} without .{attr}")
     out = _score_features(result)
-    out.update({f"early/{int(k)}": _vector(v) for k, v in result.early_scores.items()})
+    out.update({name: _vector(v) for (_, name), v in result.all_scores.items()
+                if name.startswith("early/")})  # stored under their feature names
     out.update(image_features(result.samples))
     return out
 
