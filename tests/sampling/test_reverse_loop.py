@@ -1,5 +1,6 @@
 """reverse_loop on its own: the very steps the Sampler runs (bit for bit), its callback, and the
-GraphCache's bookkeeping (which runs without a GPU: capture is a callable)."""
+GraphCache's bookkeeping and the CUDA generator restore after a failed capture (both run without a
+GPU: capture is a callable, the generator a stand-in)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from modeinterp import Sampler, Schedule, ops
 from modeinterp.models import MLPDenoiser
 from modeinterp.sampling import WindowScores, reverse_loop
-from modeinterp.sampling.graphed import GraphCache
+from modeinterp.sampling.graphed import GraphCache, _rng_restored_on_failure
 
 TABLE = Schedule.linear(60, 1e-3, 0.2).table()
 
@@ -76,3 +77,29 @@ def test_graph_cache_limit_signature_and_failure():
     with pytest.warns(RuntimeWarning, match="capture failed.*not permitted"):
         assert cache.get(5, "new weights", fails) is None
     assert cache.get(6, "new weights", capture(6)) is None and 6 not in made  # no retry
+
+
+class _Generator:
+    """Stands in for torch's CUDA generator: records the state it is handed back."""
+
+    def __init__(self):
+        self.restored = []
+
+    def clone_state(self):
+        return "before capture"
+
+    def graphsafe_set_state(self, state):
+        self.restored.append(state)
+
+
+def test_a_failed_capture_restores_the_cuda_generator(monkeypatch):
+    generator = _Generator()
+    monkeypatch.setattr(torch.cuda, "default_generators", (generator,), raising=False)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    with _rng_restored_on_failure(torch.device("cuda")):
+        pass
+    assert generator.restored == []  # a capture that succeeded keeps torch's bookkeeping
+    with pytest.raises(RuntimeError, match="capturing"):
+        with _rng_restored_on_failure(torch.device("cuda", 0)):
+            raise RuntimeError("operation not permitted when stream is capturing")
+    assert generator.restored == ["before capture"]

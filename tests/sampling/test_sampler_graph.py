@@ -116,6 +116,9 @@ def test_capture_failure_falls_back_to_eager_with_one_warning():
         warnings.simplefilter("error")
         run(sampler, n=10)  # no second warning
     assert_same(a, run(Sampler(model, TABLE, graph=False), batch_size=100))
+    # The caller's own CUDA random numbers still work after the failed capture: torch leaves
+    # its generator marked as capturing unless the sampler restores it.
+    assert torch.randn(8, device="cuda").isfinite().all()
 
 
 @cuda

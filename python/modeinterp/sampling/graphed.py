@@ -9,6 +9,7 @@ itself (``ops.fused_step(counter=...)``). So replays draw exactly the eager samp
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Callable, Optional
 
@@ -27,6 +28,24 @@ def model_signature(model, model_kwargs: dict) -> tuple:
     if isinstance(model, torch.nn.Module):
         tensors = [t.data_ptr() for t in (*model.parameters(), *model.buffers())]
     return tuple(tensors), tuple((k, id(v)) for k, v in sorted(model_kwargs.items()))
+
+
+@contextlib.contextmanager
+def _rng_restored_on_failure(device: torch.device):
+    """Put torch's default CUDA generator of ``device`` back as it was if the capture fails.
+
+    A capture that raises midway never reaches the generator's capture epilogue, so torch keeps
+    it marked as capturing and the caller's next ``torch.randn(device="cuda")`` raises "Offset
+    increment outside graph capture encountered unexpectedly". The sampler falls back to eager
+    sampling after a failed capture; the rest of the caller's program must keep working too."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    generator = torch.cuda.default_generators[index]
+    before = generator.clone_state()
+    try:
+        yield
+    except BaseException:
+        generator.graphsafe_set_state(before)
+        raise
 
 
 class GraphedLoop:
@@ -52,12 +71,13 @@ class GraphedLoop:
             warm_up(self.x_T)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            windows = make_windows()
-            self.x = run(self.x_T, windows, self.counter)
-            self.scores = [w.scores for w in windows.windows]
-            self.states = [(w.m2, w.count) for w in windows.windows]  # for score maps
-            self.early_scores = dict(windows.main.early_scores)
+        with _rng_restored_on_failure(device):
+            with torch.cuda.graph(self.graph):
+                windows = make_windows()
+                self.x = run(self.x_T, windows, self.counter)
+                self.scores = [w.scores for w in windows.windows]
+                self.states = [(w.m2, w.count) for w in windows.windows]  # for score maps
+                self.early_scores = dict(windows.main.early_scores)
 
     def replay(self, x_T: torch.Tensor, seed: int, offset: int):
         """Run the captured loop from ``x_T`` with the noise stream of (seed, offset)."""
