@@ -31,6 +31,7 @@ def _philox_fill_fake(self, seed, step, offset):
 
 @torch.library.register_fake("modeinterp::trajectory_score")
 def _trajectory_score_fake(m2, count):
+    validation.check_trajectory_score_tensors(m2)
     return m2.new_empty((m2.shape[0],))
 
 

@@ -161,14 +161,8 @@ def welford_update_(mean, m2, x, count) -> None:
 
 def trajectory_score(m2, count) -> torch.Tensor:
     """score[b] = mean over non-batch dims of m2 / count (the population variance of x0)."""
-    validation.check_tensor("m2", m2)
-    if m2.dtype != torch.float32:
-        raise TypeError(f"m2 must be float32, got {m2.dtype}")
-    if m2.dim() < 1:
-        raise ValueError("m2 must have a batch dimension, got a 0-dim tensor")
+    validation.check_trajectory_score_tensors(m2)
     count = validation.check_int("count", count, 1, note="the number of x̂0 values in m2")
-    if math.prod(m2.shape[1:]) == 0:
-        raise ValueError(f"m2 has no non-batch elements: shape {tuple(m2.shape)}")
     var = m2 / _f32(count, m2.device)  # elementwise in float32, as the kernel
     # The mean is accumulated in float64 (the most accurate answer for an oracle), then cast.
     return var.double().reshape(var.shape[0], math.prod(var.shape[1:])).mean(dim=1).float()

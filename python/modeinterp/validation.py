@@ -325,3 +325,13 @@ def check_welford_tensors(mean, m2, x) -> None:
     _check_kernel_float(x)
     _check_accumulator("mean", mean, x)
     _check_accumulator("m2", m2, x)
+
+
+def check_trajectory_score_tensors(m2) -> None:
+    """The tensor argument of trajectory_score as its C++ checks it: float32, with a batch
+    dimension and, unless the batch is empty, elements beyond it."""
+    check_tensor("m2", m2)
+    torch._check_type(m2.dtype == torch.float32, lambda: f"m2 must be float32, got {m2.dtype}")
+    torch._check_value(m2.dim() >= 1, lambda: "m2 must have a batch dimension, got a 0-dim tensor")
+    torch._check_value(m2.shape[0] == 0 or m2.numel() > 0, lambda: "m2 has no elements beyond the "
+                       f"batch dimension: shape {tuple(m2.shape)}")

@@ -157,6 +157,21 @@ def test_trajectory_score_bad_input(device):
         ops.trajectory_score(torch.tensor(1.0, device=device), 2)
 
 
+@pytest.mark.parametrize("where", ["op", "fake", "reference"])
+def test_trajectory_score_op_fake_kernel_and_reference_refuse_bad_tensors_alike(where):
+    from modeinterp import reference
+
+    device = "meta" if where == "fake" else "cpu"
+    impl = reference if where == "reference" else ops
+    cases = [(TypeError, "m2 must be float32", z(3, 4, device=device, dtype=torch.float64)),
+             (ValueError, "batch dimension", torch.zeros((), device=device)),
+             (ValueError, "beyond the batch", z(3, 0, device=device))]
+    for exc, message, m2 in cases:
+        with pytest.raises(exc, match=message):
+            impl.trajectory_score(m2, 2)
+    assert impl.trajectory_score(z(0, 0, device=device), 2).shape == (0,)  # an empty batch is fine
+
+
 BAD_COEFS = [
     ((1.0, 0.0, 1.0, 0.0, 0.0, 0.0, float("nan")), ValueError, "coef.clip must be finite"),
     ((True, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0), TypeError, "coef.a must be a float"),
