@@ -9,6 +9,7 @@ import torch
 
 pytest.importorskip("scipy")
 from modeinterp.data.shapes import SHAPES, SimpleShapes, shape_stamps  # noqa: E402
+from modeinterp.data.shapes_drawing import POSITIONS, downsample, draw_in_strip  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,41 @@ def test_32_px_is_the_64_px_image_box_averaged_and_the_oracle_stays_exact():
             SimpleShapes(size=size)
     with pytest.raises(ValueError, match="32, 32"):
         small.classify(torch.zeros(1, 1, 64, 64))
+
+
+def _soft(images: np.ndarray) -> torch.Tensor:
+    """A model's take on exact images: the half-grey pixels a little brighter, the shapes a little
+    dimmer — enough to flip the pixels a 2×2 box average leaves at exactly 0 when binarised."""
+    soft = np.where(images == 0, 0.1, np.where(images == 1, 0.9, images))
+    return torch.from_numpy(np.where(images == -0.5, -0.4, soft).astype(np.float32))
+
+
+def _placed(name: str, strip: int, x1: int, y1: int) -> np.ndarray:
+    """A 64-px image holding ``name`` drawn by the generator's rule in strip ``strip``."""
+    image = np.full((1, 1, 64, 64), -1.0, dtype=np.float32)
+    image[0, 0, :63, 21 * strip:21 * (strip + 1)][draw_in_strip(name, x1, y1)] = 1.0
+    return image
+
+
+def test_32_px_oracle_names_soft_shapes_by_their_grey_pixels():
+    """At 32 px a square and a pentagon differ by pixels the box average leaves grey (0); the
+    oracle tells them apart by those grey values, not by a mask binarised at 0 — which called soft
+    pentagons squares. Every shape of the generator's ranges, softened, stays itself, in its own
+    strip and in another's."""
+    small = SimpleShapes(size=32, cache_dir=None)
+    own, foreign = [], []
+    for strip, name in enumerate(SHAPES):
+        (x_lo, x_hi), (y_lo, y_hi) = POSITIONS[name]
+        for x1 in range(x_lo, x_hi + 1):
+            for y1 in sorted({y_lo, y_lo + 1, (y_lo + y_hi) // 2, y_hi - 1, y_hi}):
+                own.append(_placed(name, strip, x1, y1))
+                foreign.append(_placed(name, (strip + 1) % 3, x1, y1))
+    own, foreign = (_soft(downsample(np.concatenate(x), 32)) for x in (own, foreign))
+    assert small.classify(own) == [frozenset()] * len(own)
+    strips = [SHAPES[(SHAPES.index(name) + 1) % 3] for name in SHAPES]
+    want = [frozenset({f"{name}-in-{strip}-strip"}) for name, strip in zip(SHAPES, strips)]
+    counts = [len(range(lo, hi + 1)) * 5 for (lo, hi), _ in (POSITIONS[n] for n in SHAPES)]
+    assert small.classify(foreign) == [w for w, k in zip(want, counts) for _ in range(k)]
 
 
 def test_oracle_reuses_the_last_batch_only_for_the_same_pixels(monkeypatch):

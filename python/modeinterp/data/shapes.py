@@ -13,8 +13,9 @@ The training images never hold more than one shape per strip, nor a shape outsid
 Mode interpolation makes a diffusion model produce exactly that (two squares, a square in the
 triangle strip), and the oracle finds it: binarise at 0, find the connected blobs of each strip
 (``scipy.ndimage.label``, 8-connected), match each blob against every look of the three shapes
-(``shape_stamps``: best intersection-over-union over shifts of ±1 px, ≥ 0.7) and check every
-strip. A sample's reasons:
+(:mod:`.shapes_matching`: a shape at all when its mask overlaps a look with an
+intersection-over-union ≥ 0.7; which shape by the nearest grey look, since at 32 px binarising
+alone turns soft pentagons into squares) and check every strip. A sample's reasons:
 
 * ``ok``: every blob is a well-formed shape of its strip's type, at most one per strip, ≥ 1 shape;
 * ``two-squares`` (``two-triangles``, ``two-pentagons``): a strip holds several of its own shape;
@@ -38,30 +39,12 @@ import torch
 from ..artifacts import cache_folder, save_npy
 from ..validation import check_fraction, check_int
 from .shapes_drawing import (POSITIONS, SHAPES, SIZE, SIZES, downsample, render_64, shape_stamps,
-                             strip_bounds)
+                             shape_templates, strip_bounds)
+from .shapes_matching import blob_window, match_blob
 
 __all__ = ["SimpleShapes", "SHAPES", "shape_stamps"]
 
-MATCH_IOU = 0.7  # a blob is a shape when it overlaps one of that shape's looks this well
-_SHIFTS = (-1, 0, 1)
 _DATA_VERSION = 2  # 2: the paper's PIL shapes (1 drew other triangles and pentagons)
-
-
-def _best_iou(blob: np.ndarray, stamp: np.ndarray) -> float:
-    """The best intersection-over-union of two cropped masks over shifts of ±1 px."""
-    h, w = max(blob.shape[0], stamp.shape[0]) + 2, max(blob.shape[1], stamp.shape[1]) + 2
-    canvas = np.zeros((h, w), dtype=bool)
-    canvas[1:1 + blob.shape[0], 1:1 + blob.shape[1]] = blob
-    best = 0.0
-    for dr in _SHIFTS:
-        for dc in _SHIFTS:
-            r0, c0 = 1 + dr, 1 + dc
-            if r0 < 0 or c0 < 0 or r0 + stamp.shape[0] > h or c0 + stamp.shape[1] > w:
-                continue
-            placed = np.zeros_like(canvas)
-            placed[r0:r0 + stamp.shape[0], c0:c0 + stamp.shape[1]] = stamp
-            best = max(best, (canvas & placed).sum() / (canvas | placed).sum())
-    return best
 
 
 class SimpleShapes:
@@ -87,6 +70,7 @@ class SimpleShapes:
         self.sample_shape = (1, self.size, self.size)
         self.cache_dir = cache_folder(cache_dir)
         self.stamps = shape_stamps(self.size)
+        self.looks = shape_templates(self.size)
         self._last_reasons = (None, None)  # (digest of a batch's masks, its per-image results)
 
     def __repr__(self) -> str:
@@ -135,19 +119,9 @@ class SimpleShapes:
                              f", got {arr.shape}")
         return arr
 
-    def _match(self, blob: np.ndarray) -> str | None:
-        """The shape this blob (bool mask, cropped to its bounding box) is, or None."""
-        best, best_iou = None, 0.0
-        for name, looks in self.stamps.items():
-            for stamp in looks:
-                iou = _best_iou(blob, stamp)
-                if iou > best_iou:
-                    best, best_iou = name, iou
-        return best if best_iou >= MATCH_IOU else None
-
     def _image_reasons(self, image: np.ndarray) -> tuple:
         """(reasons, number of well-formed shapes, {reason: strips blamed}) of one (size, size)
-        image."""
+        grey image."""
         from scipy import ndimage
 
         reasons, shapes, blobs, blame = [], 0, 0, {}
@@ -155,12 +129,13 @@ class SimpleShapes:
             # Each strip on its own: shapes of neighbouring strips may touch across the border in
             # training images; a blob straddling the border is cut in two and matches nothing.
             start, stop = self.strip_bounds[s]
-            labels, count = ndimage.label(image[:, start:stop] > 0,
-                                          structure=np.ones((3, 3), dtype=bool))
+            grey = image[:, start:stop]
+            labels, count = ndimage.label(grey > 0, structure=np.ones((3, 3), dtype=bool))
             blobs += count
             names = []
             for k, box in enumerate(ndimage.find_objects(labels), start=1):
-                name = self._match(labels[box] == k)
+                name = match_blob(labels[box] == k, blob_window(grey, labels, k, box),
+                                  self.stamps, self.looks)
                 if name is None:
                     reasons.append("malformed")
                     blame.setdefault("malformed", set()).add(s)
@@ -179,13 +154,13 @@ class SimpleShapes:
 
     def _reasons(self, x) -> list:
         """``_image_reasons`` of every image. The last batch's results are kept, keyed by a digest
-        of its binarised pixels (all the oracle looks at): a report asks for the labels, reasons,
-        counts and summary of the same samples, and the blob matching is the slow part."""
-        masks = self._images(x)[:, 0] > 0
-        digest = hashlib.blake2b(repr(masks.shape).encode() + np.packbits(masks).tobytes(),
+        of its pixels: a report asks for the labels, reasons, counts and summary of the same
+        samples, and the blob matching is the slow part."""
+        images = np.ascontiguousarray(self._images(x)[:, 0])
+        digest = hashlib.blake2b(repr(images.shape).encode() + images.tobytes(),
                                  digest_size=16).digest()
         if self._last_reasons[0] != digest:
-            self._last_reasons = (digest, [self._image_reasons(m) for m in masks])
+            self._last_reasons = (digest, [self._image_reasons(m) for m in images])
         return self._last_reasons[1]
 
     def classify(self, x) -> list:

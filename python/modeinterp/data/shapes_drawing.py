@@ -89,12 +89,21 @@ def strip_bounds(size: int) -> tuple:
     return tuple((cuts[s], cuts[s + 1]) for s in range(3))
 
 
-def shape_stamps(size: int = SIZE) -> dict:
-    """{shape: tuple of bool masks}, each cropped to its bounding box: every look a shape has in a
-    ``size``-px image after binarising at 0 (64 px: one; downsampled: one per placement parity of
-    the 64-px position, since a box average at odd and even offsets gives other pixels)."""
+def _crop(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``image`` cut to the bounding box of ``keep``, read-only (the looks are cached)."""
+    crop = np.ascontiguousarray(image[np.ix_(keep.any(1), keep.any(0))])
+    crop.flags.writeable = False
+    return crop
+
+
+@lru_cache(maxsize=None)
+def shape_templates(size: int = SIZE) -> dict:
+    """{shape: tuple of float32 images}: every grey look a shape has in a ``size``-px image, cropped
+    to its pixels above the background (64 px: one look in {−1, +1}; downsampled: one per
+    placement parity of the 64-px position, since a box average at odd and even offsets gives
+    other pixels, in {−1, −½, 0, ½, 1})."""
     f = SIZE // size
-    stamps = {}
+    templates = {}
     for name in SHAPES:
         (x_lo, _), (y_lo, _) = POSITIONS[name]
         looks = {}
@@ -103,8 +112,21 @@ def shape_stamps(size: int = SIZE) -> dict:
                 strip = draw_in_strip(name, x_lo + dx, y_lo + dy).astype(np.float32) * 2 - 1
                 canvas = np.full((1, 1, SIZE, SIZE), -1.0, dtype=np.float32)
                 canvas[0, 0, :STRIP_H, :STRIP_W] = strip  # offset 0: the parity is (dx, dy)
-                mask = downsample(canvas, size)[0, 0] > 0
-                mask = mask[np.ix_(mask.any(1), mask.any(0))]
-                looks[mask.tobytes() + bytes(mask.shape)] = mask
-        stamps[name] = tuple(looks.values())
+                grey = downsample(canvas, size)[0, 0]
+                grey = _crop(grey, grey > -1)
+                looks[grey.tobytes() + bytes(grey.shape)] = grey
+        templates[name] = tuple(looks.values())
+    return templates
+
+
+def shape_stamps(size: int = SIZE) -> dict:
+    """{shape: tuple of bool masks}: each of :func:`shape_templates`' looks binarised at 0 (as the
+    oracle finds blobs) and cropped to its bounding box, without repeats."""
+    stamps = {}
+    for name, looks in shape_templates(size).items():
+        masks = {}
+        for grey in looks:
+            mask = _crop(grey > 0, grey > 0).copy()  # writable, as callers may expect
+            masks[mask.tobytes() + bytes(mask.shape)] = mask
+        stamps[name] = tuple(masks.values())
     return stamps
