@@ -71,7 +71,7 @@ class SimpleShapes:
         self.cache_dir = cache_folder(cache_dir)
         self.stamps = shape_stamps(self.size)
         self.looks = shape_templates(self.size)
-        self._last_reasons = (None, None)  # (digest of a batch's masks, its per-image results)
+        self._last_reasons = (None, None)  # (digest of a batch's pixels, its per-image results)
 
     def __repr__(self) -> str:
         return f"SimpleShapes(n={self.n}, p={self.p}, size={self.size})"
