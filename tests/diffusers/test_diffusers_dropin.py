@@ -13,7 +13,8 @@ import torch
 diffusers = pytest.importorskip("diffusers")
 from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
 
-from modeinterp.diffusers import ScoredDDIMScheduler, ScoredDDPMScheduler  # noqa: E402
+from modeinterp.diffusers import (  # noqa: E402
+    ScoredDDIMScheduler, ScoredDDPMScheduler, StockStepWarning)
 
 PAIRS = {"ddpm": (DDPMScheduler, ScoredDDPMScheduler), "ddim": (DDIMScheduler, ScoredDDIMScheduler)}
 
@@ -118,49 +119,58 @@ ZERO_SNR = [("ddpm", {}, {}), ("ddpm", dict(clip_sample=False), {}),
             ("ddim", {}, dict(eta=0.5, use_clipped_model_output=True))]
 
 
+def _as_stock_from(x, got, ref):
+    """NaN wherever stock is NaN; where the input ``x`` is already ±inf (clip_sample=False after
+    a zero-SNR step), non-finite where stock is — the fused update multiplies every term, so
+    0·±inf is NaN where a stock update without that term gives ±inf; elsewhere within float32
+    rounding."""
+    assert not (torch.isnan(ref) & ~torch.isnan(got)).any()
+    assert torch.equal(torch.isfinite(got), torch.isfinite(ref))
+    if torch.isfinite(x).all():
+        assert torch.equal(torch.isnan(got), torch.isnan(ref))
+    fin = torch.isfinite(ref)
+    torch.testing.assert_close(got[fin], ref[fin], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("kind,config,step_kwargs", ZERO_SNR)
 def test_zero_terminal_snr_with_epsilon_runs_as_stock(kind, config, step_kwargs, gen):
     """ᾱ = 0 at t = 999 (rescale_betas_zero_snr, trailing spacing keeps t = 999): ε cannot give
-    x̂0 there; stock divides by √0 (±inf, clamped with clip_sample) and so do we."""
+    x̂0 as a·x + b·out there, so that step is the stock step — bit-identical, ±inf and NaN
+    included (stock's float32 √(1 − ᾱ_prev − σ²) at η > 0 is the root of a rounding that is
+    positive on some CPUs and negative, NaN, on others). The other steps are fused."""
     stock, scored = _two(kind, rescale_betas_zero_snr=True, timestep_spacing="trailing",
                          **config)
     for s in (stock, scored):
         s.set_timesteps(10)
     assert int(stock.timesteps[0]) == 999 and float(stock.alphas_cumprod[999]) == 0.0
     x = torch.randn(2, 3, 4, generator=gen)
-    for t in stock.timesteps:
-        out, z = torch.randn(x.shape, generator=gen), torch.randn(x.shape, generator=gen)
-        extra = dict(step_kwargs, variance_noise=z) if kind == "ddim" else {}
-        if kind == "ddpm":  # the stock DDPM step draws its own noise: give it z
-            extra_stock = dict(generator=torch.Generator().manual_seed(int(t)))
-            z = torch.randn(x.shape, generator=torch.Generator().manual_seed(int(t)))
-            extra = dict(variance_noise=z if int(t) > 0 else None)
-        else:
-            extra_stock = extra
-        ref = stock.step(out, t, x, **extra_stock)
-        got = scored.step(out, t, x, **extra)
-        if not config.get("clip_sample", True):  # ±inf x̂0: stock's x_prev ±inf, ours NaN (0·inf)
-            assert torch.equal(torch.isfinite(got.prev_sample), torch.isfinite(ref.prev_sample))
-            assert torch.equal(got.pred_original_sample, ref.pred_original_sample)
-            return
-        # η > 0: at t = 999 stock's float32 √(1 − ᾱ_prev − σ²) is √(rounding) ≈ 2e-4, not 0
-        tol = 1e-3 if step_kwargs.get("eta") else 1e-4
-        for a, b in ((got.pred_original_sample, ref.pred_original_sample),
-                     (got.prev_sample, ref.prev_sample)):
-            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
-        x = ref.prev_sample
-    assert torch.isfinite(scored.scores).all()
+    with pytest.warns(StockStepWarning, match="ᾱ_t = 0 under ε-prediction"):
+        for t in stock.timesteps:
+            out, z = torch.randn(x.shape, generator=gen), torch.randn(x.shape, generator=gen)
+            if kind == "ddpm":  # the stock DDPM step draws its own noise: the same generator
+                ref = stock.step(out, t, x, generator=torch.Generator().manual_seed(int(t)))
+                got = scored.step(out, t, x, generator=torch.Generator().manual_seed(int(t)))
+            else:
+                ref = stock.step(out, t, x, variance_noise=z, **step_kwargs)
+                got = scored.step(out, t, x, variance_noise=z, **step_kwargs)
+            for a, b in ((got.pred_original_sample, ref.pred_original_sample),
+                         (got.prev_sample, ref.prev_sample)):
+                if int(t) == 999:
+                    torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
+                else:
+                    _as_stock_from(x, a, b)
+            x = ref.prev_sample
+    assert dict(scored.step_paths) == {"fused": 9, "stock: ᾱ_t = 0 under ε-prediction (zero "
+                                       "terminal SNR: x̂0 is ±inf there)": 1}
 
 
 @pytest.mark.parametrize("kind", ["ddpm", "ddim"])
 def test_alphas_cumprod_underflowing_to_zero_gives_what_stock_gives(kind):
     stock, scored = _two(kind, beta_end=0.999)
     stock.set_timesteps(10)
-    with pytest.warns(RuntimeWarning, match="not finite at timesteps"):
-        scored.set_timesteps(10)
+    scored.set_timesteps(10)
     ref = _loop(stock, None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(StockStepWarning, match="ᾱ_t = 0 under ε|not finite"):
         got = _loop(scored, None)
     assert torch.equal(torch.isnan(got), torch.isnan(ref))
 

@@ -22,7 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised in an environment wit
 
 from .any_scheduler import scored
 from .pipeline import PipelineScores, ScoredPipeline, score_pipeline
-from .schedulers import ScoredDDIMScheduler, ScoredDDPMScheduler
+from .schedulers import ScoredDDIMScheduler, ScoredDDPMScheduler, StockStepWarning
 
-__all__ = ["ScoredDDPMScheduler", "ScoredDDIMScheduler", "scored", "score_pipeline",
-           "ScoredPipeline", "PipelineScores"]
+__all__ = ["ScoredDDPMScheduler", "ScoredDDIMScheduler", "StockStepWarning", "scored",
+           "score_pipeline", "ScoredPipeline", "PipelineScores"]

@@ -42,8 +42,7 @@ def scored(scheduler, *, window=10, early_exit=(), x0_fn: Optional[Callable] = N
         raise TypeError(f"x0_fn must be callable, got {type(x0_fn).__name__}")
     new = copy.deepcopy(scheduler)
     new.__class__ = _scored_class(type(scheduler))
-    new._scoring = RunScoring(window, early_exit, scheduler.config.num_train_timesteps,
-                              f"scored({type(scheduler).__name__})")
+    new._scoring = RunScoring(window, early_exit, f"scored({type(scheduler).__name__})")
     new._x0_fn = x0_fn
     new._x0_in_output = False  # learnt at the first step
     new._reset_scoring()

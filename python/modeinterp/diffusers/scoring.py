@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from .. import ops, validation
-from ..sampling import SampleResult, Scores, WindowScores, resolve_windows
+from ..sampling import SampleResult, Scores, WindowScores
+from ..sampling.window import parse_windows
 from ..sampling.scores import early_name
 from ..sampling.aggregations import aggregate, resolve_aggregations
 from ..sampling.window_spec import Window
@@ -40,12 +41,13 @@ def window_arg(window):
 
 class RunScoring:
     """Windows, Welford state and irregular steps of one run. ``owner`` names the scheduler in
-    messages; ``num_train_timesteps`` bounds the windows when they are given (refused then)."""
+    messages. Windows are fitted to each run (:meth:`reset`), never refused for its length."""
 
-    def __init__(self, window, early_exit, num_train_timesteps: int, owner: str):
+    def __init__(self, window, early_exit, owner: str):
         self.owner = owner
         window, self.config_window = window_arg(window)
-        self.specs, _ = resolve_windows(window, num_train_timesteps)
+        self.specs = parse_windows(window)
+        self._said: set = set()
         self.early_exit = tuple(validation.check_int("early_exit", k, 1) for k in early_exit)
         self.aggregations = resolve_aggregations(("mean",))
         self.reset(())
@@ -63,28 +65,34 @@ class RunScoring:
         length = fitted[0][1] - fitted[0][0]
         early = sorted({k for k in self.early_exit if k <= length})
         if steps and len(early) < len(self.early_exit):
-            warnings.warn(f"{self.owner}: early_exit {sorted(set(self.early_exit))} beyond the "
-                          f"{length} steps of the window: early scores after {early} only",
-                          stacklevel=4)
+            self._warn(f"{self.owner}: early_exit {sorted(set(self.early_exit))} beyond the "
+                       f"{length} steps of the window: early scores after {early} only")
         self.state = WindowScores(fitted, early)
         self.irregular: list = []
 
     def _fit(self, k: int, spec: Window, steps: int) -> tuple:
         if spec.last is not None:
             if spec.last > steps:
-                warnings.warn(f"window={spec} is longer than the {steps} steps of this run: "
-                              f"scoring all {steps}", stacklevel=5)
+                self._warn(f"window={spec} is longer than the {steps} steps of this run: "
+                           f"scoring all {steps}")
             return spec.fit(steps).resolve(steps)
         start, stop = spec.spec
         if start >= steps:
             self.notes[k] = (f"window {spec} lies past the {steps} steps of this run: it has no "
                              "scores")
-            warnings.warn(self.notes[k], stacklevel=5)
+            self._warn(self.notes[k])
             return steps, steps + 1  # never active
         if stop > steps:
-            warnings.warn(f"window {spec} ends past the {steps} steps of this run: scoring "
-                          f"steps {start}..{steps - 1}", stacklevel=5)
+            self._warn(f"window {spec} ends past the {steps} steps of this run: scoring "
+                       f"steps {start}..{steps - 1}")
         return start, min(stop, steps)
+
+    def _warn(self, message: str) -> None:
+        """Warn once per scorer and message: a stock __init__ and the user's set_timesteps
+        often plan the same run."""
+        if message not in self._said:
+            self._said.add(message)
+            warnings.warn(message, stacklevel=6)
 
     def planned(self, timestep) -> Optional[int]:
         """The step index of ``timestep`` when it is the run's next planned step, else None."""

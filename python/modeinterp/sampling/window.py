@@ -30,14 +30,20 @@ def resolve_windows(window, steps: int) -> tuple:
     ``windows`` are :class:`Window` values (the keys of ``window_scores``; they compare equal to
     10 or (40, 60)), ``resolved`` their (start, stop) step ranges; the first window is the main
     one (``scores``, ``early_scores``)."""
+    windows = parse_windows(window)
+    return windows, [w.resolve(steps) for w in windows]
+
+
+def parse_windows(window) -> list:
+    """The :class:`Window` values of ``window`` (a *list* holds several), for runs of any length
+    (a scheduler's run is known only at ``set_timesteps``)."""
     items = list(window) if isinstance(window, list) else [window]
     if not items:
         raise ValueError("window must not be an empty list")
     windows = [Window.parse(w) for w in items]
-    resolved = [w.resolve(steps) for w in windows]
     if len(set(windows)) != len(windows):
         raise ValueError(f"window lists the same window twice: {items}")
-    return windows, resolved
+    return windows
 
 
 def resolve_early_exit(early_exit: Sequence[int], window: tuple) -> list:

@@ -12,7 +12,6 @@ It is used through :meth:`modeinterp.schedules.Schedule.table`; its maths uses n
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Optional, Tuple
 
@@ -130,15 +129,6 @@ class StepTable:
         for j in range(len(self)):
             yield int(self.timesteps[j]), self.coef(j)
 
-    def with_rows(self, rows: np.ndarray, other: "StepTable") -> "StepTable":
-        """This table with the coefficients (a, b, c0, c1, c2, σ) of ``other`` — a table of the
-        same steps — at the steps where ``rows`` (bool) is True."""
-        if not np.array_equal(other.timesteps, self.timesteps):
-            raise ValueError("with_rows needs a table of the same timesteps")
-        mixed = {k: _readonly(np.where(rows, getattr(other, k), getattr(self, k)))
-                 for k in ("a", "b", "c0", "c1", "c2", "sigma")}
-        return dataclasses.replace(self, **mixed)
-
     def as_array(self) -> np.ndarray:
         """(S, 7) float64 array, columns in StepCoef field order (a, b, c0, c1, c2, sigma, clip)."""
         clip = np.full(len(self), self.clip, dtype=np.float64)
@@ -175,12 +165,10 @@ def table_from_alphas(ts: np.ndarray, ab_t: np.ndarray, ab_prev: np.ndarray, *,
                       num_train_timesteps: int, method="ddpm", prediction="eps",
                       variance="fixed-large", eta=0.0, clip=None, use_clipped_model_output=False,
                       spacing="leading", ddpm_noise: Optional[np.ndarray] = None,
-                      schedule_name: str = "schedule", check_finite: bool = True) -> StepTable:
+                      schedule_name: str = "schedule") -> StepTable:
     """The table for explicit timesteps ``ts`` (descending) and their ᾱ_t, ᾱ_prev (float64).
     ``ddpm_noise`` (bool per step, default: all) says which DDPM steps add noise. This is how
-    other conventions (diffusers' schedulers: modeinterp.diffusers) get their exact table.
-    ``check_finite=False`` keeps coefficients that are not finite (a drop-in for a scheduler
-    that computes non-finite samples there) instead of refusing them."""
+    other conventions get their exact table."""
     method = check_choice("method", method, METHODS)
     prediction = check_choice("prediction", prediction, PREDICTIONS)
     variance = check_choice("variance", variance, VARIANCES)
@@ -200,8 +188,7 @@ def table_from_alphas(ts: np.ndarray, ab_t: np.ndarray, ab_prev: np.ndarray, *,
             c0, c1, c2, sigma = _ddim_coefs(ts, ab_t, ab_prev, beta_p, eta, prediction,
                                             use_clipped_model_output)
     coefs = {"a": a, "b": b, "c0": c0, "c1": c1, "c2": c2, "sigma": sigma}
-    if check_finite:
-        _check_finite(coefs, ts, ab_t, ab_prev, prediction, schedule_name)
+    _check_finite(coefs, ts, ab_t, ab_prev, prediction, schedule_name)
     return StepTable(method=method, prediction=prediction,
                      variance=variance if method == "ddpm" else None,
                      eta=eta if method == "ddim" else 0.0, clip=clip,
