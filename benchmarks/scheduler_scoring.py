@@ -1,7 +1,8 @@
 """The cost of scoring per diffusers scheduler, CPU or CUDA: a run of STEPS scheduler steps over a
 fixed batch and model output (the model is not part of it), the stock scheduler against
 ``modeinterp.diffusers.scored`` of it (the stock step + the compiled ``welford_update_``), and
-the fused ScoredDDPM/DDIM schedulers against their stock classes. Every step is scored (window =
+the fused ScoredDDPM/DDIM schedulers against their stock classes, also on configs where they take
+the stock step (learned variances, thresholding). Every step is scored (window =
 all steps); the two columns of a row are timed in alternating rounds of the same run, each cell is
 the median, per `step` call (Heun makes two calls per timestep).
 
@@ -14,6 +15,7 @@ import argparse
 import inspect
 import statistics
 import time
+import warnings
 
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
@@ -21,13 +23,18 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
                        EulerDiscreteScheduler, HeunDiscreteScheduler, LCMScheduler,
                        UniPCMultistepScheduler)
 
-from modeinterp.diffusers import ScoredDDIMScheduler, ScoredDDPMScheduler, scored
+from modeinterp.diffusers import (ScoredDDIMScheduler, ScoredDDPMScheduler, StockStepWarning,
+                                  scored)
 
 STEPS = 20
 GENERIC = [EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler,
            DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, UniPCMultistepScheduler,
            LCMScheduler, DDPMScheduler, DDIMScheduler]
 FUSED = [(DDPMScheduler, ScoredDDPMScheduler), (DDIMScheduler, ScoredDDIMScheduler)]
+# Configs the fused kernel cannot express: the scored class runs the stock step and folds its x̂0.
+STOCK_PATH = [(DDPMScheduler, ScoredDDPMScheduler, dict(variance_type="learned_range")),
+              (DDPMScheduler, ScoredDDPMScheduler, dict(thresholding=True)),
+              (DDIMScheduler, ScoredDDIMScheduler, dict(thresholding=True))]
 
 
 def _run(sched, x, out, device) -> float:
@@ -78,6 +85,17 @@ def main() -> None:
                      args.device, args.rounds)
         print(f"| {stock_cls.__name__} (`{fused_cls.__name__}`, fused) | {1e3 * a:.2f} |"
               f" {1e3 * b:.2f} | {b / a:.2f} |")
+    learned_out = torch.cat([out, torch.tanh(out)], dim=1)  # the 2×C output of learned variances
+    for stock_cls, scored_cls, config in STOCK_PATH:
+        stock = stock_cls(num_train_timesteps=1000, **config)
+        model_out = learned_out if "variance_type" in config else out
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StockStepWarning)
+            a, b = _pair(stock, scored_cls.from_config(stock.config, window=STEPS), x, model_out,
+                         args.device, args.rounds)
+        option = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        print(f"| {stock_cls.__name__} {option} (`{scored_cls.__name__}`, stock step) "
+              f"| {1e3 * a:.2f} | {1e3 * b:.2f} | {b / a:.2f} |")
 
 
 if __name__ == "__main__":
