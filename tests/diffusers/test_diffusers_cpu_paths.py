@@ -1,8 +1,8 @@
-"""The drop-in comparisons with stock under each CPU arithmetic path a process can select: torch's
-own kernels (the stock step's arithmetic and randn: ``ATEN_CPU_CAPABILITY``) and modeinterp's
-Philox noise (``MODEINTERP_CPU_NOISE``). Both are chosen once per process, so each path reruns
-the drop-in tests in a fresh interpreter; the path this process runs (the CPU's best) is the
-plain suite."""
+"""The comparisons with stock (and the Philox-noise runs) under each CPU arithmetic path a process
+can select: torch's own kernels (the stock step's arithmetic and randn: ``ATEN_CPU_CAPABILITY``)
+and modeinterp's Philox noise (``MODEINTERP_CPU_NOISE``). Both are chosen once per process, so
+each path reruns the scheduler suites in a fresh interpreter; the path this process runs (the
+CPU's best) is the plain suite."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import torch
 pytest.importorskip("diffusers")
 
 HERE = Path(__file__).resolve().parent
-SUITES = [HERE / "test_diffusers_dropin.py", HERE / "test_diffusers_config_sweep.py"]
+SUITES = [HERE / "test_diffusers_dropin.py", HERE / "test_diffusers_config_sweep.py",
+          HERE / "test_diffusers_schedulers.py"]
 PROBE = ("import torch; from modeinterp._extension import load; load(); "
          "print(torch.backends.cpu.get_cpu_capability(), torch.ops.modeinterp.cpu_noise_path())")
 
