@@ -144,3 +144,43 @@ def test_dataset_positions_fill_the_papers_ranges():
                 for s, b in boxes.items()}
 
     assert extents(x) == extents(paper)
+
+
+def _halves(mask: np.ndarray) -> list:
+    """Four fragments of a drawn shape, each at most half its pixels: the rows above (below) and
+    the columns left (right) of a cut through it."""
+    rows, cols = np.nonzero(mask)
+    half, out = len(rows) // 2, []
+    for coord in (rows, cols):
+        for sign in (1, -1):  # from the top / left, then from the bottom / right
+            order = np.argsort(sign * coord, kind="stable")
+            keep = order[:half]
+            # whole rows or columns only: drop the line the cut would split
+            keep = keep[sign * coord[keep] < sign * coord[order[half]]]
+            fragment = np.zeros_like(mask)
+            fragment[rows[keep], cols[keep]] = True
+            out.append(fragment)
+    return out
+
+
+def test_no_fragment_of_a_shape_passes_as_a_shape():
+    """Half shapes — every shape, at every x1 and at y1 of both parities (so every placement
+    phase of the 2×2 box average), cut four ways — are malformed at 64 and at 32 px, never a
+    well-formed shape of any kind."""
+    images = []
+    for s, shape in enumerate(("triangle", "square", "pentagon")):
+        (x_lo, x_hi), (y_lo, y_hi) = {"square": ((1, 7), (1, 49)), "triangle": ((0, 10), (0, 52)),
+                                      "pentagon": ((5, 16), (5, 58))}[shape]
+        for x1 in range(x_lo, x_hi + 1):
+            for y1 in range(y_lo, y_hi + 1, 7):
+                strip, _ = paper_strip(shape, _FixedRandom(x1, y1))
+                for fragment in _halves(strip == 255):
+                    image = -np.ones((64, 64), dtype=np.float32)
+                    image[:63, 21 * s:21 * s + 21][fragment] = 1.0
+                    images.append(image)
+    x = torch.from_numpy(np.stack(images))[:, None]
+    for size, xs in ((64, x), (32, box_average(x))):
+        oracle = SimpleShapes(size=size, cache_dir=None)
+        reasons = oracle.classify(xs)
+        assert all("malformed" in r for r in reasons), size
+        assert (oracle.shape_counts(xs) == 0).all(), size
