@@ -5,8 +5,6 @@ full loops against the stock scheduler within diffusers' own full-loop tolerance
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
