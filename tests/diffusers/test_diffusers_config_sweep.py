@@ -128,8 +128,14 @@ def _stock_reasons(kind, config, kwargs) -> set:
     return reasons
 
 
-@pytest.mark.parametrize("kind,case", [(k, c) for k in ("ddpm", "ddim") for c in _configs(k)],
-                         ids=lambda v: v if isinstance(v, str) else _id(v))
+def _cases() -> list:
+    """Every (kind, config case); the 1000-timestep loops (most of the time) are marked slow."""
+    return [pytest.param(k, c, id=f"{k}-{_id(c)}",
+                         marks=[pytest.mark.slow] if c[0]["num_train_timesteps"] == 1000 else [])
+            for k in ("ddpm", "ddim") for c in _configs(k)]
+
+
+@pytest.mark.parametrize("kind,case", _cases())
 def test_each_config_runs_as_stock_step_by_step_and_over_the_full_loop(kind, case, test_seed):
     config, steps, kwargs = case
     stock_cls, scored_cls = ((DDPMScheduler, ScoredDDPMScheduler) if kind == "ddpm"
