@@ -118,7 +118,7 @@ def _id(case) -> str:
     return "-".join(f"{v}" for v in [*config.values(), steps, *kwargs.values()])
 
 
-def _stock_reasons(kind, config, kwargs) -> set:
+def _stock_reasons(kind, config) -> set:
     reasons = set()
     if config["thresholding"]:
         reasons.add("thresholding")
@@ -148,7 +148,7 @@ def test_each_config_runs_as_stock_step_by_step_and_over_the_full_loop(kind, cas
         lockstep(stock, scored, steps, test_seed, kwargs, learned)
         _within_full_loop_tolerance(*full_loops(stock, scored, steps, test_seed, kwargs, learned))
     assert scored.scores.shape == (2,)
-    expected = _stock_reasons(kind, config, kwargs)
+    expected = _stock_reasons(kind, config)
     paths = dict(scored.step_paths)
     assert sum(paths.values()) == len(stock.timesteps)
     if expected:  # every step the stock step, for one of the expected reasons

@@ -27,17 +27,13 @@ FUSED_DDPM_VARIANCES = ("fixed_small", "fixed_small_log", "fixed_large")
 PREDICTIONS = ("epsilon", "sample", "v_prediction")
 
 
-def _f(x) -> float:
-    return float(x)
-
-
 def _x0_coefs(prediction: str, sq_t: torch.Tensor, sq_1m: torch.Tensor) -> tuple:
     """(a, b) of x̂0 = a·x + b·out: stock's (x − √(1−ᾱ)·out)/√ᾱ, out, √ᾱ·x − √(1−ᾱ)·out."""
     if prediction == "epsilon":
-        return 1.0 / _f(sq_t), -_f(sq_1m) / _f(sq_t)
+        return 1.0 / float(sq_t), -float(sq_1m) / float(sq_t)
     if prediction == "sample":
         return 0.0, 1.0
-    return _f(sq_t), -_f(sq_1m)
+    return float(sq_t), -float(sq_1m)
 
 
 def _clip(config) -> float:
@@ -83,7 +79,7 @@ def ddpm_coef(sched, t: int) -> Union[StepCoef, str]:
     if t > 0:
         variance = sched._get_variance(t)
         sigma = variance if config.variance_type == "fixed_small_log" else variance ** 0.5
-    return _finite(StepCoef(a, b, _f(c0), _f(c1), 0.0, _f(sigma), _clip(config)))
+    return _finite(StepCoef(a, b, float(c0), float(c1), 0.0, float(sigma), _clip(config)))
 
 
 def ddim_coef(sched, t: int, eta: float, use_clipped_model_output: bool
@@ -103,8 +99,8 @@ def ddim_coef(sched, t: int, eta: float, use_clipped_model_output: bool
     beta_t = 1 - alpha_t
     sq_t, sq_1m = alpha_t ** 0.5, beta_t ** 0.5
     std = eta * sched._get_variance(t, prev_t) ** 0.5
-    k = _f((1 - alpha_prev - std ** 2) ** 0.5)
-    c0, sq_t_f, sq_1m_f = _f(alpha_prev ** 0.5), _f(sq_t), _f(sq_1m)
+    k = float((1 - alpha_prev - std ** 2) ** 0.5)
+    c0, sq_t_f, sq_1m_f = float(alpha_prev ** 0.5), float(sq_t), float(sq_1m)
     if use_clipped_model_output:
         c0, c1, c2 = c0 - k * sq_t_f / sq_1m_f, k / sq_1m_f, 0.0
     elif config.prediction_type == "epsilon":
@@ -114,5 +110,5 @@ def ddim_coef(sched, t: int, eta: float, use_clipped_model_output: bool
     else:  # sample
         c1, c2 = k / sq_1m_f, -k * sq_t_f / sq_1m_f
     a, b = _x0_coefs(config.prediction_type, sq_t, sq_1m)
-    sigma = _f(std) if eta > 0 else 0.0
+    sigma = float(std) if eta > 0 else 0.0
     return _finite(StepCoef(a, b, c0, c1, c2, sigma, _clip(config)))
