@@ -29,7 +29,9 @@ def run(tmp_path_factory):
     for name, text in {"unknown.toml": "n_trian = 100\n", "type.toml": 'train_steps = "a"\n',
                        "syntax.toml": "train_steps = \n", "range.toml": "lr = -1.0\n",
                        "junk.pt": "not a checkpoint\n", "junk.json": "{not json",
-                       "window.toml": "window = [50, 60]\nsteps = 20\n"}.items():
+                       "window.toml": "window = [50, 60]\nsteps = 20\n",
+                       "precision.toml": 'precision = "fp8"\n', "compile.toml": "compile = 1\n"
+                       }.items():
         (files / name).write_text(text)
     torch.save({"format": "somebody.else/1"}, files / "foreign.pt")
     (files / "schema").mkdir()
@@ -68,6 +70,13 @@ CASES = [
     (["reproduce", G, "--eta", "-1"], "--eta: must be a number >= 0"),
     (["reproduce", G, "--eta", "0.5", "--method", "ddpm"], "η; the ddpm sampler takes none"),
     (["reproduce", G, "--method", "euler"], "--method: invalid choice"),
+    (["reproduce", G, "--precision", "fp8"], "--precision: invalid choice: 'fp8'"),
+    (["train", G, "--train-precision", "fp16"], "--train-precision: invalid choice"),
+    (["train", G, "--compile"], "train does not take --compile"),
+    (["reproduce", G, "--config", "{files}/precision.toml"],
+     r"precision\.toml: config key precision must be one of \['fp32', 'bf16'\]"),
+    (["reproduce", G, "--config", "{files}/compile.toml"],
+     r"compile\.toml: config key compile must be a bool"),
     (["reproduce", ""], "invalid choice"),
     (["reproduce", G, "--out", "{files}/junk.pt"], "junk.pt: exists and is not a folder"),
     (["reproduce", G, "--out", " "], "--out: must name a folder"),

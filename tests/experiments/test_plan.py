@@ -30,6 +30,17 @@ def test_plan_orders_windows_and_honours_every_sampling_knob():
     assert run.reference_windows() == [5, 2, (40, 45)]  # all start in the last 20 % of 50
 
 
+def test_precision_and_compile_reach_the_sampler_and_are_recorded_only_when_set():
+    cfg = config_for("gaussian2d", quick=True, precision="bf16", compile=True)
+    forward = plan(cfg).sampler(lambda x, t: x).forward
+    assert (forward.precision, forward.compile) == ("bf16", True)
+    assert cfg.to_dict()["precision"] == "bf16" and cfg.to_dict()["compile"] is True
+    # At their defaults these keys stay out of run records and digests: older runs resume.
+    default = config_for("gaussian2d", quick=True).to_dict()
+    assert not {"precision", "compile", "train_precision", "train_compile"} & set(default)
+    assert plan(config_for("gaussian2d", quick=True)).sampler(lambda x, t: x).forward.plain
+
+
 def test_seeds_are_named_once():
     seeds = Seeds(7)
     assert (seeds.data, seeds.weights(), seeds.sampling(), seeds.references) == (7, 7, 8, 9)

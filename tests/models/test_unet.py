@@ -85,15 +85,17 @@ def test_image_training_resumes_bitwise(tmp_path):
     assert isinstance(model, UNetDenoiser) and not model.training
 
 
-def test_grad_clip_bounds_the_gradient_and_amp_needs_cuda(tmp_path):
+def test_grad_clip_bounds_the_gradient_and_bad_options_are_refused(tmp_path):
     trainer = Trainer(tiny(), images(), Schedule.linear(100, 1e-4, 0.05), batch_size=8, steps=1,
                       grad_clip=1e-3)
     trainer.fit(progress=False)
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainer.model.parameters()
                                                  if p.grad is not None]))
     assert float(norm) <= 1e-3 * (1 + 1e-5)
-    with pytest.raises(ValueError, match="amp=True"):
-        Trainer(tiny(), images(), Schedule.linear(100, 1e-4, 0.05), amp=True)
+    with pytest.raises(ValueError, match="precision"):
+        Trainer(tiny(), images(), Schedule.linear(100, 1e-4, 0.05), precision="fp8")
+    with pytest.raises(TypeError, match="compile"):
+        Trainer(tiny(), images(), Schedule.linear(100, 1e-4, 0.05), compile="yes")
     with pytest.raises(ValueError, match="grad_clip"):
         Trainer(tiny(), images(), Schedule.linear(100, 1e-4, 0.05), grad_clip=0)
 

@@ -40,7 +40,7 @@ PUBLIC = {
     "analysis.localisation_rates": ("maps", "blame", "k"),
     "models.UNetDenoiser": ("sample_size", "channels"), "models.UNetDenoiser.preset": None,
     "models.MLPDenoiser": None,
-    "train.Trainer": ("model", "schedule", "grad_clip", "amp"),
+    "train.Trainer": ("model", "schedule", "grad_clip", "precision", "compile"),
     "data.SimpleShapes": ("n", "p", "size"), "data.SimpleShapes.blame": None,
     "data.Digits": ("size",), "data.ImageFolder": ("path", "size"),
     "detect.calibrate_window": ("window_scores", "labels", "retained", "seed"),

@@ -9,6 +9,7 @@ from typing import Optional
 
 from . import experiments, export, sampling, tools
 from .types import COUNT, NATURAL, NONNEGATIVE, window
+from ..sampling.forward import PRECISIONS
 
 CONFIG_DEFAULT = "default: the config's — the dataset's full or --quick size, then --config"
 
@@ -62,6 +63,11 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
                        help=f"training samples ({CONFIG_DEFAULT})")
         p.add_argument("--train-steps", type=COUNT, default=None,
                        help=f"optimizer steps ({CONFIG_DEFAULT})")
+        p.add_argument("--train-precision", choices=PRECISIONS, default=None,
+                       help="the denoiser's forward while training: fp32, or bf16 autocast "
+                            "(weights, optimizer and loss stay float32; default fp32)")
+        p.add_argument("--train-compile", action="store_true", default=None,
+                       help="torch.compile the denoiser for training (default: eager)")
     if sampling:
         if n_samples:
             p.add_argument("--n-samples", type=COUNT, default=None,
@@ -72,6 +78,14 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
                        help="respace sampling to this many steps (default: all T steps)")
         p.add_argument("--eta", type=NONNEGATIVE, default=None,
                        help="DDIM's η: 0 deterministic (default), 1 as noisy as DDPM")
+        p.add_argument("--sample-batch", type=COUNT, default=None,
+                       help=f"samples per batch, the main lever of CPU speed ({CONFIG_DEFAULT})")
+        p.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="the denoiser's forward while sampling: fp32, or bf16 autocast (the "
+                            "fused step and the scores stay float32; default fp32)")
+        p.add_argument("--compile", action="store_true", default=None,
+                       help="torch.compile the denoiser for sampling, once per batch shape "
+                            "(default: eager)")
         p.add_argument("--window", type=window, default=None,
                        help="score window: K (the last K steps) or START-STOP (step indices; "
                             "default: the last 10 steps, the paper's)")

@@ -66,8 +66,16 @@ class ReproduceConfig:
     clip: float | None = None  # clip x̂0 to [-clip, clip] while sampling (images: 1.0)
     unet: str | None = None  # image experiments: the UNetDenoiser preset (models.unet.PRESETS)
     grad_clip: float | None = None
+    # The denoiser's forward while training: "fp32" or "bf16" autocast; train_compile:
+    # torch.compile it (modeinterp.sampling.forward). Float32 weights, optimizer and loss.
+    train_precision: str = "fp32"
+    train_compile: bool = False
     path: str | None = None  # folder: the image folder
     size: int = 64  # folder: image side after resizing
+    # The denoiser's forward while sampling, likewise (Sampler(precision=, compile=)); the fused
+    # step and the scores stay float32.
+    precision: str = "fp32"
+    compile: bool = False
 
     def __post_init__(self):
         # Windows as one value type, whatever the spelling (TOML arrays are lists, "40-60").
@@ -76,8 +84,10 @@ class ReproduceConfig:
 
     def to_dict(self) -> dict:
         """JSON-able, windows as 10 or [40, 60] (what a TOML file holds; run.json and digests
-        compare these)."""
-        out = dataclasses.asdict(self)
+        compare these). The keys of :data:`RECORDED_WHEN_SET` only when they differ from their
+        default, so that runs recorded before those keys existed still resume."""
+        out = {k: v for k, v in dataclasses.asdict(self).items()
+               if k not in RECORDED_WHEN_SET or v != RECORDED_WHEN_SET[k]}
         out["window"] = self.window.to_json()
         out["window_sweep"] = tuple(w.to_json() for w in self.window_sweep)
         return out
@@ -92,6 +102,11 @@ class ReproduceConfig:
     def sampling_method(self) -> str:
         """The sampler that runs: ``method`` if set, else DDIM for ``--steps S``, else DDPM."""
         return self.method or ("ddim" if self.steps else "ddpm")
+
+
+# Keys added after run records existed, with their defaults (see ReproduceConfig.to_dict).
+RECORDED_WHEN_SET = {"train_precision": "fp32", "train_compile": False, "precision": "fp32",
+                     "compile": False}
 
 
 def _check_keys(values: dict) -> None:

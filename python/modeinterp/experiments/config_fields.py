@@ -5,6 +5,7 @@ before any work starts, not as a TypeError deep in training."""
 from __future__ import annotations
 
 from ..errors import UsageError
+from ..sampling.forward import PRECISIONS
 from ..validation import check_bool, check_choice, check_int, check_real, check_type
 
 __all__ = ["check_fields"]
@@ -55,7 +56,8 @@ RULES = {
     "seed": _int(0, (1 << 63) - 1), "score_ts": _each(_int(0)),
     "means": _optional(_each(_real())), "clip": _optional(_real(0, lo_open=True)),
     "unet": _optional(_text), "grad_clip": _optional(_real(0, lo_open=True)),
-    "path": _optional(_text), "size": _int(4),
+    "path": _optional(_text), "size": _int(4), "train_precision": _choice(*PRECISIONS),
+    "train_compile": check_bool, "precision": _choice(*PRECISIONS), "compile": check_bool,
 }
 
 

@@ -100,7 +100,8 @@ class RunPlan:
                           "in one process; scoring without them", RuntimeWarning, stacklevel=3)
             aggregations = [a for a in aggregations if a not in relative]
         return Sampler(model, self.table, window=list(self.windows if windows is None
-                                                      else windows), aggregations=aggregations)
+                                                      else windows), aggregations=aggregations,
+                       precision=self.cfg.precision, compile=self.cfg.compile)
 
     def reference_windows(self) -> list:
         """The windows that start in the last ``REFERENCE_SPAN`` of the steps: late enough that

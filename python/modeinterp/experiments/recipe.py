@@ -44,8 +44,8 @@ def fit(cfg: ReproduceConfig, data, train_set, checkpoint, device: str, progress
                         lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
                         focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
                         steps=cfg.train_steps, ema=cfg.ema, grad_clip=cfg.grad_clip,
-                        prediction=cfg.prediction,
-                        checkpoint_every=max(1, min(500, cfg.train_steps)))
+                        prediction=cfg.prediction, precision=cfg.train_precision,
+                        compile=cfg.train_compile, checkpoint_every=max(1, min(500, cfg.train_steps)))
 
 
 def config_sampler(model, cfg: ReproduceConfig, sharded: bool = False,

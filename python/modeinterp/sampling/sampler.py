@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .. import ops, validation
 from .aggregations import resolve_aggregations
+from .forward import Forward
 from .graphed import GraphCache, GraphedLoop, model_signature
 from .map_scores import RunMapScores
 from .non_finite import warn_non_finite
@@ -153,13 +154,16 @@ class Sampler:
         for CUDA devices. Runs that need Python at every step (``trajectory``, ``callback``) and
         CPU devices use the eager loop; if capture fails (a denoiser that synchronises with the
         host, say) the sampler warns once and samples eagerly.
+    precision: the denoiser's forward in ``"fp32"`` (default) or under ``"bf16"`` autocast;
+        compile: ``torch.compile`` it (once per batch shape). The fused step, x̂0 and the score
+        accumulators stay float32 either way; see :mod:`modeinterp.sampling.forward`.
     """
 
     def __init__(self, model: Callable, table: StepTable, window=10, *,
                  dtype: torch.dtype = torch.float32, graph: Optional[bool] = None,
-                 aggregations: Sequence = ("mean",), detector=None):
-        if not callable(model):
-            raise TypeError(f"model must be callable as model(x_t, t), got {type(model).__name__}")
+                 aggregations: Sequence = ("mean",), detector=None, precision: str = "fp32",
+                 compile: bool = False):
+        self.forward = Forward(model, precision, compile)  # checks model, precision, compile
         if not isinstance(table, StepTable):
             raise TypeError(f"table must be a StepTable (Schedule.table(...)), got "
                             f"{type(table).__name__}")
@@ -302,7 +306,7 @@ class Sampler:
             call.bar.update(size * (len(self.table) - call.start))
         else:
             windows = WindowScores(self.windows, list(call.early_scores))
-            x = reverse_loop(self.model, x_T, self.table, windows, seed=call.seed, offset=offset,
+            x = reverse_loop(self.forward, x_T, self.table, windows, seed=call.seed, offset=offset,
                              start=call.start, extra_args=call.model_kwargs,
                              callback=call.on_step(b0, b1, keep),
                              want_x0=keep > 0 or call.callback is not None)
@@ -329,11 +333,11 @@ class Sampler:
         kwargs = call.model_kwargs
 
         def run(x_T, windows, counter):
-            return reverse_loop(self.model, x_T, self.table, windows, seed=0, offset=0,
+            return reverse_loop(self.forward, x_T, self.table, windows, seed=0, offset=0,
                                 counter=counter, extra_args=kwargs)
 
         def warm_up(x):
-            out = self.model(x, shared_timestep(int(self.table.timesteps[0]), x.shape[0],
+            out = self.forward(x, shared_timestep(int(self.table.timesteps[0]), x.shape[0],
                                                 x.device), **kwargs)
             ops.fused_step(x, out.to(self.dtype), self.table.coef(0), seed=0, step=0)
 

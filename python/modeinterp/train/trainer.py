@@ -38,12 +38,13 @@ from tqdm.auto import tqdm
 from ..artifacts import save_pt
 from ..errors import RunMismatch
 from .checkpoint import FORMAT, config_diff, load_model, read_checkpoint
-from ..validation import (check_bool, check_choice, check_fraction, check_int, check_path,
+from ..validation import (check_choice, check_fraction, check_int, check_path,
                           check_positive, check_type)
 from .data_parallel import DataParallelGroup
 from .ema import EMA
 from .objective import PREDICTIONS, TimestepSampler, diffusion_batch
 from .stream import BatchStream
+from ..sampling.forward import Forward
 
 __all__ = ["Trainer", "load_model"]
 
@@ -83,8 +84,10 @@ class Trainer:
             ``focus_prob`` (:class:`TimestepSampler`).
         focus_prob: in [0, 1]; only used with ``focus_below``.
         grad_clip: None, or clip the gradient norm to this value before each step.
-        amp: bf16 autocast of the forward pass (CUDA only; opt-in). Master weights, the
-            optimizer and the loss stay float32.
+        precision: the forward pass in ``"fp32"`` (default) or under ``"bf16"`` autocast (CPU
+            or CUDA); compile: ``torch.compile`` the model's forward (once per batch shape).
+            Master weights, the optimizer, the backward's accumulation and the loss stay float32
+            (:class:`modeinterp.sampling.forward.Forward`).
     """
 
     def __init__(self, model: torch.nn.Module, data, schedule=None, *, lr: float = 1e-3,
@@ -92,7 +95,8 @@ class Trainer:
                  seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 1000, prediction: str = "eps",
                  lr_schedule: str = "constant", focus_below: int | None = None,
-                 focus_prob: float = 0.9, grad_clip: float | None = None, amp: bool = False):
+                 focus_prob: float = 0.9, grad_clip: float | None = None, precision: str = "fp32",
+                 compile: bool = False):
         check_type("model", model, torch.nn.Module, "a torch.nn.Module")
         self.lr = check_positive("lr", lr)
         self.lr_schedule = check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
@@ -106,9 +110,6 @@ class Trainer:
         self.device = torch.device(device)
         self.checkpoint = None if checkpoint is None else check_path("checkpoint", checkpoint)
         self.grad_clip = None if grad_clip is None else check_positive("grad_clip", grad_clip)
-        self.amp = check_bool("amp", amp)
-        if self.amp and self.device.type != "cuda":
-            raise ValueError(f"amp=True (bf16 autocast) needs a CUDA device, got {self.device}")
 
         self.data = self._check_data(data, model)
         self.schedule = self._check_schedule(schedule, model)
@@ -122,6 +123,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=ADAM_BETAS)
         self._ema = None if self.ema is None else EMA(self.model, self.ema)
         self._group = DataParallelGroup(self.model)  # DDP under torchrun, else the model itself
+        self._forward = Forward(self._group.module, precision, compile)
 
         data_seed, noise_seed = np.random.SeedSequence(self.seed).generate_state(2, np.uint64)
         self._stream = BatchStream(self.data.shape[0], self.batch_size,
@@ -186,7 +188,8 @@ class Trainer:
                 "schedule_T": int(self.schedule.T), "schedule_sha256": _sha256(self._ac),
                 # Only when set, so checkpoints written before these options still resume.
                 **({"grad_clip": self.grad_clip} if self.grad_clip is not None else {}),
-                **({"amp": True} if self.amp else {}),
+                **({"precision": self._forward.precision}
+                   if self._forward.precision != "fp32" else {}),
             },
         }
 
@@ -212,8 +215,7 @@ class Trainer:
         x_t, target = diffusion_batch(x0, eps, self._sqrt_ac[t], self._sqrt_1m_ac[t],
                                       self.prediction)
         mine = self._group.rows(x0.shape[0])  # all rows in one process; a share under torchrun
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
-            pred = self._group.module(x_t[mine], t[mine])
+        pred = self._forward(x_t[mine], t[mine])
         loss = self._group.loss(pred, target[mine], x0.shape[0])
         for group in self.optimizer.param_groups:  # a function of the step: resume-safe
             group["lr"] = self.lr_at(self.step)
