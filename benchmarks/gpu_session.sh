@@ -8,9 +8,11 @@
 # (default 150) bounds the 2-D training towards the paper's 100k steps, REPRO_S (default 150) the
 # sampling + report; SHAPES_S=S adds the paper-size 64×64 Simple Shapes run, trained for at most S
 # seconds, sampled 2000 times and reported with the window × aggregation table, localisation and
-# score-map figures (a session of its own; needs diffusers there). diffusers is not
-# on the H200 machines: run benchmarks/fetch_gpu_wheels.sh here first and carry .whl; E2E_SHAPES=1
-# then adds the 64×64 U-Net rows to the end-to-end table (≈ 1 min more).
+# score-map figures (a session of its own; needs diffusers there). With diffusers, the 64×64
+# U-Net's images/s per forward mode (fp32, bf16, compiled, both) lands in
+# image_throughput_cuda.json. diffusers is not on the H200 machines: run
+# benchmarks/fetch_gpu_wheels.sh here first and carry .whl; E2E_SHAPES=1 then adds the 64×64
+# U-Net rows to the end-to-end table (≈ 1 min more).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -50,6 +52,12 @@ timeout "${BENCH_S:-250}" python3 benchmarks/report.py --device cuda --e2e \
 if [ -n "$diffusers_flag" ]; then  # scoring any diffusers scheduler: scored() vs stock
   timeout 60 python3 benchmarks/scheduler_scoring.py --device cuda --shape 256,3,64,64 \
     2>/dev/null | tee "$OUT/scheduler_scoring_cuda.md"
+fi
+if [ -n "$diffusers_flag" ]; then  # the 64×64 U-Net per forward mode: fp32, bf16, compiled
+  stamp image-throughput
+  timeout "${IMAGES_S:-150}" python3 benchmarks/image_throughput.py --device cuda \
+    --presets shapes-64 --batches 64,256 --train-batches 64 --steps 20 --seconds 2 \
+    --out "$OUT/image_throughput_cuda.json" 2>/dev/null | tail -12
 fi
 if [ "${BIG_N:-10000000}" != 0 ]; then
   stamp big-run

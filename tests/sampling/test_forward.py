@@ -124,3 +124,22 @@ def test_trainer_bf16_on_cpu_trains_float32_weights_and_records_its_precision(tm
     with pytest.raises(Exception, match="precision"):
         Trainer(tiny_unet(), data, Schedule.linear(100, 1e-4, 0.05), batch_size=8, steps=4,
                 checkpoint=ckpt).fit(progress=False)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 4)
+
+    def forward(self, x, t):
+        return self.layer(x)
+
+
+@pytest.mark.slow  # 12 small compiles, ~15 s
+def test_many_models_of_one_class_compile_past_dynamos_default_limit():
+    """Dynamo counts compiles per code object over every instance (8 by default): a recursive
+    run builds a new model per generation, each sampled at a few batch sizes."""
+    with torch.inference_mode():
+        for i in range(12):
+            out = Forward(_Linear(), compile=True)(torch.randn(i + 1, 4), torch.zeros(i + 1))
+            assert out.shape == (i + 1, 4)

@@ -16,8 +16,7 @@ OVERRIDES = ("n_train", "train_steps", "n_samples", "seed", "steps", "method", "
              "sample_batch")
 # What only training reads: a sampling run is defined by its model file instead.
 TRAIN_ONLY = ("n_train", "train_steps", "batch_size", "lr", "lr_schedule", "focus_below",
-              "focus_prob", "ema", "share_blocks", "grad_clip", "train_precision",
-              "train_compile")
+              "focus_prob", "ema", "share_blocks", "grad_clip", "train_precision")
 SAMPLE_OUTPUTS = ("samples.pt", "shards", "shards.json", "flags.pt")
 REPORT_OUTPUTS = ("samples.pt", "score_maps.pt", "shards", "shards.json", "metrics.json",
                   "report.md", "report.html")

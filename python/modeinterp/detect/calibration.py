@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..validation import check_fraction, check_int, check_labels
+from .intervals import auroc_interval, removed_interval
 from .metrics import (_check_pair, _rates, _thr_retained, auroc, removed_at_retained,
                       retained_at_removed)
 
@@ -26,10 +27,13 @@ __all__ = ["Calibration", "calibrate_over_splits", "calibrate_window", "calibrat
 
 
 def window_sweep(window_scores: Mapping[Any, Any], labels, retained: float = 0.96) -> list:
-    """One row per window: ``{"window", "auroc", "removed_at_96"}`` on all the samples given (the
+    """One row per window: ``{"window", "auroc", "removed_at_96"}`` and their bootstrap 95 %
+    intervals (``"auroc_ci"``, ``"removed_at_96_ci"``) on all the samples given (the
     key is named for the default ``retained`` of 0.96)."""
     return [{"window": _jsonable(w), "auroc": auroc(s, labels),
-             "removed_at_96": removed_at_retained(s, labels, retained)}
+             "auroc_ci": auroc_interval(s, labels),
+             "removed_at_96": removed_at_retained(s, labels, retained),
+             "removed_at_96_ci": removed_interval(s, labels, retained)}
             for w, s in window_scores.items()]
 
 

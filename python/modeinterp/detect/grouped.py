@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from ..validation import check_fraction, check_labels, check_vector
+from .intervals import auroc_interval, removed_interval
 from .metrics import _check_pair, _thr_retained, auroc, removed_at_retained, retained_at_removed
 
 __all__ = ["heldout_by_reason", "heldout_metrics", "reason_groups"]
@@ -40,9 +41,11 @@ def reason_groups(labels, reasons, unions: Mapping[str, object] | None = None) -
 def heldout_by_reason(scores, labels, groups: Mapping[str, np.ndarray], held,
                       threshold: float | None = None, retained: float = 0.96) -> dict:
     """Per group with members among the samples ``held`` (indices): ``{"n", "auroc",
-    "removed"}`` — its held-out hallucinations, the AUROC against the held-out in-support
-    samples, and the % of them above ``threshold`` (default: the lowest keeping ≥ ``retained``
-    of the held-out in-support samples). ``groups``: e.g. :func:`reason_groups`."""
+    "removed", "auroc_ci", "removed_ci"}`` — its held-out hallucinations, the AUROC against the
+    held-out in-support samples, and the % of them above ``threshold`` (default: the lowest
+    keeping ≥ ``retained`` of the held-out in-support samples, re-chosen in each bootstrap
+    resample), each with its bootstrap 95 % interval (:mod:`.intervals`). ``groups``: e.g.
+    :func:`reason_groups`."""
     s, y = _check_pair(scores, labels, both=False)
     held = np.asarray(held)
     sub, ok = s[held], ~y[held]
@@ -56,17 +59,23 @@ def heldout_by_reason(scores, labels, groups: Mapping[str, np.ndarray], held,
         if not h.any():
             continue
         truth = np.r_[np.ones(h.sum(), bool), np.zeros(ok.sum(), bool)]
-        rows[name] = {"n": int(h.sum()), "auroc": auroc(np.r_[sub[h], sub[ok]], truth),
-                      "removed": 100.0 * float((sub[h] > thr).mean())}
+        pair = np.r_[sub[h], sub[ok]]
+        rows[name] = {"n": int(h.sum()), "auroc": auroc(pair, truth),
+                      "removed": 100.0 * float((sub[h] > thr).mean()),
+                      "auroc_ci": auroc_interval(pair, truth),
+                      "removed_ci": removed_interval(pair, truth, retained, threshold=threshold)}
     return rows
 
 
 def heldout_metrics(scores, labels, groups: Mapping[str, np.ndarray], held) -> dict:
-    """A score on the samples ``held``: AUROC, % removed at ≥ 96 % kept, % kept at ≥ 95 %
-    removed, and :func:`heldout_by_reason` of ``groups`` at the ≥ 96 %-kept threshold."""
+    """A score on the samples ``held``: AUROC, % removed at ≥ 96 % kept (each with its
+    bootstrap 95 % interval), % kept at ≥ 95 % removed, and :func:`heldout_by_reason` of
+    ``groups`` at the ≥ 96 %-kept threshold."""
     s, y = check_vector("scores", scores), check_labels("labels", labels, len(scores))
     held = np.asarray(held)
     return {"auroc": auroc(s[held], y[held]),
+            "auroc_ci": auroc_interval(s[held], y[held]),
             "removed_at_96": removed_at_retained(s[held], y[held], 0.96),
+            "removed_at_96_ci": removed_interval(s[held], y[held], 0.96),
             "kept_at_95": retained_at_removed(s[held], y[held], 0.95),
             "groups": heldout_by_reason(s, y, groups, held)}

@@ -85,9 +85,11 @@ class ReproduceConfig:
     def to_dict(self) -> dict:
         """JSON-able, windows as 10 or [40, 60] (what a TOML file holds; run.json and digests
         compare these). The keys of :data:`RECORDED_WHEN_SET` only when they differ from their
-        default, so that runs recorded before those keys existed still resume."""
-        out = {k: v for k, v in dataclasses.asdict(self).items()
-               if k not in RECORDED_WHEN_SET or v != RECORDED_WHEN_SET[k]}
+        default, so that runs recorded before those keys existed still resume; never the
+        :data:`EXECUTION_ONLY` keys, which say how a run is computed, not what it is (like the
+        device: a run may resume compiled or not)."""
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in EXECUTION_ONLY
+               and (k not in RECORDED_WHEN_SET or v != RECORDED_WHEN_SET[k])}
         out["window"] = self.window.to_json()
         out["window_sweep"] = tuple(w.to_json() for w in self.window_sweep)
         return out
@@ -105,8 +107,9 @@ class ReproduceConfig:
 
 
 # Keys added after run records existed, with their defaults (see ReproduceConfig.to_dict).
-RECORDED_WHEN_SET = {"train_precision": "fp32", "train_compile": False, "precision": "fp32",
-                     "compile": False}
+RECORDED_WHEN_SET = {"train_precision": "fp32", "precision": "fp32"}
+# Keys that change how a run is computed (within float rounding), not the run.
+EXECUTION_ONLY = ("train_compile", "compile")
 
 
 def _check_keys(values: dict) -> None:

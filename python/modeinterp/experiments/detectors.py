@@ -16,8 +16,8 @@ import numpy as np
 from .. import detect
 from ..detect import Detector, result_features
 from ..detect.features import IMAGE_FEATURES
-from ..reports import markdown_table
-from .score_pairs import hallucination_groups
+from ..reports import INTERVAL_NOTE, markdown_table, with_interval
+from .score_pairs import group_removed, hallucination_groups
 
 __all__ = ["detector_markdown", "detector_report", "detector_section", "fit_run_detector"]
 
@@ -171,10 +171,13 @@ def detector_markdown(section: dict) -> list:
     table = markdown_table(
         ["detector", "features", "AUROC", "removed at ≥ 96 % kept", *(f"{g}" for g in groups),
          "own threshold: kept", "own threshold: removed"],
-        [[r["kind"], r["features"], r["auroc"], r["removed_at_96"],
-          *(r["groups"][g]["removed"] if g in r["groups"] else None for g in groups),
+        [[r["kind"], r["features"], (r["auroc"], r.get("auroc_ci")),
+          (r["removed_at_96"], r.get("removed_at_96_ci")),
+          *(group_removed(r["groups"].get(g)) for g in groups),
           r["operating"]["kept"], r["operating"]["removed"]] for r in section["rows"]],
-        formats=[None, None, ".3f", _PCT, *[_PCT] * len(groups), _PCT, _PCT], missing="—")
+        formats=[None, None, with_interval(".3f"), with_interval(".1f", " %"),
+                 *[with_interval(".1f", " %")] * len(groups), _PCT, _PCT],
+        missing="—") + ["", INTERVAL_NOTE]
     spread = section["splits"]
     refs = section["n_references"]
     saved = [r for r in section["rows"] if "compute_saved" in r]

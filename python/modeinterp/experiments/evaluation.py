@@ -18,10 +18,15 @@ def early_exit_rows(result, labels) -> list:
     rows = []
     if labels is not None and labels.any() and not labels.all():
         for k, s in sorted(result.early_scores.items()):
-            rows.append({"window_steps": k, "auroc": detect.auroc(s.cpu().numpy(), labels)})
-        rows.append({"window_steps": result.window[1] - result.window[0],
-                     "auroc": detect.auroc(result.scores.cpu().numpy(), labels)})
+            rows.append(_auroc_row(k, s.cpu().numpy(), labels))
+        rows.append(_auroc_row(result.window[1] - result.window[0], result.scores.cpu().numpy(),
+                               labels))
     return rows
+
+
+def _auroc_row(steps: int, scores: np.ndarray, labels: np.ndarray) -> dict:
+    return {"window_steps": steps, "auroc": detect.auroc(scores, labels),
+            "auroc_ci": detect.auroc_interval(scores, labels)}
 
 
 def detection_by_reason(scores: np.ndarray, labels: np.ndarray, reasons, data, samples) -> dict:
@@ -35,7 +40,8 @@ def detection_by_reason(scores: np.ndarray, labels: np.ndarray, reasons, data, s
         return out
     groups = detect.reason_groups(labels, reasons)
     rows = detect.heldout_by_reason(scores, labels, groups, np.arange(len(labels)))
-    out["by_reason"] = {reason: {"n": row["n"], "auroc": row["auroc"]}
+    out["by_reason"] = {reason: {"n": row["n"], "auroc": row["auroc"],
+                                 "auroc_ci": row["auroc_ci"]}
                         for reason, row in rows.items() if reason != "all"}
     if has(data, "shape_counts"):
         counts = data.shape_counts(samples)
@@ -44,7 +50,9 @@ def detection_by_reason(scores: np.ndarray, labels: np.ndarray, reasons, data, s
             if labels[same].any() and not labels[same].all():
                 out["by_count"][str(k)] = {"n": int(same.sum()),
                                            "n_hallucinated": int(labels[same].sum()),
-                                           "auroc": detect.auroc(scores[same], labels[same])}
+                                           "auroc": detect.auroc(scores[same], labels[same]),
+                                           "auroc_ci": detect.auroc_interval(scores[same],
+                                                                             labels[same])}
     return out
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..reports import Report, markdown_table, write_report
+from ..reports import INTERVAL_NOTE, Report, markdown_table, with_interval, write_report
 from .detectors import detector_markdown
 from .score_pairs import pair_markdown
 
 PCT = "{:.1f}%"  # a percentage already in percent
+AUROC_CI, PCT_CI = with_interval(".4f"), with_interval(".1f", "%")  # (value, 95 % interval)
 PAPER_ROW = ["paper (Aithal et al. 2024)", "", "> 95%", "~96%"]
 
 
@@ -39,11 +40,13 @@ def markdown(metrics: dict, figs: dict) -> str:
         doc.heading("Detection by x̂0 variance")
         doc.extend(_table(
             ["", "AUROC", "hallucinations removed", "in-support retained"],
-            [["this run, threshold keeping ≥ 96% in-support", det["auroc"],
-              det["removed_at_retained"], det["retained_pct"]],
-             ["this run, threshold removing ≥ 95%", "", det["removed_pct"],
-              det["retained_at_removed"]], PAPER_ROW],
-            formats=[None, ".4f", PCT, PCT]))
+            [["this run, threshold keeping ≥ 96% in-support", _ci(det, "auroc", "auroc_ci"),
+              _ci(det, "removed_at_retained", "removed_ci"), PCT.format(det["retained_pct"])],
+             ["this run, threshold removing ≥ 95%", "", PCT.format(det["removed_pct"]),
+              PCT.format(det["retained_at_removed"])], PAPER_ROW],
+            formats=[None, AUROC_CI, PCT_CI, None]))
+        doc.paragraph(f"{INTERVAL_NOTE} {det['n_hallucinated']:,} hallucinations, "
+                      f"{det['n_in_support']:,} in-support samples.")
     elif oracle.get("labelled") is not False:
         doc.paragraph("Detection not evaluated: the oracle found only one class of samples.")
     lf = metrics.get("label_free_filter")
@@ -57,9 +60,9 @@ def markdown(metrics: dict, figs: dict) -> str:
     doc.extend(detector_markdown(metrics.get("detectors")))
     if metrics["early_exit"]:
         doc.heading("Pre-emptive detection: deciding after the first k window steps")
-        doc.extend(_table(["k", "AUROC"], [[r["window_steps"], r["auroc"]]
+        doc.extend(_table(["k", "AUROC"], [[r["window_steps"], _ci(r, "auroc", "auroc_ci")]
                                            for r in metrics["early_exit"]],
-                          align="rr", formats=[None, ".4f"]))
+                          align="rr", formats=[None, AUROC_CI]))
     return doc.markdown()
 
 
@@ -104,16 +107,23 @@ def _by_reason_section(by: dict | None) -> list:
     if by.get("by_reason"):
         lines += ["Each reason against the in-support samples (paper's window):", ""]
         lines += _table(["reason", "samples", "AUROC"],
-                        [[r, v["n"], v["auroc"]] for r, v in by["by_reason"].items()],
-                        formats=[None, ",", ".4f"])
+                        [[r, v["n"], _ci(v, "auroc", "auroc_ci")]
+                         for r, v in by["by_reason"].items()],
+                        formats=[None, ",", AUROC_CI])
     if by.get("by_count"):
         lines += ["Among images with the same number of well-formed shapes (the score averages "
                   "x̂0's variance over pixels, so more foreground alone raises it):", ""]
         lines += _table(["shapes", "images", "hallucinated", "AUROC"],
-                        [[k, v["n"], v["n_hallucinated"], v["auroc"]]
+                        [[k, v["n"], v["n_hallucinated"], _ci(v, "auroc", "auroc_ci")]
                          for k, v in by["by_count"].items()],
-                        align="rrrr", formats=[None, ",", ",", ".4f"])
+                        align="rrrr", formats=[None, ",", ",", AUROC_CI])
+    lines += [INTERVAL_NOTE, ""]
     return lines
+
+
+def _ci(row: dict, key: str, interval: str) -> tuple:
+    """``row[key]`` with its interval (None where the row has none) for AUROC_CI / PCT_CI."""
+    return row[key], row.get(interval)
 
 
 def _window_name(window) -> str:
@@ -137,9 +147,10 @@ def _window_section(metrics: dict) -> list:
     lines = ["## Which window? (sweep, calibrated, label-free)", "",
              "All samples, each window scored in the same sampling pass:", ""]
     lines += _table(["window", "AUROC", "removed at ≥ 96% kept"],
-                    [[_window_name(r["window"]), r["auroc"], r["removed_at_96"]]
+                    [[_window_name(r["window"]), _ci(r, "auroc", "auroc_ci"),
+                      _ci(r, "removed_at_96", "removed_at_96_ci")]
                      for r in sorted(sweep, key=_window_order)],
-                    align="rrr", formats=[None, ".4f", PCT])
+                    align="rrr", formats=[None, AUROC_CI, PCT_CI])
     lines += _calibrated_lines(metrics)
     if free:
         agree = "the same window" if free["same_as_calibrated"] else "a different window"

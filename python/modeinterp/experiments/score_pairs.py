@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import analysis, detect
 from ..data.protocol import has
-from ..reports import markdown_table
+from ..reports import INTERVAL_NOTE, markdown_table, with_interval
 from ..sampling.aggregations import score_key
 from ..sampling.window_spec import Window
 
@@ -153,10 +153,18 @@ def _pair_table(section: dict, rows: list, top: int) -> list:
     return markdown_table(
         ["pair", "AUROC", "removed at ≥ 96 % kept", "kept at ≥ 95 % removed",
          *(f"{g}: removed" for g in groups)],
-        [[f"{r['pair']}{mark(r['pair'])}", r["auroc"], r["removed_at_96"], r["kept_at_95"],
-          *(r["groups"][g]["removed"] if g in r["groups"] else None for g in groups)]
+        [[f"{r['pair']}{mark(r['pair'])}", (r["auroc"], r.get("auroc_ci")),
+          (r["removed_at_96"], r.get("removed_at_96_ci")), r["kept_at_95"],
+          *(group_removed(r["groups"].get(g)) for g in groups)]
          for r in shown],
-        formats=[None, ".3f", _PCT1, _PCT1, *[_PCT0] * len(groups)], missing="—")
+        formats=[None, with_interval(".3f"), with_interval(".1f", " %"), _PCT1,
+                 *[with_interval(".0f", " %")] * len(groups)],
+        missing="—") + ["", INTERVAL_NOTE]
+
+
+def group_removed(row: dict | None):
+    """A group's % removed with its interval (a table cell), None where the group is absent."""
+    return None if row is None else (row["removed"], row.get("removed_ci"))
 
 
 def _filter_table(operating: dict) -> list:

@@ -8,7 +8,8 @@ experiments, the recursive runs or the pipeline.
 """
 
 from .document import Report, figures_section, markdown_to_html, write_report
-from .tables import format_cell, markdown_table, table_header, table_row
+from .tables import (INTERVAL_NOTE, format_cell, markdown_table, table_header, table_row,
+                     with_interval)
 
-__all__ = ["Report", "figures_section", "format_cell", "markdown_table", "markdown_to_html",
-           "table_header", "table_row", "write_report"]
+__all__ = ["INTERVAL_NOTE", "Report", "figures_section", "format_cell", "markdown_table",
+           "markdown_to_html", "table_header", "table_row", "with_interval", "write_report"]

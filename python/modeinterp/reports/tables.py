@@ -12,7 +12,12 @@ import math
 import numbers
 from typing import Callable, Iterable, Optional, Sequence, Union
 
-__all__ = ["format_cell", "markdown_table", "table_header", "table_row"]
+__all__ = ["INTERVAL_NOTE", "format_cell", "markdown_table", "table_header", "table_row",
+           "with_interval"]
+
+# What the brackets of :func:`with_interval` cells are (modeinterp.detect.intervals).
+INTERVAL_NOTE = ("Brackets: bootstrap 95 % intervals (hallucinations and in-support samples "
+                 "resampled apart).")
 
 Format = Union[None, str, Callable[[object], str]]
 
@@ -35,6 +40,22 @@ def format_cell(value, fmt: Format = None, missing: str = "–") -> str:
     if callable(fmt):
         return fmt(value)
     return fmt.format(value) if "{" in fmt else format(value, fmt)
+
+
+def with_interval(fmt: str, unit: str = "") -> Callable[[object], str]:
+    """The format of a cell holding ``(value, (low, high))``, a number with its bootstrap
+    interval: ``0.912 [0.881, 0.940]``, or ``95.3% [93.1, 97.0]`` with ``unit="%"`` (``fmt``
+    applied to all three); the interval is left out when it is missing (None or NaN: too few
+    samples to resample). A plain number is formatted alone."""
+    def render(cell) -> str:
+        value, interval = cell if isinstance(cell, tuple) else (cell, None)
+        if value is None or not math.isfinite(value):
+            return "–"
+        text = format(value, fmt) + unit
+        if interval is not None and all(v is not None and math.isfinite(v) for v in interval):
+            text += f" [{format(interval[0], fmt)}, {format(interval[1], fmt)}]"
+        return text
+    return render
 
 
 def _line(cells: Sequence[str]) -> str:

@@ -29,6 +29,7 @@ from ..validation import check_bool, check_choice
 __all__ = ["PRECISIONS", "Forward"]
 
 PRECISIONS = ("fp32", "bf16")
+RECOMPILE_LIMIT = 256  # compiles of one model class (shapes × instances) before dynamo refuses
 
 
 class Forward:
@@ -66,10 +67,16 @@ def _compiled(model: Callable) -> Callable:
     """torch.compile of ``model``, with a failure to compile said as such (the error names the
     option to turn off) rather than as one of dynamo's internal exceptions."""
     compiled = torch.compile(model, fullgraph=True, dynamic=False)
+    # Dynamo counts compiles per code object, across every model of one class in the process
+    # (8 by default): a recursive run's new model per generation, or a benchmark's per batch
+    # size, would hit it. Raised for our calls only.
+    import torch._dynamo.config as dynamo_config
+
+    limit = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
 
     def call(x, t, **kwargs):
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), dynamo_config.patch(**{limit: RECOMPILE_LIMIT}):
                 # diffusers' is_torch_version is lru_cached; dynamo traces through it, harmlessly
                 # here (a pure function of the installed version), and would say so per shape.
                 warnings.filterwarnings("ignore", message=".*functools.lru_cache",
