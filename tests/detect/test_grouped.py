@@ -31,7 +31,8 @@ def test_heldout_by_reason_measures_each_group_against_the_heldout_in_support_sa
     held = np.arange(LABELS.size)
     rows = detect.heldout_by_reason(SCORES, LABELS, groups, held)
     # ≥ 96 % of the 8 in-support kept: all 8, threshold 0.7.
-    assert rows["two-squares"] == {"n": 3, "auroc": 1.0, "removed": 100.0}
+    assert rows["two-squares"] == {"n": 3, "auroc": 1.0, "removed": 100.0,
+                                   "auroc_ci": (1.0, 1.0), "removed_ci": (100.0, 100.0)}
     assert rows["malformed"]["n"] == 3 and rows["malformed"]["removed"] == pytest.approx(100 / 3)
     assert rows["malformed"]["auroc"] == pytest.approx((1 + 2 + 8) / 24)  # 0.05, 0.15, 0.8
     assert rows["all"]["n"] == 5

@@ -88,7 +88,7 @@ def test_a_class_of_one_has_no_interval_and_bad_input_is_refused():
 def test_evaluate_and_heldout_tables_carry_intervals(rng):
     labels = np.arange(400) < 40
     scores = rng.normal(size=400) + 2 * labels
-    report = detect.evaluate(scores, labels, intervals=True)
+    report = detect.evaluate_with_intervals(scores, labels)
     assert report.auroc_ci[0] <= report.auroc <= report.auroc_ci[1]
     assert report.removed_ci[0] <= report.removed_at_retained <= report.removed_ci[1]
     assert all(math.isnan(v) for v in detect.evaluate(scores, labels).auroc_ci)

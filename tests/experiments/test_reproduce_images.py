@@ -82,12 +82,16 @@ def test_detection_by_reason_and_at_fixed_shape_count():
     labels = np.array([bool(r) for r in reasons])
     out = detection_by_reason(scores, labels, reasons, Counted(), None)
     assert list(out["by_reason"]) == ["malformed", "two-squares"]
-    assert out["by_reason"]["two-squares"] == {"n": 2, "auroc": 1.0}
+    assert out["by_reason"]["two-squares"] == {"n": 2, "auroc": 1.0, "auroc_ci": (1.0, 1.0)}
     assert out["by_reason"]["malformed"]["n"] == 2
-    assert out["by_count"]["2"] == {"n": 4, "n_hallucinated": 2, "auroc": 1.0}
+    assert out["by_count"]["2"] == {"n": 4, "n_hallucinated": 2, "auroc": 1.0,
+                                    "auroc_ci": (1.0, 1.0)}
     # a mixture's reasons are the same type: split by them too, no shape counts
     between, elsewhere = frozenset({"between-neighbours"}), frozenset({"elsewhere"})
     toy = detection_by_reason(scores, labels, [ok, ok, between, ok, ok, elsewhere, between, ok],
                               None, None)
-    assert toy == {"by_reason": {"between-neighbours": {"n": 2, "auroc": 1.0},
-                                 "elsewhere": {"n": 1, "auroc": 1.0}}, "by_count": {}}
+    assert toy["by_count"] == {} and toy["by_reason"]["between-neighbours"] == {
+        "n": 2, "auroc": 1.0, "auroc_ci": (1.0, 1.0)}
+    # one hallucination of a kind resamples to itself: no interval
+    assert toy["by_reason"]["elsewhere"]["n"] == 1 and np.isnan(
+        toy["by_reason"]["elsewhere"]["auroc_ci"]).all()

@@ -18,7 +18,9 @@ def _metrics():
         "oracle": {"n": 12000, "n_hallucinated": 120, "rate": 0.01, "reasons": {"ok": 11880,
                                                                                "between": 120}},
         "detection": {"auroc": 0.95, "removed_at_retained": 90.0, "retained_pct": 96.2,
-                      "removed_pct": 95.1, "retained_at_removed": None},
+                      "removed_pct": 95.1, "retained_at_removed": None,
+                      "auroc_ci": [0.93, 0.97], "removed_ci": [float("nan"), float("nan")],
+                      "n_hallucinated": 120, "n_in_support": 11880},
         "label_free_filter": None, "detection_by_reason": None, "score_pairs": None,
         "window_sweep": [{"window": [40, 60], "auroc": 0.9, "removed_at_96": 80.0},
                          {"window": 10, "auroc": 0.95, "removed_at_96": 90.0}],
@@ -32,6 +34,9 @@ def test_reproduce_report_sections_and_tables(tmp_path):
     md = reproduce_markdown(_metrics(), {"samples": fig})
     assert md.startswith("# modeinterp reproduce gaussian2d\n\nDevice: cpu. Trained 30 steps")
     assert "| 12,000 | 120 | 1.00% | 0 |" in md and "| between | 120 |" in md
+    assert ("| this run, threshold keeping ≥ 96% in-support | 0.9500 [0.9300, 0.9700] | 90.0% | "
+            "96.2% |") in md  # an interval where one was measured
+    assert "Brackets: bootstrap 95 % intervals" in md and "120 hallucinations, 11,880" in md
     assert ("| this run, threshold removing ≥ 95% | | 95.1% | n/a |\n"
             "| paper (Aithal et al. 2024) | | > 95% | ~96% |") in md
     sweep = md.split("All samples, each window scored in the same sampling pass:")[1]

@@ -23,9 +23,9 @@ import math
 import numpy as np
 
 from ..validation import check_fraction, check_int
-from .metrics import _check_pair, _count_at_least
+from .metrics import DetectionReport, _check_pair, _count_at_least, evaluate
 
-__all__ = ["CONFIDENCE", "auroc_interval", "removed_interval"]
+__all__ = ["CONFIDENCE", "auroc_interval", "evaluate_with_intervals", "removed_interval"]
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 1000
@@ -36,6 +36,17 @@ def auroc_interval(scores, labels, *, confidence: float = CONFIDENCE,
                    n_resamples: int = N_RESAMPLES, seed: int = 0) -> tuple:
     """Bootstrap interval of :func:`~modeinterp.detect.auroc` (hallucination = positive)."""
     return _bootstrap(_auroc_statistic, scores, labels, confidence, n_resamples, seed)
+
+
+def evaluate_with_intervals(scores, labels, *, retained: float = 0.96,
+                            removed: float = 0.95) -> DetectionReport:
+    """:func:`~modeinterp.detect.evaluate` with the bootstrap intervals of its AUROC
+    (``auroc_ci``) and of its % removed at ≥ ``retained`` kept (``removed_ci``): seconds on
+    100k samples."""
+    report = evaluate(scores, labels, retained=retained, removed=removed)
+    report.auroc_ci = auroc_interval(scores, labels)
+    report.removed_ci = removed_interval(scores, labels, retained)
+    return report
 
 
 def _auroc_statistic(hal: np.ndarray, ins: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -173,8 +173,8 @@ class DetectionReport:
     n: int
     n_hallucinated: int
     n_in_support: int
-    # Bootstrap 95 % intervals (:mod:`.intervals`) of auroc and removed_at_retained; (nan, nan)
-    # unless evaluate(intervals=True).
+    # Bootstrap 95 % intervals of auroc and removed_at_retained; (nan, nan) unless made by
+    # intervals.evaluate_with_intervals.
     auroc_ci: tuple = (math.nan, math.nan)
     removed_ci: tuple = (math.nan, math.nan)
 
@@ -195,11 +195,9 @@ class DetectionReport:
                 f"{self.retained_at_removed:.1f}% when removing ≥{100 * self.removed:.0f}%")
 
 
-def evaluate(scores, labels, *, retained: float = 0.96, removed: float = 0.95,
-             intervals: bool = False) -> DetectionReport:
+def evaluate(scores, labels, *, retained: float = 0.96, removed: float = 0.95) -> DetectionReport:
     """AUROC and the two headline numbers (the paper: > 95% removed while keeping ~96%);
-    ``intervals``: with bootstrap 95 % intervals of the AUROC and the % removed (seconds on
-    100k samples).
+    :func:`modeinterp.detect.intervals.evaluate_with_intervals` adds their bootstrap intervals.
 
     Needs both classes in ``labels`` (ValueError otherwise, like :func:`auroc`).
     """
@@ -211,13 +209,7 @@ def evaluate(scores, labels, *, retained: float = 0.96, removed: float = 0.95,
     thr_rm = _thr_removed(s, y, removed)
     rem_m, ret_m = _rates(s, y, thr_rm)
     n_h = int(y.sum())
-    report = DetectionReport(auroc=auroc(s, y), removed_at_retained=rem_r, retained_pct=ret_r,
-                             threshold=thr, retained=retained, retained_at_removed=ret_m,
-                             removed_pct=rem_m, threshold_removed=thr_rm, removed=removed,
-                             n=int(y.size), n_hallucinated=n_h, n_in_support=int(y.size) - n_h)
-    if intervals:
-        from .intervals import auroc_interval, removed_interval
-
-        report.auroc_ci = auroc_interval(s, y)
-        report.removed_ci = removed_interval(s, y, retained)
-    return report
+    return DetectionReport(auroc=auroc(s, y), removed_at_retained=rem_r, retained_pct=ret_r,
+                           threshold=thr, retained=retained, retained_at_removed=ret_m,
+                           removed_pct=rem_m, threshold_removed=thr_rm, removed=removed,
+                           n=int(y.size), n_hallucinated=n_h, n_in_support=int(y.size) - n_h)

@@ -41,12 +41,13 @@ def markdown(metrics: dict, figs: dict) -> str:
         doc.extend(_table(
             ["", "AUROC", "hallucinations removed", "in-support retained"],
             [["this run, threshold keeping ≥ 96% in-support", _ci(det, "auroc", "auroc_ci"),
-              _ci(det, "removed_at_retained", "removed_ci"), PCT.format(det["retained_pct"])],
-             ["this run, threshold removing ≥ 95%", "", PCT.format(det["removed_pct"]),
-              PCT.format(det["retained_at_removed"])], PAPER_ROW],
-            formats=[None, AUROC_CI, PCT_CI, None]))
-        doc.paragraph(f"{INTERVAL_NOTE} {det['n_hallucinated']:,} hallucinations, "
-                      f"{det['n_in_support']:,} in-support samples.")
+              _ci(det, "removed_at_retained", "removed_ci"), det["retained_pct"]],
+             ["this run, threshold removing ≥ 95%", "", det["removed_pct"],
+              det["retained_at_removed"]], PAPER_ROW],
+            formats=[None, AUROC_CI, PCT_CI, PCT]))
+        counts = (f" {det['n_hallucinated']:,} hallucinations, {det['n_in_support']:,} "
+                  "in-support samples." if "n_hallucinated" in det else "")
+        doc.paragraph(INTERVAL_NOTE + counts)
     elif oracle.get("labelled") is not False:
         doc.paragraph("Detection not evaluated: the oracle found only one class of samples.")
     lf = metrics.get("label_free_filter")

@@ -193,6 +193,6 @@ def evaluate(data, result: SampleResult) -> Evaluation:
         return Evaluation(result, None, None, summary, None, n_bad)
     labels = data.is_hallucination(samples).numpy()
     reasons = data.classify(samples)
-    report = detect.evaluate(result.scores.cpu().numpy(), labels, intervals=True) \
+    report = detect.evaluate_with_intervals(result.scores.cpu().numpy(), labels) \
         if labels.any() and not labels.all() else None
     return Evaluation(result, labels, reasons, summary, report, n_bad)
