@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from modeinterp.cli import main
+from modeinterp.sampling import load_samples
 
 TRAIN = ["--quick", "--n-train", "256", "--train-steps", "20", "--no-progress"]
 SAMPLE = ["--quick", "--n-samples", "40", "--steps", "20", "--no-progress"]
@@ -158,6 +159,23 @@ def test_a_run_folder_resumes_the_same_run_and_refuses_another(run, tmp_path, re
     (legacy / "samples.pt").write_bytes((out / "samples.pt").read_bytes())
     refused(["sample", G, "--model", str(out / "model.pt"), "--out", str(legacy), *SAMPLE],
             "already holds samples.pt from a run it has no record of")
+
+
+@pytest.mark.slow  # compiles the toy MLP: ~20 s
+def test_bf16_is_another_sample_run_and_compiling_is_not(run, tmp_path, refused):
+    out, _ = run
+    folder = tmp_path / "s"
+    argv = ["sample", G, "--model", str(out / "model.pt"), "--out", str(folder), *SAMPLE]
+    assert main([*argv, "--precision", "bf16"]) == 0
+    bf16 = load_samples(folder / "samples.pt")
+    assert bf16.samples.dtype == torch.float32 and torch.isfinite(bf16.samples).all()
+    refused(argv, "holds another sample run: config.precision: recorded 'bf16', missing now")
+    # compile is how the run is computed, like the device: the same run, resumed (its bf16
+    # rounding differs from eager's, so the samples move within bf16's own noise)
+    record = (folder / "run.json").read_text()
+    assert main([*argv, "--precision", "bf16", "--compile"]) == 0
+    assert (folder / "run.json").read_text() == record
+    assert torch.isfinite(load_samples(folder / "samples.pt").samples).all()
 
 
 def test_train_continues_to_more_steps_and_overwrite_starts_afresh(tmp_path, capsys):

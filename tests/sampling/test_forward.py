@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from modeinterp import Sampler, Schedule, ops
+from modeinterp.errors import UsageError
 from modeinterp.sampling import reverse_loop
 from modeinterp.sampling.forward import Forward
 from modeinterp.sampling.window import WindowScores
@@ -96,7 +97,7 @@ def test_a_model_torch_compile_cannot_take_whole_is_a_clear_error():
         return x * 0.5 if x.sum() > 0 else x * 0.25
 
     sampler = Sampler(reads_the_host, table(), window=5, compile=True)
-    with pytest.raises(RuntimeError, match="compile=True: torch.compile cannot compile"):
+    with pytest.raises(UsageError, match="compile=True: torch.compile cannot compile"):
         sampler.sample(2, SHAPE, seed=0, progress=False)
 
 

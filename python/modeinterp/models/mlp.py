@@ -177,7 +177,8 @@ class MLPDenoiser(nn.Module):
             raise ValueError(f"t must have shape ({batch},) to match x_t, got {tuple(t.shape)}")
         if batch > 0 and t.stride(0) == 0:
             t = t[:1]
-        if t.device.type == "cpu" and batch > 0:
+        # A host read of t: checked eagerly, not inside torch.compile (one graph, no host sync).
+        if t.device.type == "cpu" and batch > 0 and not torch.compiler.is_compiling():
             lo, hi = t.min().item(), t.max().item()
             if lo < 0 or hi >= self.T:
                 raise ValueError(f"t must lie in [0, T={self.T}), got values in [{lo}, {hi}]")

@@ -10,11 +10,13 @@ step, x̂0, the Welford accumulators, the loss) stays float32 whatever is chosen
 * ``compile=True``: ``torch.compile(model, fullgraph=True, dynamic=False)``, made once per
   :class:`Forward` and compiled once per input shape (torch's own cache: a run whose last batch is
   shorter compiles twice). ``fullgraph`` makes a model torch.compile cannot take whole (one that
-  reads tensors on the host, say) an error at its first call instead of a silent partial compile.
+  reads tensors on the host, say) an error at its first call (a UsageError naming the option, a
+  one-line error on the command line) instead of a silent partial compile.
   4-D inputs are passed channels_last here too (measured faster on CPU: docs/benchmarks.md).
 
-What is fastest depends on the processor: on an AVX-512 CPU without AMX, bf16 gives nothing and
-compile ~1.4× (docs/benchmarks.md, "Image sampling throughput").
+What is fastest depends on the processor: on a 2-core AVX-512 CPU without AMX, bf16 gives nothing
+and compile 1.4–1.6× the best float32 eager batch (docs/benchmarks.md, "Image sampling and
+training per forward mode").
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import UsageError
 from ..validation import check_bool, check_choice
 
 __all__ = ["PRECISIONS", "Forward"]
@@ -85,7 +88,7 @@ def _compiled(model: Callable) -> Callable:
         except Exception as exc:
             if not _is_compile_error(exc):
                 raise
-            raise RuntimeError(
+            raise UsageError(
                 f"compile=True: torch.compile cannot compile {type(model).__name__} as one graph "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 "sample it with compile=False") from exc
