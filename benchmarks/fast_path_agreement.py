@@ -92,7 +92,7 @@ def _detection_rows(ma: dict, mb: dict):
             yield name, (da[key], da.get(ci)), (db[key], db.get(ci))
     rows_a = {(r["kind"], r["features"]): r for r in (ma.get("detectors") or {}).get("rows", [])}
     rows_b = {(r["kind"], r["features"]): r for r in (mb.get("detectors") or {}).get("rows", [])}
-    for key in rows_a.keys() & rows_b.keys():
+    for key in sorted(rows_a.keys() & rows_b.keys()):
         a, b = rows_a[key], rows_b[key]
         yield (f"detector {key[0]} ({key[1]}), held out: AUROC",
                (a["auroc"], a.get("auroc_ci")), (b["auroc"], b.get("auroc_ci")))
