@@ -63,11 +63,7 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
                        help=f"training samples ({CONFIG_DEFAULT})")
         p.add_argument("--train-steps", type=COUNT, default=None,
                        help=f"optimizer steps ({CONFIG_DEFAULT})")
-        p.add_argument("--train-precision", choices=PRECISIONS, default=None,
-                       help="the denoiser's forward while training: fp32, or bf16 autocast "
-                            "(weights, optimizer and loss stay float32; default fp32)")
-        p.add_argument("--train-compile", action="store_true", default=None,
-                       help="torch.compile the denoiser for training (default: eager)")
+        _add_forward_args(p, "--train-", "training", "weights, optimizer and loss")
     if sampling:
         if n_samples:
             p.add_argument("--n-samples", type=COUNT, default=None,
@@ -80,12 +76,7 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
                        help="DDIM's η: 0 deterministic (default), 1 as noisy as DDPM")
         p.add_argument("--sample-batch", type=COUNT, default=None,
                        help=f"samples per batch, the main lever of CPU speed ({CONFIG_DEFAULT})")
-        p.add_argument("--precision", choices=PRECISIONS, default=None,
-                       help="the denoiser's forward while sampling: fp32, or bf16 autocast (the "
-                            "fused step and the scores stay float32; default fp32)")
-        p.add_argument("--compile", action="store_true", default=None,
-                       help="torch.compile the denoiser for sampling, once per batch shape "
-                            "(default: eager)")
+        _add_forward_args(p, "--", "sampling", "the fused step and the scores")
         p.add_argument("--window", type=window, default=None,
                        help="score window: K (the last K steps) or START-STOP (step indices; "
                             "default: the last 10 steps, the paper's)")
@@ -97,3 +88,14 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
                             "same run, refuse another)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (default: shown)")
+
+
+def _add_forward_args(p, prefix: str, purpose: str, float32: str) -> None:
+    """``{prefix}precision`` and ``{prefix}compile``: how the denoiser runs while ``purpose``
+    (:class:`~modeinterp.sampling.forward.Forward`); ``float32``: what stays float32."""
+    p.add_argument(f"{prefix}precision", choices=PRECISIONS, default=None,
+                   help=f"the denoiser's forward while {purpose}: fp32, or bf16 autocast "
+                        f"({float32} stay float32; default fp32)")
+    p.add_argument(f"{prefix}compile", action="store_true", default=None,
+                   help=f"torch.compile the denoiser for {purpose}, once per batch shape "
+                        "(default: eager)")
