@@ -152,7 +152,8 @@ def test_metrics_carry_the_window_sweep_and_the_calibrated_window(tmp_path):
     assert [r["window"] for r in saved["window_sweep"]][0] == cfg.window
     assert {r["window"] for r in saved["window_sweep"]} == set(cfg.window_sweep)
     for row in saved["window_sweep"]:
-        assert set(row) == {"window", "auroc", "removed_at_96"}
+        assert set(row) == {"window", "auroc", "removed_at_96", "auroc_ci", "removed_at_96_ci"}
+        assert row["auroc_ci"][0] <= row["auroc"] <= row["auroc_ci"][1]
     cal = saved["calibrated"]
     assert {"window", "heldout_auroc", "heldout_removed_at_96", "heldout_kept_at_95"} <= set(cal)
     assert cal["n_calibration"] + cal["n_heldout"] == saved["oracle"]["n"]
