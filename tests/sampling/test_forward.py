@@ -61,12 +61,13 @@ def test_bf16_sampling_keeps_float32_around_the_model():
     assert not torch.equal(bf16.samples, fp32.samples)
     torch.testing.assert_close(bf16.samples, fp32.samples, atol=0.15, rtol=0)
     torch.testing.assert_close(bf16.scores, fp32.scores, rtol=0.2, atol=1e-6)
-    # Reruns are bit-identical; other batch sizes agree within bf16's rounding (on the CPUs we
-    # tried they were bit-identical too, but oneDNN may pick another kernel per batch size).
+    # Reruns are bit-identical; other batch sizes agree within bf16's own rounding, the bound
+    # bf16 keeps to float32 above (on the Intel Xeon we tried they were bit-identical, but
+    # oneDNN may pick another kernel per batch size on another CPU).
     again = sampler.sample(12, SHAPE, seed=3, batch_size=12, progress=False)
     assert torch.equal(again.samples, bf16.samples)
     for b in (5, 1):
-        torch.testing.assert_close(runs[b].samples, bf16.samples, atol=2e-2, rtol=0)
+        torch.testing.assert_close(runs[b].samples, bf16.samples, atol=0.15, rtol=0)
 
 
 def test_bf16_forward_output_is_in_the_input_dtype_and_layout():
