@@ -7,13 +7,14 @@ stratified bootstrap), so every resample has both classes and its AUROC is defin
 statistics are this package's own definitions (:mod:`.metrics`), vectorised over resamples:
 
 * AUROC: the Mann–Whitney U of hallucinations against in-support samples over their product
-  (``scipy.stats.mannwhitneyu``; ties count half, as sklearn's ``roc_auc_score``);
+  (from ``scipy.stats.rankdata`` mid-ranks; ties count half, as sklearn's ``roc_auc_score``);
 * % removed at ≥ ``retained`` kept: each resample's own threshold (the ceil(retained · n)-th
   smallest in-support score), or a fixed ``threshold`` (a calibration half's), and the % of
   hallucinations above it.
 
 Intervals are (low, high) floats, (nan, nan) when a class has fewer than two samples; on the
-data itself each statistic equals the point value of :mod:`.metrics`. The seed is fixed per call (``seed``), so reports are reproducible.
+data itself each statistic equals the point value of :mod:`.metrics`. The seed is fixed per call
+(``seed``), so reports are reproducible.
 """
 
 from __future__ import annotations
