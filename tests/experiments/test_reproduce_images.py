@@ -35,6 +35,26 @@ def test_image_reproduce_writes_every_artefact(tmp_path, dataset, n_train, unet)
     assert metrics["config"]["clip"] == 1.0
 
 
+def test_a_sharded_reproduce_is_the_one_process_run_score_maps_included(tmp_path):
+    import torch
+
+    from modeinterp.sampling import load_samples
+
+    cfg = config_for("shapes", quick=True, **{**MICRO, "sample_batch": 2}, n_train=16,
+                     aggregations=("mean", "pool4"))
+    one = reproduce(cfg, tmp_path / "one", progress=False)
+    model = tmp_path / "one" / "model.pt"
+    sharded = reproduce(cfg, tmp_path / "sharded", progress=False, model=model, shard_size=4)
+    assert (tmp_path / "sharded" / "shards").is_dir()
+    assert load_samples(tmp_path / "sharded") == load_samples(tmp_path / "one" / "samples.pt")
+    maps = [torch.load(tmp_path / run / "score_maps.pt") for run in ("one", "sharded")]
+    assert list(maps[0]) == list(maps[1]) and len(maps[0]) > 1
+    assert all(torch.equal(maps[0][k], maps[1][k]) for k in maps[0])
+    for key in ("oracle", "detection", "early_exit", "detection_by_reason"):
+        assert json.dumps(one.get(key), default=float) == json.dumps(sharded.get(key),
+                                                                     default=float), key
+
+
 def test_cli_lists_the_image_datasets():
     for name in ("shapes", "digits"):
         assert build_parser().parse_args(["reproduce", name, "--quick"]).dataset == name

@@ -16,7 +16,7 @@ import torch
 from modeinterp import artifacts
 from modeinterp.sampling import SampleSet, Sampler, iter_shards, load_samples, save_samples
 from modeinterp.sampling.shards import sample_to_shards, write_shard_index
-from modeinterp.sampling.store import LEGACY_SCHEMA, SCHEMA, config_digest
+from modeinterp.sampling.store import LEGACY_SCHEMA, SCHEMA, config_digest, load_shard_maps
 from modeinterp.schedules import Schedule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -110,6 +110,37 @@ def test_shards_and_one_file_load_to_equal_sample_sets(tmp_path, monkeypatch, sa
     assert torch.equal(torch.cat([p.pair_scores["12/max"] for p in parts]),
                        one.pair_scores["12/max"])
     assert [len(p.samples) for p in iter_shards(tmp_path / "one")] == [13]
+
+
+def test_shards_keep_every_windows_score_maps_as_one_process_draws_them(tmp_path, sampler):
+    one = sampler.sample(13, SHAPE, seed=7, batch_size=5, score_maps=True, progress=False)
+    for rank in (1, 0):
+        sample_to_shards(sampler, 13, SHAPE, tmp_path / "maps", seed=7, shard_size=5,
+                         batch_size=5, score_maps=True, rank=rank, world=2, progress=False)
+    maps = load_shard_maps(tmp_path / "maps")
+    assert list(maps) == list(one.score_maps) == WINDOWS
+    for window in WINDOWS:
+        assert maps[window].shape == (13, *SHAPE) and maps[window].dtype == torch.float32
+        assert torch.equal(maps[window], one.score_maps[window]), window
+    marker = json.loads((tmp_path / "maps/shards/000000000010-000000000013.json").read_text())
+    assert marker["maps"] == ["5", "12", "3-9"]
+    sample_to_shards(sampler, 13, SHAPE, tmp_path / "plain", seed=7, shard_size=5,
+                     batch_size=5, progress=False)
+    assert load_shard_maps(tmp_path / "plain") == {}  # a run that kept none
+    assert "maps" not in json.loads(
+        (tmp_path / "plain/shards/000000000010-000000000013.json").read_text())
+
+
+def test_a_sharded_run_with_maps_consolidates_them_before_the_shards_go(tmp_path, sampler):
+    from modeinterp.pipeline import stages
+
+    kwargs = dict(seed=7, batch_size=5, progress=False, score_maps=True)
+    one = stages.sample(sampler, 13, SHAPE, **kwargs)
+    got = stages.sample(sampler, 13, SHAPE, out=tmp_path, shard_size=5, consolidate=True,
+                        **kwargs)
+    assert not (tmp_path / "shards").exists() and (tmp_path / "samples.pt").exists()
+    assert all(torch.equal(got.score_maps[w], one.score_maps[w]) for w in WINDOWS)
+    assert torch.equal(got.samples, one.samples)
 
 
 def test_tuple_unpacking_gives_samples_and_main_scores(tmp_path, result):

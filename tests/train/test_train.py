@@ -173,6 +173,22 @@ def test_focused_cosine_run_resumes_bitwise_and_rejects_other_focus(tmp_path):
         make(tmp_path).fit(progress=False)  # uniform t is another config
 
 
+def test_a_run_with_a_longer_cosine_is_that_runs_start_and_its_length_is_part_of_the_run(tmp_path):
+    longer = make(tmp_path, "long.pt", lr_schedule="cosine")  # 60 steps
+    longer.fit(progress=False, stop_after=25)
+    start = make(tmp_path, steps=25, lr_schedule="cosine", lr_decay_steps=60)
+    start.fit(progress=False)
+    assert_same_run(start, longer)
+    assert start.lr_at(25) == longer.lr_at(25) > make(tmp_path, "other.pt", steps=25,
+                                                         lr_schedule="cosine").lr_at(25)
+    with pytest.raises(ValueError, match="lr_decay_steps"):
+        make(tmp_path, steps=25, lr_schedule="cosine").fit(progress=False)  # another run
+    with pytest.raises(ValueError, match="lr_decay_steps.*cosine"):
+        make(tmp_path, "x.pt", lr_decay_steps=60)
+    with pytest.raises(ValueError, match="lr_decay_steps"):
+        make(tmp_path, "x.pt", lr_schedule="cosine", lr_decay_steps=0)
+
+
 def test_focused_timesteps_follow_the_mixture():
     T, F, p, n = 1000, 30, 0.75, 200_000
     gen = torch.Generator().manual_seed(0)

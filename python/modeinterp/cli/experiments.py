@@ -23,7 +23,8 @@ def add_commands(sub, add_run_args) -> None:
     p = sub.add_parser("reproduce", help=REPRODUCE, description=REPRODUCE)
     add_run_args(p, training=True, sampling=True,
                  model="evaluate this model instead of training one: a modeinterp model.pt or "
-                       "a diffusers UNet2DModel folder (local; default: train into OUT)")
+                       "a diffusers UNet2DModel folder (local; default: train into OUT)",
+                 shards="one sampling batch")
     p.set_defaults(func=reproduce)
     p = sub.add_parser("train", help=TRAIN, description=TRAIN)
     add_run_args(p, training=True, sampling=False)
@@ -39,6 +40,7 @@ def reproduce(args) -> int:
     from ..pipeline.run_folder import claim
 
     cfg, out = request.config(args), request.out_dir(args)
+    request.check_shard_size(args.shard_size, cfg)
     model, asked = None, cfg.to_dict()
     if args.model is not None:
         from ..errors import UsageError
@@ -48,12 +50,15 @@ def reproduce(args) -> int:
                              "nothing is trained, drop them")
         model = request.model_file(args, out, cfg)
         asked = request.sample_request(cfg, model)
+    if args.shard_size is not None:  # how the samples are laid out: resuming needs the same
+        asked = {**asked, "shard_size": args.shard_size}
     with request.output_folder(out):
         rank, world, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
         try:
             claim(out, "reproduce", asked, overwrite=args.overwrite,
                   outputs=request.REPORT_OUTPUTS, guarded=("model.pt",), write=rank == 0)
-            metrics = run(cfg, out, device=device, progress=not args.no_progress, model=model)
+            metrics = run(cfg, out, device=device, progress=not args.no_progress, model=model,
+                          shard_size=args.shard_size)
         finally:
             distributed.finish()
     if rank != 0:

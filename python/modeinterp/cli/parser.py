@@ -38,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
-                  overwrite: bool = True, model: Optional[str] = None) -> None:
+                  overwrite: bool = True, model: Optional[str] = None,
+                  shards: Optional[str] = None) -> None:
     """The flags of the commands that run an experiment config: the dataset and its config, then
-    the training and sampling overrides the command uses; ``model``: the help of its --model."""
+    the training and sampling overrides the command uses; ``model``: the help of its --model;
+    ``shards``: the default of its --shard-size (none without)."""
     from ..experiments.specs import SPECS
 
     p.add_argument("dataset", choices=sorted(SPECS),
@@ -80,6 +82,11 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
         p.add_argument("--window", type=window, default=None,
                        help="score window: K (the last K steps) or START-STOP (step indices; "
                             "default: the last 10 steps, the paper's)")
+    if shards is not None:
+        p.add_argument("--shard-size", type=COUNT, default=None,
+                       help="sample into OUT/shards/ in shards of this many (memory bounded by "
+                            "one shard, resumable after a kill shard by shard; default: one "
+                            f"samples.pt, or under torchrun {shards})")
     if model is not None:
         p.add_argument("--model", default=None, metavar="PATH", help=model)
     if overwrite:

@@ -15,8 +15,8 @@ OVERRIDES = ("n_train", "train_steps", "n_samples", "seed", "steps", "method", "
              "path", "size", "precision", "compile", "train_precision", "train_compile",
              "sample_batch")
 # What only training reads: a sampling run is defined by its model file instead.
-TRAIN_ONLY = ("n_train", "train_steps", "batch_size", "lr", "lr_schedule", "focus_below",
-              "focus_prob", "ema", "share_blocks", "grad_clip", "train_precision")
+TRAIN_ONLY = ("n_train", "train_steps", "batch_size", "lr", "lr_schedule", "lr_decay_steps",
+              "focus_below", "focus_prob", "ema", "share_blocks", "grad_clip", "train_precision")
 SAMPLE_OUTPUTS = ("samples.pt", "shards", "shards.json", "flags.pt")
 REPORT_OUTPUTS = ("samples.pt", "score_maps.pt", "shards", "shards.json", "metrics.json",
                   "report.md", "report.html")
@@ -100,6 +100,14 @@ def model_file(args, out: Path, cfg) -> Path:
             shape = dataset_of(cfg).sample_shape
         check_trained_for(path, cfg.prediction, cfg.schedule().alphas_cumprod, shape)
     return path
+
+
+def check_shard_size(shard_size, cfg) -> None:
+    """--shard-size must cut the run into whole sampling batches (then every shard's rows get
+    the noise of a one-process run, whatever the number of processes)."""
+    if shard_size is not None and shard_size % min(cfg.sample_batch, shard_size):
+        raise UsageError(f"--shard-size {shard_size} must be a multiple of the sampling batch "
+                         f"({cfg.sample_batch}; --sample-batch sets it)")
 
 
 def train_request(cfg) -> dict:

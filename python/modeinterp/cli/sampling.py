@@ -18,11 +18,8 @@ def add_commands(sub, add_run_args) -> None:
     p = sub.add_parser("sample", help=SAMPLE, description=SAMPLE)
     add_run_args(p, training=False, sampling=True,
                  model="the trained model (default OUT/model.pt, as train writes it), or a "
-                       "diffusers UNet2DModel folder (local; a pipeline's or the U-Net's own)")
-    p.add_argument("--shard-size", type=COUNT, default=None,
-                   help="stream samples to OUT/shards/ in shards of this many (memory bounded by "
-                        "one shard, resumable; default: one samples.pt, or under torchrun 10 "
-                        "sampling batches)")
+                       "diffusers UNet2DModel folder (local; a pipeline's or the U-Net's own)",
+                 shards="10 sampling batches")
     p.add_argument("--detector", default=None, metavar="FILE",
                    help="a detector fitted for the model (detect --fit): also write each "
                         "sample's detector score and flag to OUT/flags.pt (default: none)")
@@ -85,6 +82,7 @@ def sample(args) -> int:
 
     _checked_flags(args)
     cfg, out = request.config(args), request.out_dir(args)
+    request.check_shard_size(args.shard_size, cfg)
     model = request.model_file(args, out, cfg)
     detector = _detector(args, model)
     asked = {"shard_size": args.shard_size, "clean": args.clean, "budget": args.budget,

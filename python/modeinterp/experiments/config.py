@@ -33,6 +33,9 @@ class ReproduceConfig:
     batch_size: int = 10_000
     lr: float = 1e-3
     lr_schedule: str = "constant"
+    # The cosine's length (None: train_steps). Longer than train_steps, the model is that longer
+    # run's checkpoint at train_steps (Trainer's lr_decay_steps).
+    lr_decay_steps: int | None = None
     focus_below: int | None = None  # None: t uniform (the paper); else see Trainer
     focus_prob: float = 0.9
     ema: float | None = None
@@ -107,7 +110,7 @@ class ReproduceConfig:
 
 
 # Keys added after run records existed, with their defaults (see ReproduceConfig.to_dict).
-RECORDED_WHEN_SET = {"train_precision": "fp32", "precision": "fp32"}
+RECORDED_WHEN_SET = {"train_precision": "fp32", "precision": "fp32", "lr_decay_steps": None}
 # Keys that change how a run is computed (within float rounding), not the run.
 EXECUTION_ONLY = ("train_compile", "compile")
 

@@ -46,6 +46,7 @@ _LR_SCHEDULES = ("constant", "cosine")  # modeinterp.train.Trainer's
 RULES = {
     "dataset": _text, "n_train": _int(1), "train_steps": _int(1), "batch_size": _int(1),
     "lr": _real(0, lo_open=True), "lr_schedule": _choice(*_LR_SCHEDULES),
+    "lr_decay_steps": _optional(_int(1)),
     "focus_below": _optional(_int(1)), "focus_prob": _real(0, 1),
     "ema": _optional(_real(0, 1, hi_open=True)), "share_blocks": check_bool,
     "T": _int(2), "beta_start": _real(0, 1, lo_open=True, hi_open=True),

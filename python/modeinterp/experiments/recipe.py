@@ -41,7 +41,8 @@ def fit(cfg: ReproduceConfig, data, train_set, checkpoint, device: str, progress
     samples); ``seed`` seeds the initial weights, the data order and the noise."""
     return stages.train(lambda: spec_of(cfg).model(cfg, data), train_set, cfg.schedule(),
                         checkpoint=checkpoint, seed=seed, device=device, progress=progress,
-                        lr=cfg.lr, lr_schedule=cfg.lr_schedule, focus_below=cfg.focus_below,
+                        lr=cfg.lr, lr_schedule=cfg.lr_schedule,
+                        lr_decay_steps=cfg.lr_decay_steps, focus_below=cfg.focus_below,
                         focus_prob=cfg.focus_prob, batch_size=cfg.batch_size,
                         steps=cfg.train_steps, ema=cfg.ema, grad_clip=cfg.grad_clip,
                         prediction=cfg.prediction, precision=cfg.train_precision,
@@ -83,7 +84,7 @@ def sample_run(model, cfg: ReproduceConfig, device: str, progress: bool, data=No
                          batch_size=cfg.sample_batch, device=device, progress=progress,
                          early_exit=run.early_exit,
                          trajectory=min(cfg.trajectory, cfg.n_samples),
-                         score_maps=cfg.score_maps and not sampled_in_shards, out=out,
+                         score_maps=cfg.score_maps, out=out,
                          shard_size=shard_size, config=cfg.to_dict())
 
 

@@ -4,6 +4,7 @@ figures, metrics.json, report.md and a self-contained report.html."""
 from __future__ import annotations
 
 import time
+from typing import Optional
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,12 @@ __all__ = ["reproduce"]
 
 
 def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = True,
-              model=None) -> dict:
+              model=None, shard_size: Optional[int] = None) -> dict:
     """Run the whole experiment into directory ``out``; returns the metrics dict (``{}`` on the
     processes of a torchrun other than rank 0, which labels and reports). ``model``: a model
     trained elsewhere (a checkpoint or a diffusers U-Net folder) to evaluate instead of training
-    one."""
+    one. ``shard_size``: sample into ``out/shards/`` in shards of this many (resumable after a
+    kill, shard by shard; as under torchrun)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = dataset_of(cfg)
@@ -39,7 +41,8 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     else:
         trained = stages.Trained(load_model(model, map_location=device), np.zeros(0), Path(model))
     t1 = time.perf_counter()
-    result = sample_run(trained.model, cfg, device, progress, data, out=out)
+    result = sample_run(trained.model, cfg, device, progress, data, out=out,
+                        shard_size=shard_size)
     timings = {"train_s": t1 - t0, "sample_s": time.perf_counter() - t1}
     if result is None:
         return {}

@@ -25,7 +25,7 @@ from ..data.protocol import OracleSummary, oracle_of, oracle_summary
 from ..sampling import SampleResult, Sampler, Scores
 from ..sampling.clean import CleanResult, concat_results
 from ..sampling.shards import sample_to_shards, write_shard_index
-from ..sampling.store import SampleSet, load_samples, save_samples
+from ..sampling.store import SampleSet, load_samples, load_shard_maps, save_samples
 from ..train import Trainer
 from ..train.checkpoint import load_model
 from . import distributed
@@ -71,7 +71,8 @@ def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, devic
     into ``out/shards/`` (resumable; the rows are the one-process run's noise, shard for shard),
     rank 0 checks them, writes ``shards.json`` and returns the whole run (the first
     ``trajectory`` rows drawn again with their x̂0 paths: the same noise, the same samples);
-    the other ranks return None. Score maps need the one-process path.
+    the other ranks return None. ``score_maps``: every window's maps too (in the shards when
+    sharded).
 
     The one writer of ``samples.pt``: with ``out``, a one-process run is recorded in
     ``out/samples.pt`` (``seed`` and the digest of ``config``); a sharded one in its shards,
@@ -89,17 +90,20 @@ def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, devic
     shard_size = shard_size or batch_size
     kwargs["batch_size"] = min(batch_size, shard_size)
     sample_to_shards(sampler, n, shape, out, shard_size=shard_size, rank=rank, world=world,
-                     progress=progress and rank == 0, config=config, **kwargs)
+                     score_maps=score_maps, progress=progress and rank == 0, config=config,
+                     **kwargs)
     distributed.barrier()
     if rank != 0:
         return None
     write_shard_index(out, n, shape, shard_size, seed=seed, processes=world,
                       windows=[w.key for w in sampler.window_specs])
     saved = load_samples(out)
+    maps = load_shard_maps(out) if score_maps else {}
     if consolidate:
         save_samples(Path(out) / "samples.pt", saved)
         shutil.rmtree(Path(out) / "shards")
     result = result_of(saved, sampler)
+    result.score_maps = maps
     if trajectory:
         m = min(trajectory, n)
         result.trajectory = sampler.sample(m, shape, trajectory=m, progress=False,

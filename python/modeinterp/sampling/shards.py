@@ -17,6 +17,8 @@ read the .npy files directly, ``np.load(mmap_mode="r")`` for more than RAM)::
     shards/000000000000-000000100000.early-3.npy     … early-exit scores, when asked for
     shards/000000000000-000000100000.pair-5.pool4.npy  … every (window, aggregation) pair but the
                                                      means, when the sampler has aggregations
+    shards/000000000000-000000100000.maps-10.npy     (stop - start, *shape) float32 score maps
+                                                     of every window, with score_maps=True
     shards/000000000000-000000100000.json            written last: the shard is complete; its
                                                      windows, pairs, seed, config digest
     shards.json                                      n, shape, shard size, … (rank 0, at the end)
@@ -50,9 +52,11 @@ def _name(start: int, stop: int) -> str:
 
 def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
                      batch_size: int | None = None, device="cpu", rank: int = 0, world: int = 1,
-                     early_exit=(), progress: bool = True, config=None) -> list:
+                     early_exit=(), score_maps: bool = False, progress: bool = True,
+                     config=None) -> list:
     """Draw this process's shards of an n-sample run into ``out/shards/``, skipping shards already
-    complete (a rerun after a kill resumes). ``early_exit``: as in ``Sampler.sample`` (saved too).
+    complete (a rerun after a kill resumes). ``early_exit``, ``score_maps``: as in
+    ``Sampler.sample`` (saved too; the maps read back with ``load_shard_maps``).
     ``config``: the run's JSON-able config, recorded as its digest (as ``save_samples`` does).
     Returns the (start, stop) of the shards it wrote."""
     validation.check_int("rank", rank, 0, world - 1, note=f"world={world} processes")
@@ -74,10 +78,11 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
         t0 = time.perf_counter()
         result = sampler.sample(stop - start, shape, seed=seed, first=start,
                                 batch_size=batch_size, device=device, early_exit=early_exit,
-                                progress=False)
+                                score_maps=score_maps, progress=False)
         sset = SampleSet.from_result(result, seed=seed, config=config)
-        write_shard(folder / _name(start, stop), sset, start=start, stop=stop, rank=rank,
-                    pid=os.getpid(), seconds=round(time.perf_counter() - t0, 3))
+        write_shard(folder / _name(start, stop), sset, maps=result.score_maps, start=start,
+                    stop=stop, rank=rank, pid=os.getpid(),
+                    seconds=round(time.perf_counter() - t0, 3))
         bar.update(stop - start)
     bar.close()
     return todo

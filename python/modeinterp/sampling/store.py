@@ -40,7 +40,7 @@ from .scores import DETECTOR, Scores, early_name
 from .window_spec import Window
 
 __all__ = ["LEGACY_SCHEMA", "SCHEMA", "SampleSet", "config_digest", "iter_shards", "load_samples",
-           "save_samples", "write_shard"]
+           "load_shard_maps", "save_samples", "write_shard"]
 
 SCHEMA = "modeinterp.samples/2"
 # Files (and shard markers) written before schema 2 carry no "schema" key; read as this one.
@@ -223,18 +223,27 @@ def _layout(windows, early, pairs) -> list:
     return rows
 
 
-def write_shard(base: Path, sset: SampleSet, **facts) -> dict:
+def _maps_suffix(window) -> str:
+    return f".maps-{Window.parse(window).key}.npy"
+
+
+def write_shard(base: Path, sset: SampleSet, maps: Optional[dict] = None, **facts) -> dict:
     """Write one shard: every array of ``sset`` next to ``base`` (``shards/<start>-<stop>``), then
-    its marker ``base.json`` — last: the shard is complete once it exists. The marker holds the
-    windows (``main_window``; ``windows``: the others), early-exit steps, pairs, seed, config
+    its marker ``base.json`` — last: the shard is complete once it exists. ``maps``: the score
+    maps {window: (n, *shape)} of ``Sampler.sample(score_maps=True)``, when the run keeps them
+    (read back by :func:`load_shard_maps`). The marker holds the windows (``main_window``;
+    ``windows``: the others), early-exit steps, pairs, the windows of the maps, seed, config
     digest, schema and ``facts``. Returns the marker."""
     for name, key, suffix in _layout(sset.windows, sset.early_scores, sset.pair_scores):
         array = sset.samples if key is None else getattr(sset, name)[key]
         save_npy(array.numpy(), f"{base}{suffix}")
+    for window, array in (maps or {}).items():
+        save_npy(_f32(array).numpy(), f"{base}{_maps_suffix(window)}")
     marker = {**facts, "schema": SCHEMA, "seed": sset.seed, "config_digest": sset.config_digest,
               "main_window": sset.windows[0].key,
               "windows": [w.key for w in sset.windows[1:]],
-              "early": sorted(sset.early_scores), "pairs": list(sset.pair_scores)}
+              "early": sorted(sset.early_scores), "pairs": list(sset.pair_scores),
+              **({"maps": [Window.parse(w).key for w in maps]} if maps else {})}
     save_json(marker, f"{base}.json", indent=None)
     return marker
 
@@ -297,6 +306,15 @@ def iter_shards(out, *, legacy_window=LEGACY_WINDOW) -> Iterator[SampleSet]:
         yield SampleSet.stored(samples, windows=windows, seed=meta.get("seed"),
                                config_digest=meta.get("config_digest"),
                                schema=meta.get("schema", LEGACY_SCHEMA), **fields)
+
+
+def load_shard_maps(out) -> dict:
+    """The score maps {Window: (n, *shape) float32} a sharded run kept (``write_shard``'s
+    ``maps``), in global sample order; {} when its shards hold none."""
+    markers = _contiguous(Path(out))
+    keys = load_json(markers[0]).get("maps", [])
+    return {Window.parse(key): torch.cat([torch.from_numpy(np.load(m.with_suffix(
+        _maps_suffix(key)))) for m in markers]) for key in keys}
 
 
 def _cat(sets: list) -> SampleSet:

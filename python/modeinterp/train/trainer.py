@@ -80,6 +80,9 @@ class Trainer:
         prediction: model target, "eps", "x0" or "v" (or diffusers' names: "epsilon",
             "sample", "v_prediction"), as in Schedule.table.
         lr_schedule: "constant" (the paper) or "cosine" (see :meth:`lr_at`).
+        lr_decay_steps: the cosine's length (default ``steps``). Longer than ``steps``, a run is
+            the start of a longer one: ``steps=3000, lr_decay_steps=12000`` trains the first
+            3000 steps of a 12000-step run, its checkpoint at step 3000.
         focus_below: None (uniform t, the paper) or F in [1, T]: draw t < F with probability
             ``focus_prob`` (:class:`TimestepSampler`).
         focus_prob: in [0, 1]; only used with ``focus_below``.
@@ -94,7 +97,8 @@ class Trainer:
                  batch_size: int = 10_000, steps: int = 3000, ema: float | None = None,
                  seed: int = 0, device: Any = "cpu", checkpoint: str | os.PathLike | None = None,
                  checkpoint_every: int = 1000, prediction: str = "eps",
-                 lr_schedule: str = "constant", focus_below: int | None = None,
+                 lr_schedule: str = "constant", lr_decay_steps: int | None = None,
+                 focus_below: int | None = None,
                  focus_prob: float = 0.9, grad_clip: float | None = None, precision: str = "fp32",
                  compile: bool = False):
         check_type("model", model, torch.nn.Module, "a torch.nn.Module")
@@ -102,6 +106,11 @@ class Trainer:
         self.lr_schedule = check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.steps = check_int("steps", steps, 0)
+        self.lr_decay_steps = None if lr_decay_steps is None else \
+            check_int("lr_decay_steps", lr_decay_steps, 1)
+        if self.lr_decay_steps is not None and self.lr_schedule != "cosine":
+            raise ValueError(f"lr_decay_steps is the cosine's length: it needs "
+                             f"lr_schedule='cosine', got {self.lr_schedule!r}")
         self.checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
         self.seed = check_int("seed", seed, 0)
         self.ema = None if ema is None else check_fraction("ema", ema, open_hi=True)
@@ -188,6 +197,8 @@ class Trainer:
                 "schedule_T": int(self.schedule.T), "schedule_sha256": _sha256(self._ac),
                 # Only when set, so checkpoints written before these options still resume.
                 **({"grad_clip": self.grad_clip} if self.grad_clip is not None else {}),
+                **({"lr_decay_steps": self.lr_decay_steps}
+                   if self.lr_decay_steps is not None else {}),
                 **({"precision": self._forward.precision}
                    if self._forward.precision != "fp32" else {}),
             },
@@ -195,10 +206,11 @@ class Trainer:
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimizer step ``step``: constant (the paper), or a cosine decay from
-        lr to lr/100 over ``steps`` (sharper modes in a short CPU run)."""
+        lr to lr/100 over ``lr_decay_steps`` (default ``steps``; sharper modes in a short CPU
+        run)."""
         if self.lr_schedule == "constant":
             return self.lr
-        frac = min(step / max(self.steps, 1), 1.0)
+        frac = min(step / max(self.lr_decay_steps or self.steps, 1), 1.0)
         return self.lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
     # -- one step -------------------------------------------------------------------------
