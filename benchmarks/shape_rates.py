@@ -1,7 +1,7 @@
 """Simple Shapes hallucination rates of sampled runs, side by side: two-of-a-kind (the paper's mode
-interpolation), empty and malformed images and any hallucination, each with its exact binomial
-95 % interval — the table for choosing a recipe or checkpoint by how many two-of-a-kind images it
-makes per image sampled.
+interpolation), empty, malformed, a shape in another shape's strip, and any hallucination, each
+with its exact binomial 95 % interval — the table for choosing a recipe or checkpoint by how many
+two-of-a-kind images it makes per image sampled.
 
     modeinterp sample shapes --quick --config configs/shapes32-best.toml --model CKPT \\
         --n-samples 512 --compile --sample-batch 64 --out runs/ckpt-N
@@ -18,6 +18,7 @@ from scipy.stats import binomtest
 TWO_OF_A_KIND = ("two-squares", "two-triangles", "two-pentagons")
 COLUMNS = {"two-of-a-kind": lambda r: bool(r & set(TWO_OF_A_KIND)),
            "empty": lambda r: "empty" in r, "malformed": lambda r: "malformed" in r,
+           "wrong strip": lambda r: any(x.endswith("-strip") for x in r),  # e.g. square-in-…
            "any": bool}
 
 
