@@ -94,19 +94,9 @@ def _best_pair_on_calibration(pairs: dict, labels, two: np.ndarray, seed: int) -
     return best, aurocs[best]
 
 
-def report(args) -> int:
-    from modeinterp import analysis
-    from modeinterp.experiments.score_pairs import pair_scores
-    from modeinterp.pipeline.stages import result_of
-
-    metrics, cfg, _, data, saved, samples, reasons = _run(args.run)
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    masks = _group_masks(reasons)
-    labels = masks["all"]
-    n = len(reasons)
-    pairs = pair_scores(result_of(saved))
-    best, best_calib = _best_pair_on_calibration(pairs, labels, masks["two-of-a-kind"], cfg.seed)
+def _columns(metrics: dict, best: str) -> dict:
+    """{column title: {group: held-out numbers}}: the paper's pair, the best for two-of-a-kind,
+    reproduce's calibrated pair, and the fitted detectors (trajectory / image only, label-free)."""
     heldout = {row["pair"]: row for row in metrics["score_pairs"]["heldout"]}
     calibrated = metrics["score_pairs"]["calibrated"]["window"]
     columns = {f"paper ({PAPER})": heldout[PAPER]["groups"],
@@ -117,16 +107,11 @@ def report(args) -> int:
             columns[f"detector: {row['features']} ({row['kind']})"] = row["groups"]
         if row["family"] == "label-free":
             columns[f"label-free detector: {row['kind']}"] = row["groups"]
+    return columns
 
-    rates = {g: (int(masks[g].sum()), *_binomial(int(masks[g].sum()), n)) for g in GROUPS}
-    lines = [f"Run `{args.run}`: {n:,} samples, {metrics['sampling']['method'].upper()} "
-             f"{metrics['sampling']['steps']} steps (η = {cfg.eta}), held-out half "
-             f"{metrics['score_pairs']['n_heldout']:,} samples. Intervals: 95 % (rates: exact "
-             "binomial; AUROC and removed: bootstrap, hallucinations and in-support images "
-             "resampled apart, 1000 resamples).", "",
-             "| reason | images | % of samples [95 %] |", "|---|---:|---:|"]
-    lines += [f"| {g} | {k:,} | {100 * k / n:.2f} [{lo:.2f}, {hi:.2f}] |"
-              for g, (k, lo, hi) in rates.items()]
+
+def _detection_tables(columns: dict) -> list:
+    lines = []
     for metric, value, ci, fmt in (("AUROC", "auroc", "auroc_ci", "{:.2f}"),
                                    ("% removed at ≥ 96 % kept", "removed", "removed_ci",
                                     "{:.0f}")):
@@ -141,42 +126,75 @@ def report(args) -> int:
             cells = [_cell(c[g][value], c[g].get(ci), fmt) if g in c else "–"
                      for c in columns.values()]
             lines.append(f"| {g} | {first['n']} | " + " | ".join(cells) + " |")
-    lines += ["", f"The best pair for two-of-a-kind was chosen on the calibration half "
-                  f"(AUROC {best_calib:.3f} there) among {len(pairs)} pairs."]
+    return lines
 
-    loc = _localisation(args.run, data, samples, reasons, (PAPER, best))
-    lines += ["", "**Localisation**: the peak of the k×k-pooled score map inside the strip the "
-                  "oracle blames (every image of the reason; chance: a random peak, and the "
-                  "peaks of all images)", "",
-              "| score map | reason | n | peak in the blamed strip % [95 %] | chance: uniform % "
-              "| chance: all peaks % |", "|---|---|---:|---:|---:|---:|"]
+
+def _localisation_table(loc: dict) -> list:
+    lines = ["", "**Localisation**: the peak of the k×k-pooled score map inside the strip the "
+                 "oracle blames (every image of the reason, an image with two reasons once for "
+                 "each; chance: a random peak, and the peaks of all images)", "",
+             "| score map | reason | n | peak in the blamed strip % [95 %] | chance: uniform % "
+             "| chance: all peaks % |", "|---|---|---:|---:|---:|---:|"]
     for pair, rows in loc.items():
         for reason, r in rows.items():
             lo, hi = _binomial(r["hits"], r["n"])
             lines.append(f"| {pair} | {reason} | {r['n']} | {100 * r['hit_rate']:.0f} "
                          f"[{lo:.0f}, {hi:.0f}] | {100 * r['uniform']:.0f} | "
                          f"{100 * r['shuffled']:.0f} |")
+    return lines
+
+
+def _ranked_figure(samples, reasons, masks, paper, path: Path) -> None:
+    from modeinterp import analysis
 
     two = np.flatnonzero(masks["two-of-a-kind"])
-    paper = pairs[PAPER]
     order = two[np.argsort(-paper[two], kind="stable")]
     shown = order[np.unique(np.linspace(0, len(order) - 1, min(96, len(order))).round()
                             .astype(int))]  # evenly spaced ranks: the whole range, top to bottom
-    good = paper[~labels]
+    good = paper[~masks["all"]]
     below = [float((good < paper[i]).mean()) for i in shown]
-    analysis.plot_image_grid(samples[shown], out / "two_of_a_kind_ranked.png",
-                             labels=np.ones(len(shown), bool), reasons=[reasons[i] for i in shown],
-                             scores=below, n=96, cols=12,
+    analysis.plot_image_grid(samples[shown], path, labels=np.ones(len(shown), bool),
+                             reasons=[reasons[i] for i in shown], scores=below, n=96, cols=12,
                              title=f"the {len(order)} two-of-a-kind images ranked by the paper's "
                                    f"score ({PAPER}), {len(shown)} evenly spaced ranks from the "
                                    "highest; caption: share of in-support images scoring lower")
+
+
+def report(args) -> int:
+    from modeinterp.experiments.score_pairs import pair_scores
+    from modeinterp.pipeline.stages import result_of
+
+    metrics, cfg, _, data, saved, samples, reasons = _run(args.run)
+    args.out.mkdir(parents=True, exist_ok=True)
+    masks = _group_masks(reasons)
+    n = len(reasons)
+    pairs = pair_scores(result_of(saved))
+    best, best_calib = _best_pair_on_calibration(pairs, masks["all"], masks["two-of-a-kind"],
+                                                 cfg.seed)
+    columns = _columns(metrics, best)
+    rates = {g: (int(masks[g].sum()), *_binomial(int(masks[g].sum()), n)) for g in GROUPS}
+    lines = [f"Run `{args.run}`: {n:,} samples, {metrics['sampling']['method'].upper()} "
+             f"{metrics['sampling']['steps']} steps (η = {cfg.eta}), held-out half "
+             f"{metrics['score_pairs']['n_heldout']:,} samples. Intervals: 95 % (rates: exact "
+             "binomial; AUROC and removed: bootstrap, hallucinations and in-support images "
+             "resampled apart, 1000 resamples).", "",
+             "| reason | images | % of samples [95 %] |", "|---|---:|---:|"]
+    lines += [f"| {g} | {k:,} | {100 * k / n:.2f} [{lo:.2f}, {hi:.2f}] |"
+              for g, (k, lo, hi) in rates.items()]
+    lines += _detection_tables(columns)
+    lines += ["", f"The best pair for two-of-a-kind was chosen on the calibration half "
+                  f"(AUROC {best_calib:.3f} there) among {len(pairs)} pairs."]
+    loc = _localisation(args.run, data, samples, reasons, (PAPER, best))
+    lines += _localisation_table(loc)
+    _ranked_figure(samples, reasons, masks, pairs[PAPER], args.out / "two_of_a_kind_ranked.png")
+    calibrated = metrics["score_pairs"]["calibrated"]["window"]
     _histograms(pairs, masks, list(dict.fromkeys((PAPER, best, calibrated))),
-                out / "score_histograms_by_reason.png")
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+                args.out / "score_histograms_by_reason.png")
+    (args.out / "report.md").write_text("\n".join(lines) + "\n")
     summary = {"run": str(args.run), "n": n, "rates": rates, "best_pair": best,
                "best_pair_calibration_auroc": best_calib, "columns": columns,
                "localisation": loc}
-    (out / "report.json").write_text(json.dumps(summary, indent=1, default=float))
+    (args.out / "report.json").write_text(json.dumps(summary, indent=1, default=float))
     print("\n".join(lines))
     return 0
 
@@ -231,18 +249,16 @@ def _histograms(pairs: dict, masks: dict, keys, path: Path) -> None:
     plt.close(fig)
 
 
-def steps(args) -> int:
-    from modeinterp import detect
+def _per_step_scores(model_path: Path, cfg, data, n: int) -> tuple:
+    """The first n rows of the run drawn again: (samples, (n, steps) x̂0 variance over the
+    ``WINDOW`` steps ending at each step), from the sampler's per-step callback."""
     from modeinterp.experiments.plan import plan
     from modeinterp.train.checkpoint import load_model
 
-    metrics, cfg, model_path, data, saved, samples, reasons = _run(args.run)
-    n = min(args.n, len(samples))
     run = plan(cfg)
     sampler = run.sampler(load_model(model_path), windows=[run.main_window],
                           aggregations=("mean",))
-    n_steps = len(run.table)
-    per_step = np.zeros((n, n_steps), np.float32)
+    per_step = np.zeros((n, len(run.table)), np.float32)
     ring: list = []
 
     def collect(info):
@@ -256,16 +272,15 @@ def steps(args) -> int:
 
     again = sampler.sample(n, data.sample_shape, seed=run.seeds.sampling(),
                            batch_size=cfg.sample_batch, callback=collect, progress=True)
-    moved = float((again.samples.float() - samples[:n]).abs().max())
-    # The last step's score is the paper's (10/mean), up to Welford's n against torch's n − 1.
-    from scipy.stats import spearmanr
+    return again.samples.float(), per_step
 
-    agreement = float(spearmanr(per_step[:, -1], saved.main_scores[:n].numpy()).statistic)
-    masks = {g: m[:n] for g, m in _group_masks(reasons).items()}
-    good = ~masks["all"]
-    every = max(1, n_steps // 25)
-    marks = sorted(set(range(1, n_steps, every)) | {n_steps - 1})
-    curves = {}
+
+def _step_curves(per_step, masks: dict, marks: list) -> dict:
+    """Per reason (≥ 2 images): AUROC against in-support at each step of ``marks``, with its
+    bootstrap interval and both classes' medians."""
+    from modeinterp import detect
+
+    good, curves = ~masks["all"], {}
     for g in ("two-of-a-kind", "empty", "malformed"):
         if masks[g].sum() < 2:
             continue
@@ -278,14 +293,29 @@ def steps(args) -> int:
                          "median_group": float(np.median(s[y])),
                          "median_in_support": float(np.median(s[~y]))})
         curves[g] = {"n": int(masks[g].sum()), "rows": rows}
+    return curves
+
+
+def steps(args) -> int:
+    from scipy.stats import spearmanr
+
+    metrics, cfg, model_path, data, saved, samples, reasons = _run(args.run)
+    n = min(args.n, len(samples))
+    again, per_step = _per_step_scores(model_path, cfg, data, n)
+    n_steps = per_step.shape[1]
+    moved = float((again - samples[:n]).abs().max())
+    # The last step's score is the paper's (10/mean), up to Welford's n against torch's n − 1.
+    agreement = float(spearmanr(per_step[:, -1], saved.main_scores[:n].numpy()).statistic)
+    masks = {g: m[:n] for g, m in _group_masks(reasons).items()}
+    marks = sorted(set(range(1, n_steps, max(1, n_steps // 25))) | {n_steps - 1})
+    curves = _step_curves(per_step, masks, marks)
     if not curves:
         raise SystemExit(f"the first {n} rows hold fewer than 2 images of every reason: "
                          "raise --n")
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"run": str(args.run), "n": n, "n_in_support": int(good.sum()),
+    result = {"run": str(args.run), "n": n, "n_in_support": int((~masks["all"]).sum()),
               "steps": n_steps, "window": WINDOW, "max_abs_sample_difference": moved,
-              "last_step_vs_run_score_spearman": agreement,
-              "curves": curves}
+              "last_step_vs_run_score_spearman": agreement, "curves": curves}
     (args.out / "steps.json").write_text(json.dumps(result, indent=1, default=float))
     _plot_steps(result, args.out / "score_per_step.png")
     lines = [f"First {n:,} rows of `{args.run}` drawn again ({n_steps} steps; samples differ "
