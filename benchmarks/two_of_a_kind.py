@@ -20,13 +20,14 @@ steps ending at each reverse step, and its AUROC per reason at every step.
     modeinterp reproduce shapes --quick --config configs/shapes32-two-of-a-kind.toml \\
         --shard-size 512 --compile --out runs/two-of-a-kind
     python benchmarks/two_of_a_kind.py report runs/two-of-a-kind --out docs/results/two_of_a_kind
-    python benchmarks/two_of_a_kind.py steps runs/two-of-a-kind --n 2048 \\
+    python benchmarks/two_of_a_kind.py steps runs/two-of-a-kind --n 1024 --compile \\
         --out docs/results/two_of_a_kind
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -301,6 +302,7 @@ def steps(args) -> int:
 
     metrics, cfg, model_path, data, saved, samples, reasons = _run(args.run)
     n = min(args.n, len(samples))
+    cfg = dataclasses.replace(cfg, compile=args.compile)  # how it runs, not what (not recorded)
     again, per_step = _per_step_scores(model_path, cfg, data, n)
     n_steps = per_step.shape[1]
     moved = float((again - samples[:n]).abs().max())
@@ -372,6 +374,7 @@ def main() -> int:
         q.add_argument("run", type=Path, help="the reproduce run folder")
         q.add_argument("--out", type=Path, required=True, help="folder for tables and figures")
     s.add_argument("--n", type=int, default=2048, help="rows drawn again (default 2048)")
+    s.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
     args = p.parse_args()
     return report(args) if args.command == "report" else steps(args)
 
