@@ -31,7 +31,8 @@ def run(tmp_path_factory):
                        "syntax.toml": "train_steps = \n", "range.toml": "lr = -1.0\n",
                        "junk.pt": "not a checkpoint\n", "junk.json": "{not json",
                        "window.toml": "window = [50, 60]\nsteps = 20\n",
-                       "precision.toml": 'precision = "fp8"\n', "compile.toml": "compile = 1\n"
+                       "precision.toml": 'precision = "fp8"\n', "compile.toml": "compile = 1\n",
+                       "decay.toml": "lr_decay_steps = 0\n"
                        }.items():
         (files / name).write_text(text)
     torch.save({"format": "somebody.else/1"}, files / "foreign.pt")
@@ -117,6 +118,11 @@ CASES = [
     (["export", "{run}", "--diffusers", "{files}/empty"], "empty: exists"),
     (["export", "{run}", "--diffusers", "{new}"], "holds a MLPDenoiser, not an image model"),
     (["export", "{files}/junk.pt", "--diffusers", "{new}"], "not a modeinterp Trainer"),
+    (["reproduce", G, "--quick", "--sample-batch", "30", "--shard-size", "50"],
+     r"--shard-size 50 must be a multiple of the sampling batch \(30"),
+    (["sample", G, "--model", "{run}/model.pt", "--sample-batch", "30", "--shard-size", "50"],
+     r"--shard-size 50 must be a multiple of the sampling batch \(30"),
+    (["reproduce", G, "--config", "{files}/decay.toml"], "config key lr_decay_steps must be >= 1, got 0"),
     (["demo", "--n", "0"], "--n: must be an int >= 1"),
     (["info", "--bogus"], "info does not take --bogus"),
 ]
