@@ -72,10 +72,13 @@ def _not_a_model(x, t):  # stands in for the denoiser while a config is checked;
 
 
 def sample_run(model, cfg: ReproduceConfig, device: str, progress: bool, data=None, out=None,
-               shard_size: Optional[int] = None) -> Optional[SampleResult]:
+               shard_size: Optional[int] = None,
+               shard_maps: bool = False) -> Optional[SampleResult]:
     """The config's ``n_samples`` with every score (:func:`modeinterp.pipeline.stages.sample`:
     one process, or shards under torchrun / with ``shard_size``; None on ranks other than 0),
-    recorded in ``out`` (samples.pt, or the shards) when it is given."""
+    recorded in ``out`` (samples.pt, or the shards) when it is given. The config's score maps
+    come back from a one-process run, and from shards only with ``shard_maps`` (they are read
+    back whole: a sharded run that does not need them stays bounded by one shard)."""
     sampled_in_shards = shard_size is not None or process_rank()[1] > 1
     run = plan(cfg)
     sampler = run.sampler(model, sharded=sampled_in_shards)
@@ -84,8 +87,8 @@ def sample_run(model, cfg: ReproduceConfig, device: str, progress: bool, data=No
                          batch_size=cfg.sample_batch, device=device, progress=progress,
                          early_exit=run.early_exit,
                          trajectory=min(cfg.trajectory, cfg.n_samples),
-                         score_maps=cfg.score_maps, out=out,
-                         shard_size=shard_size, config=cfg.to_dict())
+                         score_maps=cfg.score_maps and (shard_maps or not sampled_in_shards),
+                         out=out, shard_size=shard_size, config=cfg.to_dict())
 
 
 def live_config(cfg: ReproduceConfig) -> ReproduceConfig:

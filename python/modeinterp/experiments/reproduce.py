@@ -42,7 +42,7 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
         trained = stages.Trained(load_model(model, map_location=device), np.zeros(0), Path(model))
     t1 = time.perf_counter()
     result = sample_run(trained.model, cfg, device, progress, data, out=out,
-                        shard_size=shard_size)
+                        shard_size=shard_size, shard_maps=True)  # localisation reads them
     timings = {"train_s": t1 - t0, "sample_s": time.perf_counter() - t1}
     if result is None:
         return {}
