@@ -32,13 +32,6 @@ def _load(run: Path):
     return metrics, load_samples(run / "samples.pt"), dataset_of(cfg)
 
 
-def _rate_ci(k: int, n: int) -> tuple:
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
-    return ci.low, ci.high
-
-
 def _agree(a: float, a_ci, b: float, b_ci) -> str:
     def inside(v, ci):
         return ci is not None and not any(math.isnan(c) for c in ci) and ci[0] <= v <= ci[1]
@@ -52,6 +45,8 @@ def _cell(v, ci, fmt) -> str:
 
 
 def compare(run_a: Path, run_b: Path) -> str:
+    from modeinterp.detect import rate_interval
+
     (ma, sa, data), (mb, sb, _) = _load(run_a), _load(run_b)
     if sa.samples.shape != sb.samples.shape:
         raise SystemExit(f"the runs hold different samples: {tuple(sa.samples.shape)} vs "
@@ -71,10 +66,10 @@ def compare(run_a: Path, run_b: Path) -> str:
               "|---|---:|---:|:---:|"]
     for name, a, b in rows:
         ka, kb = int(np.sum(a)), int(np.sum(b))
-        ca, cb = _rate_ci(ka, n), _rate_ci(kb, n)
-        lines.append(f"| {name} | {ka} · {_cell(100 * ka / n, [100 * c for c in ca], '.2f')} % "
-                     f"| {kb} · {_cell(100 * kb / n, [100 * c for c in cb], '.2f')} % | "
-                     f"{_agree(ka / n, ca, kb / n, cb)} |")
+        ca, cb = rate_interval(ka, n), rate_interval(kb, n)  # percent
+        lines.append(f"| {name} | {ka} · {_cell(100 * ka / n, ca, '.2f')} % "
+                     f"| {kb} · {_cell(100 * kb / n, cb, '.2f')} % | "
+                     f"{_agree(100 * ka / n, ca, 100 * kb / n, cb)} |")
     lines += ["", "| detection | A [95 %] | B [95 %] | agree |", "|---|---:|---:|:---:|"]
     for name, a, b in _detection_rows(ma, mb):
         lines.append(f"| {name} | {_cell(a[0], a[1], '.3f')} | {_cell(b[0], b[1], '.3f')} | "

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scipy.stats import binomtest
+from modeinterp.detect import rate_interval
+from modeinterp.experiments.score_pairs import TWO_OF_A_KIND
 
-TWO_OF_A_KIND = ("two-squares", "two-triangles", "two-pentagons")
 COLUMNS = {"two-of-a-kind": lambda r: bool(r & set(TWO_OF_A_KIND)),
            "empty": lambda r: "empty" in r, "malformed": lambda r: "malformed" in r,
            "wrong strip": lambda r: any(x.endswith("-strip") for x in r),  # e.g. square-in-…
@@ -31,8 +31,7 @@ def rates(run: Path, size: int) -> dict:
     out = {"n": len(reasons)}
     for name, test in COLUMNS.items():
         k = sum(test(r) for r in reasons)
-        ci = binomtest(k, len(reasons)).proportion_ci(0.95, method="exact")
-        out[name] = (k, 100 * k / len(reasons), 100 * ci.low, 100 * ci.high)
+        out[name] = (k, 100 * k / len(reasons), *rate_interval(k, len(reasons)))
     return out
 
 

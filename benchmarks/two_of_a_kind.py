@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TWO_OF_A_KIND = ("two-squares", "two-triangles", "two-pentagons")
+from modeinterp.detect import rate_interval
+from modeinterp.experiments.score_pairs import TWO_OF_A_KIND
+
 GROUPS = ("two-of-a-kind", *TWO_OF_A_KIND, "empty", "malformed", "all")
 PAPER = "10/mean"
 WINDOW = 10  # the paper's: the x̂0 variance over the last 10 reverse steps
@@ -57,21 +59,14 @@ def _run(run: Path):
     return metrics, cfg, model, data, saved, samples, reasons
 
 
-def _binomial(k: int, n: int) -> tuple:
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return float("nan"), float("nan")
-    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
-    return 100 * ci.low, 100 * ci.high
-
-
 def _group_masks(reasons) -> dict:
-    masks = {r: np.array([r in rs for rs in reasons]) for r in (*TWO_OF_A_KIND, "empty",
-                                                                  "malformed")}
-    masks["two-of-a-kind"] = np.array([bool(rs & set(TWO_OF_A_KIND)) for rs in reasons])
-    masks["all"] = np.array([bool(rs) for rs in reasons])
-    return masks
+    """{group: (n,) bool} for every group of ``GROUPS`` (all False where none occurs), as
+    reproduce groups hallucinations (``detect.reason_groups``)."""
+    from modeinterp import detect
+
+    labels = np.array([bool(rs) for rs in reasons])
+    groups = detect.reason_groups(labels, reasons, unions={"two-of-a-kind": TWO_OF_A_KIND})
+    return {g: groups.get(g, np.zeros(len(reasons), bool)) for g in GROUPS}
 
 
 def _cell(value, ci, fmt) -> str:
@@ -138,7 +133,7 @@ def _localisation_table(loc: dict) -> list:
              "| chance: all peaks % |", "|---|---|---:|---:|---:|---:|"]
     for pair, rows in loc.items():
         for reason, r in rows.items():
-            lo, hi = _binomial(r["hits"], r["n"])
+            lo, hi = rate_interval(r["hits"], r["n"])
             lines.append(f"| {pair} | {reason} | {r['n']} | {100 * r['hit_rate']:.0f} "
                          f"[{lo:.0f}, {hi:.0f}] | {100 * r['uniform']:.0f} | "
                          f"{100 * r['shuffled']:.0f} |")
@@ -173,7 +168,7 @@ def report(args) -> int:
     best, best_calib = _best_pair_on_calibration(pairs, masks["all"], masks["two-of-a-kind"],
                                                  cfg.seed)
     columns = _columns(metrics, best)
-    rates = {g: (int(masks[g].sum()), *_binomial(int(masks[g].sum()), n)) for g in GROUPS}
+    rates = {g: (int(masks[g].sum()), *rate_interval(int(masks[g].sum()), n)) for g in GROUPS}
     lines = [f"Run `{args.run}`: {n:,} samples, {metrics['sampling']['method'].upper()} "
              f"{metrics['sampling']['steps']} steps (η = {cfg.eta}), held-out half "
              f"{metrics['score_pairs']['n_heldout']:,} samples. Intervals: 95 % (rates: exact "

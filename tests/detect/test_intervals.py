@@ -121,3 +121,16 @@ def test_interval_cells_render_with_and_without_an_interval():
     assert fmt((0.9123, (math.nan, math.nan))) == "0.912"
     assert fmt((0.9123, None)) == "0.912" and fmt(0.5) == "0.500"
     assert with_interval(".1f", " %")((95.25, [93.0, 97.0])) == "95.2 % [93.0, 97.0]"
+
+
+def test_a_rate_interval_is_the_exact_binomial_one_in_percent():
+    from scipy.stats import beta
+
+    k, n = 12, 1024  # Clopper–Pearson from its beta quantiles, independently of binomtest
+    lo, hi = detect.rate_interval(k, n)
+    assert lo == pytest.approx(100 * beta.ppf(0.025, k, n - k + 1), rel=1e-9)
+    assert hi == pytest.approx(100 * beta.ppf(0.975, k + 1, n - k), rel=1e-9)
+    assert detect.rate_interval(0, 10)[0] == 0 and detect.rate_interval(10, 10)[1] == 100
+    assert all(math.isnan(v) for v in detect.rate_interval(0, 0))
+    with pytest.raises(ValueError, match="k"):
+        detect.rate_interval(11, 10)

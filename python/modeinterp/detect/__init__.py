@@ -10,14 +10,14 @@ from .calibration import (Calibration, calibrate_over_splits, calibrate_window, 
 from .detector import Detector
 from .features import IMAGE_FEATURES, feature_matrix, image_features, result_features
 from .filters import FILTERS, filter_lowest, filter_quantile, oversample, select
-from .intervals import auroc_interval, evaluate_with_intervals, removed_interval
+from .intervals import auroc_interval, evaluate_with_intervals, rate_interval, removed_interval
 from .grouped import heldout_by_reason, heldout_metrics, reason_groups
 from .metrics import (DetectionReport, auroc, evaluate, rates, removed_at_retained,
                       retained_at_removed, roc, threshold_at_removed, threshold_at_retained,
                       threshold_sweep)
 
 __all__ = ["Calibration", "DetectionReport", "Detector", "FILTERS", "IMAGE_FEATURES", "auroc",
-           "auroc_interval", "evaluate_with_intervals", "removed_interval",
+           "auroc_interval", "evaluate_with_intervals", "rate_interval", "removed_interval",
            "calibrate_over_splits", "calibrate_window", "calibration_split", "evaluate",
            "feature_matrix", "filter_lowest", "filter_quantile", "heldout_by_reason",
            "heldout_metrics", "image_features", "label_free_window", "oversample", "rates",

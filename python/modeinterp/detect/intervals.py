@@ -12,6 +12,9 @@ statistics are this package's own definitions (:mod:`.metrics`), vectorised over
   smallest in-support score), or a fixed ``threshold`` (a calibration half's), and the % of
   hallucinations above it.
 
+A rate (k of n samples hallucinate) gets the exact binomial interval instead
+(:func:`rate_interval`, scipy's Clopper–Pearson), in percent like the tables print it.
+
 Intervals are (low, high) floats, (nan, nan) when a class has fewer than two samples; on the
 data itself each statistic equals the point value of :mod:`.metrics`. The seed is fixed per call
 (``seed``), so reports are reproducible.
@@ -26,7 +29,8 @@ import numpy as np
 from ..validation import check_fraction, check_int
 from .metrics import DetectionReport, _check_pair, _count_at_least, evaluate
 
-__all__ = ["CONFIDENCE", "auroc_interval", "evaluate_with_intervals", "removed_interval"]
+__all__ = ["CONFIDENCE", "auroc_interval", "evaluate_with_intervals", "rate_interval",
+           "removed_interval"]
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 1000
@@ -82,6 +86,20 @@ def removed_interval(scores, labels, retained: float = 0.96, *, threshold: float
         return 100.0 * (hal > thr).mean(axis=-1)
 
     return _bootstrap(statistic, scores, labels, confidence, n_resamples, seed)
+
+
+def rate_interval(k: int, n: int, *, confidence: float = CONFIDENCE) -> tuple:
+    """The exact (Clopper–Pearson) interval of a rate of ``k`` in ``n``, in percent; (nan, nan)
+    for ``n = 0``."""
+    from scipy.stats import binomtest
+
+    n = check_int("n", n, 0)
+    k = check_int("k", k, 0, n)
+    if n == 0:
+        return math.nan, math.nan
+    ci = binomtest(k, n).proportion_ci(check_fraction("confidence", confidence, open_hi=True),
+                                       method="exact")
+    return 100 * float(ci.low), 100 * float(ci.high)
 
 
 def _bootstrap(statistic, scores, labels, confidence, n_resamples, seed) -> tuple:
