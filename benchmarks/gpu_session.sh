@@ -12,7 +12,10 @@
 # U-Net's images/s per forward mode (fp32, bf16, compiled, both) lands in
 # image_throughput_cuda.json. diffusers is not on the H200 machines: run
 # benchmarks/fetch_gpu_wheels.sh here first and carry .whl; E2E_SHAPES=1 then adds the 64×64
-# U-Net rows to the end-to-end table (≈ 1 min more).
+# U-Net rows to the end-to-end table (≈ 1 min more). LINEAGE_S=S adds the paper-size recursive
+# lineage pair (configs/gaussian2d-recursive-paper.toml: variance vs random, 100k steps a
+# generation), bounded to S seconds and resumable in RUNS; its manifest (per-stage timings) lands
+# in lineage_pair.json and, once every generation ran, its report in lineage_pair_report.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -88,5 +91,13 @@ print(r('$shapes/model.pt')['step'])")
   python3 -m modeinterp reproduce shapes --device cuda --no-progress --out "$shapes" \
     --train-steps "$steps" --n-samples 2000 2>&1 | tail -40
   cp "$shapes/report.md" "$OUT/shapes64_report.md" 2>/dev/null
+fi
+if [ -n "${LINEAGE_S:-}" ]; then
+  stamp lineage-pair
+  pair="$RUNS/lineage-pair"
+  timeout "$LINEAGE_S" python3 -m modeinterp recursive gaussian2d --device cuda --no-progress \
+    --config configs/gaussian2d-recursive-paper.toml --out "$pair" 2>&1 | tail -30
+  cp "$pair/manifest.json" "$OUT/lineage_pair.json" 2>/dev/null
+  cp "$pair/report.md" "$OUT/lineage_pair_report.md" 2>/dev/null
 fi
 stamp done

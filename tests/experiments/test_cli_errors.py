@@ -9,10 +9,12 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from modeinterp.cli import main
+from modeinterp.detect import Detector
 from modeinterp.sampling import load_samples
 
 TRAIN = ["--quick", "--n-train", "256", "--train-steps", "20", "--no-progress"]
@@ -40,6 +42,8 @@ def run(tmp_path_factory):
     torch.save({"schema": "modeinterp.samples/99", "samples": torch.zeros(2, 2),
                 "scores": torch.zeros(2)}, files / "schema" / "samples.pt")
     (files / "empty").mkdir()
+    Detector.fit_label_free({"10/mean": np.linspace(1, 2, 20)}, dataset="shapes").save(
+        files / "shapes-detector.json")
     return out, files
 
 
@@ -111,6 +115,11 @@ CASES = [
     (["recursive", "folder"], "folder has no oracle"),
     (["recursive", G, "--margin", "2"], r"--margin: must be a number in \[0, 1\]"),
     (["recursive", G, "--generations", "0"], "--generations: must be an int >= 1"),
+    (["recursive", G, "--replicates", "0"], "--replicates: must be an int >= 1, got '0'"),
+    (["recursive", G, "--filter", "random,lowest"], "--filter: unknown filter 'lowest'"),
+    (["recursive", G, "--detector", "{files}/shapes-detector.json"],
+     "detector: .*shapes-detector.json: it was fitted on shapes samples, not gaussian2d"),
+    (["recursive", G, "--detector", "{files}/junk.json"], "junk.json is not a detector file"),
     (["sample", G, "--model", "{files}/empty"], "empty is not a diffusers model folder"),
     (["reproduce", G, "--model", "{run}/model.pt", "--train-steps", "3"],
      "with --model nothing is trained"),

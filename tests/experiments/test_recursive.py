@@ -40,7 +40,9 @@ def test_filter_rules_on_hand_made_scores():
         select("none", 7, scores)
     with pytest.raises(ValueError, match="finite"):
         select("variance", 2, np.array([1.0, np.nan, 2.0]))
-    assert FILTERS == ("none", "random", "variance", "variance-calibrated")
+    assert FILTERS == ("none", "random", "variance", "variance-calibrated", "detector",
+                       "detector-supervised")
+    assert select("detector", 3, scores).tolist() == [1, 3, 5]
 
 
 def test_window_keys_round_trip():

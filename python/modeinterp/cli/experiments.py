@@ -4,6 +4,7 @@ claim the run folder (resume the same run, refuse another), then run."""
 from __future__ import annotations
 
 from . import request
+from . import types
 from .types import COUNT, FRACTION
 
 REPRODUCE = ("train (or resume) the dataset's denoiser, sample it with every score, label the "
@@ -14,9 +15,10 @@ ABLATE = ("sweep training-set size, mode separation (1-D), sampling steps (DDPM 
           "samplers on one model; writes a table and a plot")
 # What a recursive run writes: its summary, generation 0 and one folder per filter.
 RECURSIVE_OUTPUTS = ("recursive.json", "manifest.json", "gen-0", "none", "random", "variance",
-                     "variance-calibrated")
+                     "variance-calibrated", "detector", "detector-supervised", "detector.json",
+                     "detector-supervised.json")
 RECURSIVE = ("train generation after generation on the previous one's samples, filtered by "
-             "none / random / variance; resumable")
+             "none / random / variance / a detector, in independent replicates; resumable")
 
 
 def add_commands(sub, add_run_args) -> None:
@@ -145,10 +147,19 @@ def _add_recursive(sub, add_run_args) -> None:
     add_run_args(p, training=True, sampling=True)
     p.add_argument("--generations", type=COUNT, default=None,
                    help="generations, generation 0 (real data) included (default 5)")
-    p.add_argument("--filter", default="all",
-                   choices=["all", "none", "random", "variance", "variance-calibrated"],
-                   help="all (default): every filter from one shared generation 0; variance "
-                        "also runs variance-calibrated (the window calibrated on generation 0)")
+    p.add_argument("--filter", type=types.filters, default=None,
+                   help="all (the default), or a comma-separated list of none, random, "
+                        "variance, variance-calibrated (the window calibrated on generation 0), "
+                        "detector (label-free, fitted on generation 0's training data), "
+                        "detector-supervised (oracle labels of generation 0: an upper bound); "
+                        "every filter's lineage starts from one shared generation 0. variance "
+                        "alone also runs variance-calibrated")
+    p.add_argument("--replicates", type=COUNT, default=None,
+                   help="independent studies, each with its own seed, in OUT/rep-<r> "
+                        "(default 1: the study in OUT)")
+    p.add_argument("--detector", default=None, metavar="FILE",
+                   help="the detector filter uses this saved detector (modeinterp detect --fit) "
+                        "instead of fitting a label-free one on generation 0")
     p.add_argument("--n-keep", type=COUNT, default=None,
                    help="N kept per generation (default: the config's n_train)")
     p.add_argument("--margin", type=FRACTION, default=None,
@@ -161,27 +172,31 @@ def recursive(args) -> int:
     from ..pipeline import distributed
     from ..pipeline.run_folder import claim
     from ..recursive import recursive_config, run_recursive
-    from ..recursive.report import markdown
+    from ..recursive import report, replicates_report
 
     with request.checking():
         cfg = recursive_config(args.dataset, quick=args.quick, generations=args.generations,
                                filters=args.filter, toml_path=args.config, n_keep=args.n_keep,
-                               margin=args.margin, **{k: getattr(args, k, None)
-                                                      for k in request.OVERRIDES})
+                               margin=args.margin, replicates=args.replicates,
+                               detector=args.detector, **{k: getattr(args, k, None)
+                                                          for k in request.OVERRIDES})
     check_runnable(cfg.base)
     out = request.out_dir(args, default=f"runs/recursive-{args.dataset}"
                                         f"{'-quick' if args.quick else ''}")
     with request.output_folder(out):
         rank, _, device = distributed.init_from_env(args.device)  # torchrun: DDP + shards
         try:
+            # A replicate's folder guards itself (its manifest), so replicates run alone
+            # (the lone run of the replicate's seed into OUT/rep-<r>) are collected, not refused.
             claim(out, "recursive", cfg.to_dict(), overwrite=args.overwrite,
-                  outputs=RECURSIVE_OUTPUTS, write=rank == 0)
+                  outputs=RECURSIVE_OUTPUTS, write=rank == 0,
+                  guarded=[f"rep-{r}" for r in range(cfg.replicates)])
             summary = run_recursive(cfg, out, device=device, progress=not args.no_progress)
         finally:
             distributed.finish()
     if rank != 0:
         return 0
-    print(markdown(summary, {}))
+    print((report if cfg.replicates == 1 else replicates_report).markdown(summary, {}))
     print(f"artefacts in {out}/ (report.md, report.html, recursive.json, manifest.json, *.png; "
           "one folder per generation)")
     return 0

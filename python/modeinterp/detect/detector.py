@@ -115,16 +115,19 @@ class Detector:
     """A fitted detector: ``score(features)`` (higher = more likely a hallucination),
     ``flags(features)`` (score > ``threshold``). Build one with :meth:`fit_supervised`,
     :meth:`fit_label_free` or :meth:`load`. ``config_digest``, ``windows`` and ``aggregations``
-    record which model and sampler settings it was fitted for (:meth:`check_compatible`)."""
+    record which model and sampler settings it was fitted for (:meth:`check_compatible`);
+    ``dataset``, when known, the dataset whose samples it was fitted on."""
 
     def __init__(self, kind: str, names, transform: dict, model: dict, threshold: float, *,
-                 retained: float, config_digest=None, windows=None, aggregations=None):
+                 retained: float, config_digest=None, windows=None, aggregations=None,
+                 dataset=None):
         self.kind = check_choice("kind", kind, SUPERVISED + LABEL_FREE)
         self.names = list(names)
         self.transform, self.model = transform, model
         self.threshold, self.retained = float(threshold), float(retained)
         self.config_digest = _digest(config_digest)
         self.windows, self.aggregations = _windows(windows), _aggregations(aggregations)
+        self.dataset = None if dataset is None else str(dataset)
 
     def __repr__(self) -> str:
         return (f"Detector(kind={self.kind!r}, names={self.names}, threshold={self.threshold:.6g},"
@@ -134,7 +137,7 @@ class Detector:
     @classmethod
     def fit_supervised(cls, features, labels, *, names=None, kind: str = "logistic",
                        retained: float = 0.96, seed: int = 0, config_digest=None, windows=None,
-                       aggregations=None) -> "Detector":
+                       aggregations=None, dataset=None) -> "Detector":
         """Fit on ``features`` {name: (n,)} and oracle ``labels`` (True = hallucination).
         ``names``: the features to use (default all, in the mapping's order); the threshold
         keeps ``retained`` of the label-0 fit samples scored out of fold (5-fold: a model fitted
@@ -148,12 +151,13 @@ class Detector:
                              f"{'hallucinations' if y.all() else 'in-support samples'} in "
                              f"{y.size} samples")
         return cls._fit(kind, names, x, y, retained, seed, 0, config_digest, windows,
-                         aggregations)
+                         aggregations, dataset)
 
     @classmethod
     def fit_label_free(cls, reference_features, *, names=None, retained: float = 0.96,
                        kind: str = "mahalanobis", n_components: int = 2, seed: int = 0,
-                       config_digest=None, windows=None, aggregations=None) -> "Detector":
+                       config_digest=None, windows=None, aggregations=None,
+                       dataset=None) -> "Detector":
         """Fit on in-support references only (no labels exist here): a sample far from them, on
         either side of any feature, scores high. The threshold keeps ``retained`` of the
         references. ``n_components``: the mixture's size for ``kind="gmm"``."""
@@ -166,17 +170,18 @@ class Detector:
             raise ValueError(f"reference_features hold {x.shape[0]} samples; a {kind!r} "
                              f"detector needs at least {need}")
         return cls._fit(kind, names, x, np.zeros(x.shape[0], bool), retained, seed,
-                        n_components, config_digest, windows, aggregations)
+                        n_components, config_digest, windows, aggregations, dataset)
 
     @classmethod
     def _fit(cls, kind, names, x, y, retained, seed, n_components, config_digest, windows,
-             aggregations) -> "Detector":
+             aggregations, dataset) -> "Detector":
         retained = check_fraction("retained", retained, open_hi=True)
         seed = check_int("seed", seed, 0)
         transform = _fit_transform(x, names)
         model = fit_model(kind, _standardise(x, transform), y, seed, n_components)
         det = cls(kind, names, transform, model, math.nan, retained=retained,
-                  config_digest=config_digest, windows=windows, aggregations=aggregations)
+                  config_digest=config_digest, windows=windows, aggregations=aggregations,
+                  dataset=dataset)
         fitted = det._score_matrix(x) if kind in LABEL_FREE else \
             out_of_fold(kind, _standardise(x, transform), y, seed)
         det.threshold = _thr_retained(fitted, y, retained)
@@ -237,17 +242,19 @@ class Detector:
 
     # -------------------------------------------------------------------------- files
     def to_dict(self) -> dict:
-        """The detector as plain JSON values (what :meth:`save` writes)."""
+        """The detector as plain JSON values (what :meth:`save` writes); ``dataset`` only
+        when known, so that files written before it existed read the same."""
         if self.kind not in SAVABLE:
             raise ValueError(f"a {self.kind!r} detector cannot be saved: only {list(SAVABLE)} "
                              "detectors have an exact plain-JSON form (no pickles)")
         windows = None if self.windows is None else [w.to_json() for w in self.windows]
-        return {"format": FORMAT, "version": VERSION, "kind": self.kind, "names": self.names,
-                "transform": {k: _plain(v) for k, v in self.transform.items()},
-                "threshold": self.threshold, "retained": self.retained,
-                "model": {k: _plain(v) for k, v in self.model.items()},
-                "config_digest": self.config_digest, "windows": windows,
-                "aggregations": self.aggregations}
+        out = {"format": FORMAT, "version": VERSION, "kind": self.kind, "names": self.names,
+               "transform": {k: _plain(v) for k, v in self.transform.items()},
+               "threshold": self.threshold, "retained": self.retained,
+               "model": {k: _plain(v) for k, v in self.model.items()},
+               "config_digest": self.config_digest, "windows": windows,
+               "aggregations": self.aggregations}
+        return out if self.dataset is None else {**out, "dataset": self.dataset}
 
     def save(self, path) -> str:
         """Write :meth:`to_dict` as versioned JSON to ``path``, atomically. Returns ``path``."""
@@ -285,7 +292,7 @@ class Detector:
         return cls(kind, names, transform, model, threshold,
                    retained=check_fraction("retained", data["retained"], open_hi=True),
                    config_digest=data["config_digest"], windows=data["windows"],
-                   aggregations=data["aggregations"])
+                   aggregations=data["aggregations"], dataset=data.get("dataset"))
 
 
 def _plain(value):

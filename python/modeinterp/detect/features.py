@@ -15,8 +15,8 @@ import numpy as np
 
 from ..validation import ArgumentTypeError, as_array
 
-__all__ = ["IMAGE_FEATURES", "feature_matrix", "image_features", "result_features",
-           "sampler_feature_names"]
+__all__ = ["IMAGE_FEATURES", "feature_matrix", "image_features", "live_features",
+           "result_features", "sampler_feature_names"]
 
 IMAGE_FEATURES = ("image/foreground", "image/mean", "image/std", "image/undecided")
 _CHUNK = 1024  # samples converted to float64 at a time: bounded memory for large runs
@@ -69,6 +69,13 @@ def result_features(result) -> dict:
                 if name.startswith("early/")})  # stored under their feature names
     out.update(image_features(result.samples))
     return out
+
+
+def live_features(result) -> dict:
+    """:func:`result_features` a detector can read while sampling: no ``rel-`` pairs (they
+    depend on the whole run) and only features finite for every sample."""
+    return {k: v for k, v in result_features(result).items()
+            if "/rel-" not in k and np.isfinite(v).all()}
 
 
 def sampler_feature_names(sampler) -> list:

@@ -5,7 +5,9 @@ each generation's training set with :func:`select`.
 The paper's rule (Aithal et al. 2024, §6): ``variance`` keeps the N lowest hallucination scores;
 the controls keep a uniformly random N (``random``: the same amount of data thrown away, blindly)
 or the first N (``none``: no filtering at all). ``variance-calibrated`` is ``variance`` on the
-window calibrated on generation 0 instead of the paper's last 10 steps.
+window calibrated on generation 0 instead of the paper's last 10 steps; ``detector`` and
+``detector-supervised`` keep the N lowest scores of a fitted :class:`~modeinterp.detect.Detector`
+(label-free, or fitted with oracle labels: an upper bound).
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from .metrics import _count_at_least
 
 __all__ = ["FILTERS", "filter_lowest", "filter_quantile", "oversample", "select"]
 
-FILTERS = ("none", "random", "variance", "variance-calibrated")
+FILTERS = ("none", "random", "variance", "variance-calibrated", "detector",
+           "detector-supervised")
 
 
 def select(rule: str, n_keep: int, scores=None, *, seed: int = 0) -> np.ndarray:
     """Indices (int64, ascending) of the ``n_keep`` samples ``rule`` keeps out of ``len(scores)``.
 
     rule: ``none`` (the first n_keep), ``random`` (a uniformly random n_keep, seeded),
-    ``variance`` / ``variance-calibrated`` (the n_keep lowest scores; ties kept in sample order).
+    any other rule of :data:`FILTERS` (the n_keep lowest scores; ties kept in sample order).
     scores: (n,) hallucination scores (only their length matters for ``none`` and ``random``).
     """
     rule = check_choice("filter", rule, FILTERS)
@@ -41,7 +44,7 @@ def select(rule: str, n_keep: int, scores=None, *, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(n, size=n_keep, replace=False)).astype(np.int64)
     if not np.isfinite(scores).all():
-        raise ValueError("scores must be finite to filter by variance")
+        raise ValueError(f"scores must be finite to filter by {rule}")
     return filter_lowest(scores, n_keep)
 
 

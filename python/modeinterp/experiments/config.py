@@ -125,9 +125,10 @@ def _check_keys(values: dict) -> None:
                          + f"; the keys are ReproduceConfig's fields: {', '.join(sorted(known))}")
 
 
-def read_toml(path) -> dict:
-    """The top-level keys of the TOML file ``path``, each checked like any config value; a
-    missing, unreadable or malformed file, or a wrong value, is a UsageError naming the file."""
+def read_toml(path, extra=()) -> dict:
+    """The top-level keys of the TOML file ``path``, each checked like any config value (but
+    the ``extra`` keys, which the caller checks); a missing, unreadable or malformed file, or a
+    wrong value, is a UsageError naming the file."""
     if tomllib is None:
         raise RuntimeError("reading a TOML config needs Python >= 3.11 (tomllib)")
     try:
@@ -138,8 +139,9 @@ def read_toml(path) -> dict:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
-        _check_keys(values)
-        check_fields(values)
+        own = {k: v for k, v in values.items() if k not in extra}
+        _check_keys(own)
+        check_fields(own)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
     return values

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import detect
-from ..detect import Detector, result_features
-from ..detect.features import IMAGE_FEATURES
+from ..detect import Detector
+from ..detect.features import IMAGE_FEATURES, live_features
 from ..reports import INTERVAL_NOTE, markdown_table, with_interval
 from .score_pairs import group_removed, hallucination_groups
 
@@ -25,12 +25,6 @@ SUPERVISED = ("logistic", "boosting")
 LABEL_FREE = ("mahalanobis", "gmm")
 # Fewer hallucinations or good samples than this: nothing to fit on each half (and 5 folds).
 MIN_PER_CLASS = 10
-
-
-def _live_features(result) -> dict:
-    """Every feature a detector can read while sampling: no rel- pairs, finite values only."""
-    return {k: v for k, v in result_features(result).items()
-            if "/rel-" not in k and np.isfinite(v).all()}
 
 
 def _feature_sets(features: dict) -> dict:
@@ -59,7 +53,7 @@ def detector_section(result, labels, reasons, data, seed: int, references=None,
     labels = np.asarray(labels, dtype=bool)
     if min(labels.sum(), (~labels).sum()) < MIN_PER_CLASS:
         return {}
-    features = _live_features(result)
+    features = live_features(result)
     groups = hallucination_groups(labels, reasons, data, result.samples.float().cpu())
     calib, held = detect.calibration_split(labels, 0.5, seed)
     rows = []
@@ -83,7 +77,7 @@ def detector_section(result, labels, reasons, data, seed: int, references=None,
                      "kind": "logistic", "compute_saved": 100.0 * flagged * skipped / steps,
                      **row})
     if references is not None:
-        ref = _live_features(references)
+        ref = live_features(references)
         names = [k for k in ref if k in features]
         for kind in LABEL_FREE:
             det = Detector.fit_label_free(ref, names=names, kind=kind, seed=seed)
@@ -133,17 +127,17 @@ def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="c
     digest = model_digest(model_path)
     if label_free:
         model = load_model(model_path, map_location=device)
-        features = _live_features(reference_run(model, cfg, data, device, progress))
+        features = live_features(reference_run(model, cfg, data, device, progress))
         det = Detector.fit_label_free(features, kind=kind or "mahalanobis", seed=cfg.seed,
-                                      config_digest=digest)
+                                      config_digest=digest, dataset=cfg.dataset)
         return det, len(next(iter(features.values())))
     if getattr(data, "oracle", "none") == "none":
         raise ValueError(f"{cfg.dataset} has no oracle to label samples with: fit with "
                          "--label-free")
     ev = stages.evaluate(data, stages.result_of(load_samples(out)))
-    features = _live_features(ev.result)
+    features = live_features(ev.result)
     det = Detector.fit_supervised(features, ev.labels, kind=kind or "logistic", seed=cfg.seed,
-                                  config_digest=digest)
+                                  config_digest=digest, dataset=cfg.dataset)
     return det, len(ev.labels)
 
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from ..detect import Detector, calibration_split
-from ..detect.features import sampler_feature_names
+from ..detect.features import live_features, sampler_feature_names
 from ..reports import markdown_table
-from .detectors import MIN_PER_CLASS, _live_features
+from .detectors import MIN_PER_CLASS
 from .plan import plan
 
 __all__ = ["repair_markdown", "repair_section"]
@@ -39,7 +39,7 @@ def repair_section(model, cfg, data, ev, *, rounds: int = 2, starts=None, device
     steps = len(sampler.table)
     late = min(w[0] for w in sampler.windows)
     starts = sorted(set(starts or (late, steps // 2)))
-    features = _live_features(ev.result)
+    features = live_features(ev.result)
     names = [k for k in sampler_feature_names(sampler) if k in features]
     calib, held = calibration_split(labels, 0.5, cfg.seed)
     det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],

@@ -51,6 +51,11 @@ class Seeds:
         """A recursive filter's random choice of the training set of ``generation``."""
         return self.base * 1000 + generation
 
+    def replicate(self, index: int) -> int:
+        """The base seed of replicate ``index`` of a recursive study (0: this seed). Spaced by
+        1000, so that no seed above is shared by two replicates of generations < 998."""
+        return self.base + 1000 * index
+
 
 def main_window(cfg: ReproduceConfig, steps: int) -> Window:
     """The config's score window in a run of ``steps`` steps: last K clamped to the run (a very

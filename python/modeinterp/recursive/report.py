@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..analysis._common import new_figure, save
 from ..reports import Report, markdown_table, write_report
+from ..sampling.store import load_samples
 
-__all__ = ["plot_generation_panel", "plot_mode_mass", "plot_over_generations",
+__all__ = ["STYLE", "plot_generation_panel", "plot_mode_mass", "plot_over_generations",
            "write_recursive_report"]
 
 # metric key -> axis label; a metric is plotted when generation 0 has it
@@ -25,8 +25,10 @@ METRICS = {
     "mean_shapes": "well-formed shapes per image",
     "auroc": "AUROC of the paper's window",
 }
-_STYLE = {"none": ("0.3", "o"), "random": ("tab:orange", "s"), "variance": ("tab:blue", "^"),
-          "variance-calibrated": ("tab:green", "v")}
+# filter -> (colour, marker), in every recursive figure
+STYLE = {"none": ("0.3", "o"), "random": ("tab:orange", "s"), "variance": ("tab:blue", "^"),
+         "variance-calibrated": ("tab:green", "v"), "detector": ("tab:purple", "D"),
+         "detector-supervised": ("tab:brown", "P")}
 
 
 def _present(lineages: dict) -> list:
@@ -43,7 +45,7 @@ def plot_over_generations(lineages: dict, path, *, title=None):
     fig, axes = new_figure(rows, cols, size=(4.2, 3.2))
     for ax, key in zip(axes.flat, keys):
         for rule, rows_ in lineages.items():
-            colour, marker = _STYLE.get(rule, ("black", "x"))
+            colour, marker = STYLE.get(rule, ("black", "x"))
             gens = [r["generation"] for r in rows_ if r.get(key) is not None]
             vals = [r[key] for r in rows_ if r.get(key) is not None]
             ax.plot(gens, vals, marker=marker, color=colour, label=rule)
@@ -67,7 +69,7 @@ def plot_mode_mass(lineages: dict, path, *, title=None):
     fig, axes = new_figure(size=(max(6.0, 0.35 * len(k) * len(lineages) / 2), 3.5))
     ax = axes[0, 0]
     for j, (rule, rows) in enumerate(lineages.items()):
-        colour = _STYLE.get(rule, ("black",))[0]
+        colour = STYLE.get(rule, ("black",))[0]
         ax.bar(k + (j - (len(lineages) - 1) / 2) * width, rows[-1]["per_mode_mass"], width,
                color=colour, label=f"{rule}, generation {rows[-1]['generation']}")
     ax.step(np.r_[k - 0.5, k[-1] + 0.5], np.r_[first, first[-1]], where="post", color="black",
@@ -108,7 +110,7 @@ def plot_generation_panel(panel: dict, path, *, modes=None, title=None):
             if x.ndim == 4:
                 ax.imshow(_images_tile(x), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             elif x.ndim == 2 and x.shape[1] == 2:
-                ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, color=_STYLE.get(rule, ("k",))[0])
+                ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, color=STYLE.get(rule, ("k",))[0])
                 if modes is not None:  # the modes' frame: a few diverged points stay outside
                     ax.scatter(modes[:, 0], modes[:, 1], s=6, color="black", marker="+")
                     lo, hi = modes.min(axis=0), modes.max(axis=0)
@@ -118,7 +120,7 @@ def plot_generation_panel(panel: dict, path, *, modes=None, title=None):
             else:  # 1-D points: a histogram over the modes' range
                 span = None if modes is None else (float(modes.min()) - 0.5,
                                                    float(modes.max()) + 0.5)
-                ax.hist(x.reshape(-1), bins=100, range=span, color=_STYLE.get(rule, ("k",))[0])
+                ax.hist(x.reshape(-1), bins=100, range=span, color=STYLE.get(rule, ("k",))[0])
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"gen {g}: {rate:.1%}", fontsize=8)
@@ -177,8 +179,12 @@ def markdown(summary: dict, figs: dict) -> str:
     if summary["calibrated_window"] is not None:
         doc.paragraph(f"variance-calibrated filters on the window calibrated on generation 0: "
                       f"**{summary['calibrated_window']}**.")
-    elif summary.get("calibration_note"):
-        doc.paragraph(f"No variance-calibrated lineage: {summary['calibration_note']}.")
+    for rule, why in summary.get("left_out", {}).items():
+        doc.paragraph(f"No {rule} lineage: {why}.")
+    for rule, det in summary.get("detectors", {}).items():
+        doc.paragraph(f"{rule} filters by a {det['kind']} detector fitted on generation 0 "
+                      f"({'no labels' if rule == 'detector' else 'oracle labels: an upper bound'}"
+                      f"; features {', '.join(det['names'])}).")
     for key in _present(lineages):
         doc.heading(METRICS[key]).extend(_metric_table(lineages, key))
     doc.extend(_final_generation_tables(lineages))
@@ -201,7 +207,7 @@ def write_recursive_report(summary: dict, run, out: Path) -> dict:
         cells = []
         for g in range(len(lineages[rule])):
             name = "gen-0" if g == 0 else f"{rule}/gen-{g}"
-            x = torch.load(out / name / "samples.pt", weights_only=True)["samples"][:2000]
+            x = load_samples(out / name / "samples.pt").samples[:2000]
             cells.append((g, x.numpy(), lineages[rule][g]["rate"]))
         panel[rule] = cells
     modes = getattr(run.data, "modes", None)

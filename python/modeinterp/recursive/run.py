@@ -6,10 +6,15 @@ Layout of a run folder::
     manifest.json              config, calibrated window, per-stage status and timings
     gen-0/                     shared by every filter: trained on real data
         model.pt samples.pt metrics.json
+    detector.json              the detectors fitted on generation 0 (``detector`` and
+    detector-supervised.json   ``detector-supervised`` lineages: :mod:`.scorers`)
     <filter>/gen-<k>/          k = 1 … generations-1, one lineage per filter
         train.pt               the N samples of generation k-1 this filter kept
         model.pt samples.pt metrics.json
     recursive.json report.md report.html *.png
+
+With ``replicates`` R > 1 the folder holds ``rep-0/`` … ``rep-<R-1>/``, each the folder above of
+the lone run with the replicate's seed, and the study's manifest, recursive.json and report.
 
 Every file is written atomically and each stage is skipped when its outputs exist; training
 resumes from its last periodic checkpoint. Under ``torchrun`` every process runs every stage:
@@ -37,10 +42,10 @@ from ..experiments.plan import plan
 from ..experiments.recipe import dataset_of, fit
 from ..pipeline import distributed, stages
 from ..sampling.store import SampleSet, load_samples
-from ..sampling.window_spec import Window
 from .config import RecursiveConfig
 from .manifest import Manifest
 from .metrics import generation_metrics
+from .scorers import calibrated_window, filter_scores, fit_detectors
 
 __all__ = ["run_recursive"]
 
@@ -48,15 +53,21 @@ __all__ = ["run_recursive"]
 @dataclass
 class Generation:
     name: str  # "gen-0" or "<filter>/gen-<k>"
-    samples: torch.Tensor  # (n, ...) float32, CPU
-    scores: dict  # {Window.key: (n,) float64 numpy}
-    metrics: dict
+    saved: SampleSet  # its samples.pt: every window, every per-sample aggregation
+    metrics: dict  # as metrics.json holds them (JSON values)
 
+    @property
+    def samples(self) -> torch.Tensor:
+        return self.saved.samples
 
-def _as_generation(name: str, saved: SampleSet, metrics: dict) -> Generation:
-    return Generation(name, saved.samples,
-                      {w.key: s.double().numpy() for w, s in saved.scores.items()},
-                      metrics)
+    @property
+    def scores(self) -> dict:
+        """{Window.key: (n,) float64} of every window's mean."""
+        return {w.key: s.double().numpy() for w, s in self.saved.scores.items()}
+
+    def finite(self) -> np.ndarray:
+        """(n,) bool: the samples whose every value is finite."""
+        return torch.isfinite(self.samples.flatten(1)).all(dim=1).numpy()
 
 
 class _Run:
@@ -73,7 +84,7 @@ class _Run:
         self.n_draw = detect.oversample(cfg.n_keep, cfg.margin)
 
     # -- one generation -----------------------------------------------------------------
-    def generation(self, name: str, g: int, train_set: torch.Tensor, windows: list,
+    def generation(self, name: str, g: int, train_set: torch.Tensor,
                    extra: dict | None = None) -> Generation:
         folder = self.out / name
         paths = {k: folder / f"{k}.{ext}" for k, ext in
@@ -87,7 +98,7 @@ class _Run:
                       self.progress, seed=seed)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        saved = self._samples(trained.model, windows, g, folder)
+        saved = self._samples(trained.model, g, folder)
         sample_s = time.perf_counter() - t0
         metrics = generation_metrics(self.data, saved.samples, self.real)
         metrics.update(generation=g, train_size=int(len(train_set)),
@@ -99,16 +110,16 @@ class _Run:
                              sample_s=round(sample_s, 2), n_drawn=int(len(saved.samples)),
                              done=time.strftime("%Y-%m-%d %H:%M:%S"))
         # As a rerun would read it back (JSON values), without reading the files again.
-        return _as_generation(name, saved, json.loads(json.dumps(metrics, default=float)))
+        return Generation(name, saved, json.loads(json.dumps(metrics, default=float)))
 
-    def _samples(self, model, windows: list, g: int, folder: Path) -> SampleSet:
-        """Generation ``g``'s samples with every window's score (the mean only: the filters
-        read nothing else): ``folder/samples.pt`` when a killed run left it, else drawn — in
-        shards of one batch each under torchrun, the rows of the one-process run, consolidated
-        into samples.pt by rank 0 — and read back by every process."""
+    def _samples(self, model, g: int, folder: Path) -> SampleSet:
+        """Generation ``g``'s samples with every window's every per-sample score (what the
+        filters and detectors read): ``folder/samples.pt`` when a killed run left it, else
+        drawn — in shards of one batch each under torchrun, the rows of the one-process run,
+        consolidated into samples.pt by rank 0 — and read back by every process."""
         if not (folder / "samples.pt").exists():
             sharded = self.world > 1
-            stages.sample(self.plan.sampler(model, windows=windows, aggregations=("mean",)),
+            stages.sample(self.plan.live().sampler(model),
                           self.n_draw, self.data.sample_shape, seed=self.plan.seeds.sampling(g),
                           batch_size=self.base.sample_batch, device=self.device,
                           progress=self.progress and self.main, out=folder,
@@ -129,87 +140,79 @@ class _Run:
 
     @staticmethod
     def _load(name: str, paths: dict) -> Generation:
-        return _as_generation(name, load_samples(paths["samples"]),
-                              artifacts.load_json(paths["metrics"]))
+        return Generation(name, load_samples(paths["samples"]),
+                          artifacts.load_json(paths["metrics"]))
 
     # -- between generations ------------------------------------------------------------
-    def kept(self, prev: Generation, rule: str, window_of_rule: str, g: int, name: str):
+    def kept(self, prev: Generation, rule: str, scores: np.ndarray, g: int, name: str):
         """The training set of generation ``g`` of lineage ``rule`` (saved, so a rerun reuses
-        it): the N samples of ``prev`` the rule keeps, among those that are finite."""
+        it): the N samples of ``prev`` the rule keeps by ``scores``, among the finite ones.
+        Every lineage keeps exactly N: the keep rate is the study's, not the filter's."""
         path = self.out / name / "train.pt"
         distributed.barrier()
         if path.exists():
             saved = torch.load(path, weights_only=True)
             return saved["x"], saved["train_rate"]
-        scores = prev.scores[window_of_rule]
-        finite = torch.isfinite(prev.samples.flatten(1)).all(dim=1).numpy() & np.isfinite(scores)
-        pool = np.flatnonzero(finite)
-        n_keep = min(self.cfg.n_keep, len(pool))
-        if n_keep == 0:
-            raise RuntimeError(f"{prev.name}: no finite sample left to train {name} on")
-        idx = pool[select(rule, n_keep, scores[pool], seed=self.plan.seeds.selection(g))]
+        pool = np.flatnonzero(prev.finite() & np.isfinite(scores))
+        if len(pool) < self.cfg.n_keep:
+            raise RuntimeError(f"{prev.name}: {len(pool)} of {len(scores)} samples are finite "
+                               f"under {rule}, fewer than N = {self.cfg.n_keep} to train {name} "
+                               "on; raise margin")
+        idx = pool[select(rule, self.cfg.n_keep, scores[pool], seed=self.plan.seeds.selection(g))]
         x = prev.samples[torch.from_numpy(idx)]
         rate = float(self.data.is_hallucination(x).float().mean())
         if self.main:
             artifacts.save_pt({"x": x, "kept": torch.from_numpy(idx), "from": prev.name,
-                         "rule": rule, "train_rate": rate}, path)
+                               "rule": rule, "train_rate": rate}, path)
         return x, rate
 
-    def calibrated_window(self, gen0: Generation):
-        """The window calibrated on generation 0 (exact oracles only), or None with a reason."""
-        known = self.manifest.data.get("calibrated_window")
-        if known is not None:
-            window = known.get("window")
-            return (None if window is None else Window.from_json(window)), known.get("reason")
-        if self.data.oracle != "exact":
-            window, reason = None, "the dataset's labels are a proxy (no exact oracle)"
-        else:
-            ok = torch.isfinite(gen0.samples.flatten(1)).all(dim=1).numpy()
-            for s in gen0.scores.values():
-                ok &= np.isfinite(s)
-            labels = self.data.is_hallucination(gen0.samples[torch.from_numpy(ok)]).numpy()
-            keys = {k: s[ok] for k, s in gen0.scores.items()}
-            try:
-                cal = detect.calibrate_window(keys, labels, seed=self.base.seed)
-                window, reason = Window.parse(cal.window), None
-            except ValueError as exc:  # one class only, or too few hallucinations to split
-                window, reason = None, f"calibration failed on generation 0: {exc}"
-        self.manifest.note("calibrated_window", {"window": window and window.to_json(),
-                                                  "reason": reason})
-        return window, reason
 
-
-def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool = True) -> dict:
-    """Run (or resume) the recursive experiment into ``out``; returns the summary
-    ``{"config", "calibrated_window", "lineages": {filter: [metrics of generation 0, 1, …]}}``
-    also written to ``recursive.json`` with figures and report.md / report.html."""
+def _lone_run(cfg: RecursiveConfig, out: Path, device: str, progress: bool) -> dict:
+    """One study with one seed: generation 0, then every filter's lineage from it."""
     from .report import write_recursive_report
 
-    run = _Run(cfg, Path(out), device, progress)
-    gen0 = run.generation("gen-0", 0, run.real, list(run.plan.windows),
-                          extra={"train_rate": 0.0})
-    filters = list(cfg.filters)
-    calibrated = reason = None
+    run = _Run(cfg, out, device, progress)
+    gen0 = run.generation("gen-0", 0, run.real, extra={"train_rate": 0.0})
+    filters, notes = list(cfg.filters), {}
+    calibrated = None
     if "variance-calibrated" in filters:
-        calibrated, reason = run.calibrated_window(gen0)
-        if calibrated is None:
-            filters.remove("variance-calibrated")
-    later = [run.paper] + ([calibrated] if calibrated not in (None, run.paper) else [])
+        calibrated, notes["variance-calibrated"] = calibrated_window(run, gen0)
+    detectors, left_out = fit_detectors(run, gen0, filters)
+    notes.update(left_out)
+    filters = [f for f in filters if notes.get(f) is None]
     lineages = {}
     for rule in filters:
-        key = (calibrated if rule == "variance-calibrated" else run.paper).key
         prev, rows = gen0, [gen0.metrics]
         for g in range(1, cfg.generations):
             name = f"{rule}/gen-{g}"
-            x, rate = run.kept(prev, rule, key, g, name)
-            prev = run.generation(name, g, x, later, extra={"train_rate": rate})
+            scores = filter_scores(rule, prev, paper=run.paper, calibrated=calibrated,
+                                   detectors=detectors)
+            x, rate = run.kept(prev, rule, scores, g, name)
+            prev = run.generation(name, g, x, extra={"train_rate": rate})
             rows.append(prev.metrics)
         lineages[rule] = rows
     summary = {"config": cfg.to_dict(), "device": device,
-               "calibrated_window": calibrated and calibrated.to_json(), "calibration_note": reason,
+               "calibrated_window": calibrated and calibrated.to_json(),
+               "calibration_note": notes.get("variance-calibrated"),
+               "left_out": {k: v for k, v in notes.items() if v is not None},
+               "detectors": {rule: {"kind": d.kind, "names": d.names}
+                             for rule, d in detectors.items()},
                "paper_window": run.paper.to_json(), "n_keep": cfg.n_keep, "n_drawn": run.n_draw,
                "lineages": lineages, "stages": run.manifest.data["stages"]}
     if run.main:
-        artifacts.save_json(summary, Path(out) / "recursive.json", default=float)
-        write_recursive_report(summary, run, Path(out))
+        artifacts.save_json(summary, out / "recursive.json", default=float)
+        write_recursive_report(summary, run, out)
     return summary
+
+
+def run_recursive(cfg: RecursiveConfig, out, device: str = "cpu", progress: bool = True) -> dict:
+    """Run (or resume) the recursive experiment into ``out``; returns the summary — one seed:
+    ``{"config", "calibrated_window", "lineages": {filter: [metrics of generation 0, 1, …]}}``;
+    ``cfg.replicates`` > 1: each replicate's in ``rep-<r>/`` (the lone run of its seed) and
+    their spread (:mod:`.replicates`) — also written to ``recursive.json`` with figures and
+    report.md / report.html."""
+    if cfg.replicates == 1:
+        return _lone_run(cfg, Path(out), device, progress)
+    from .replicates import run_replicates
+
+    return run_replicates(cfg, Path(out), lambda c, o: _lone_run(c, o, device, progress))
