@@ -139,6 +139,10 @@ def test_save_load_round_trip_scores_identically(tmp_path, kind):
         ("d1", [10, (80, 90)], ["mean", "pool4"])
     assert json.loads(open(path).read())["version"] == 1
     assert [p.name for p in tmp_path.joinpath("sub").iterdir()] == ["detector.json"]
+    # The dataset is written only when known: a file without it (older) reads as unknown.
+    assert "dataset" not in json.loads(open(path).read()) and back.dataset is None
+    det.dataset = "gaussian2d"
+    assert Detector.load(det.save(tmp_path / "named.json")).dataset == "gaussian2d"
 
 
 def test_boosting_refuses_to_save(tmp_path):
