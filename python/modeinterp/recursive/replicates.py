@@ -44,15 +44,23 @@ def _versus_random(filters: list, runs: list, generations: int) -> dict:
             for f in filters if f != "random"}
 
 
+def _apart(rows: list, random: list) -> bool:
+    """Every later generation's highest rate over replicates is below random's lowest."""
+    return all(r["rate"] is not None and q["rate"] is not None
+               and r["rate"]["max"] < q["rate"]["min"] for r, q in zip(rows[1:], random[1:]))
+
+
 def _verdicts(lineages: dict, versus: dict) -> dict:
     """Per filter: below random at every later generation in every replicate (the largest
-    paired difference < 0), and collapse: the mean rate of the last generation over the first's."""
+    paired difference < 0), its whole min–max band below random's (unpaired), and collapse:
+    the mean rate of the last generation over the first's."""
     out = {}
     for f, rows in lineages.items():
         first, last = rows[0]["rate"], rows[-1]["rate"]
-        diffs = [d for d in versus.get(f, [])[1:]]
+        diffs = versus.get(f, [])[1:]
         out[f] = {"below_random_always": (all(d is not None and d["max"] < 0 for d in diffs)
                                           if diffs else None),
+                  "band_below_random": (_apart(rows, lineages["random"]) if diffs else None),
                   "rate_first": first and first["mean"], "rate_last": last and last["mean"],
                   "growth": (last["mean"] / first["mean"]) if first and last and first["mean"]
                   else None}

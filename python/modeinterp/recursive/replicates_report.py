@@ -71,14 +71,14 @@ def _table(rows_by_filter: dict, key: str | None, scale: float, fmt: str) -> lis
 
 
 def _verdict_lines(summary: dict) -> list:
-    rows = []
-    for rule, v in summary["verdicts"].items():
-        below = {True: "yes", False: "no", None: "–"}[v["below_random_always"]]
-        rows.append([rule, below, v["rate_first"] and 100 * v["rate_first"],
-                     v["rate_last"] and 100 * v["rate_last"], v["growth"]])
-    return markdown_table(["filter", "below random at every generation, every replicate",
-                           "rate, gen 0 (%)", "rate, last gen (%)", "last / first"], rows,
-                          formats=[None, None, ".2f", ".2f", ".2f"]) + [""]
+    word = {True: "yes", False: "no", None: "–"}
+    rows = [[rule, word[v["below_random_always"]], word[v["band_below_random"]],
+             v["rate_first"] and 100 * v["rate_first"], v["rate_last"] and 100 * v["rate_last"],
+             v["growth"]] for rule, v in summary["verdicts"].items()]
+    return markdown_table(["filter", "below random in every replicate, every generation",
+                           "min–max band below random's", "rate, gen 0 (%)",
+                           "rate, last gen (%)", "last / first"], rows,
+                          formats=[None, None, None, ".2f", ".2f", ".2f"]) + [""]
 
 
 def markdown(summary: dict, figs: dict) -> str:
