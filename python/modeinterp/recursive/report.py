@@ -179,7 +179,10 @@ def markdown(summary: dict, figs: dict) -> str:
     if summary["calibrated_window"] is not None:
         doc.paragraph(f"variance-calibrated filters on the window calibrated on generation 0: "
                       f"**{summary['calibrated_window']}**.")
-    for rule, why in summary.get("left_out", {}).items():
+    left_out = summary.get("left_out") or (  # a summary written before detectors existed
+        {"variance-calibrated": summary["calibration_note"]}
+        if summary.get("calibration_note") else {})
+    for rule, why in left_out.items():
         doc.paragraph(f"No {rule} lineage: {why}.")
     for rule, det in summary.get("detectors", {}).items():
         doc.paragraph(f"{rule} filters by a {det['kind']} detector fitted on generation 0 "
