@@ -97,7 +97,9 @@ def markdown(summary: dict, figs: dict) -> str:
                "fitted on generation 0's samples with the oracle's labels — an upper bound, "
                "not available to a real loop")
         doc.paragraph(f"`{rule}`: {det['kind']} on {len(det['names'])} features, {how}.")
-    doc.paragraph(f"Calibrated windows (per replicate): {summary['calibrated_windows']}.")
+    if any(w is not None for w in summary["calibrated_windows"]):
+        doc.paragraph(f"`variance-calibrated` windows, calibrated on each replicate's "
+                      f"generation 0: {summary['calibrated_windows']}.")
     for rule, why in summary["left_out"].items():
         doc.paragraph(f"`{rule}` left out: {why}.")
     doc.heading("Verdicts").extend(_verdict_lines(summary))
