@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis._common import new_figure, save
+from ..analysis._common import new_figure
 from ..reports import Report, markdown_table, write_report
-from .report import METRICS, STYLE
+from .report import METRICS, STYLE, finish_panels
 
 __all__ = ["plot_spread", "write_replicates_report"]
 
@@ -46,15 +46,10 @@ def plot_spread(summary: dict, path, *, title=None):
             ax.set_title(METRICS[key] + (" (%)" if key in _PERCENT else ""), fontsize=9)
         ax.set_xlabel("generation")
         ax.set_xticks(range(len(first)))
-    for ax in list(axes.flat)[len(panels):]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    return save(fig, path)
+    return finish_panels(fig, axes, len(panels), path, title)
 
 
-def _cell(c, scale: float, fmt: str):
+def _cell(c, scale: float):
     return None if c is None else (c["mean"] * scale, (c["min"] * scale, c["max"] * scale))
 
 
@@ -62,7 +57,7 @@ def _table(rows_by_filter: dict, key: str | None, scale: float, fmt: str) -> lis
     from ..reports import with_interval
 
     n_gen = max(len(r) for r in rows_by_filter.values())
-    rows = [[str(g), *(_cell(rows[g] if key is None else rows[g].get(key), scale, fmt)
+    rows = [[str(g), *(_cell(rows[g] if key is None else rows[g].get(key), scale)
                        if g < len(rows) and rows[g] is not None else None
                        for rows in rows_by_filter.values())] for g in range(n_gen)]
     return markdown_table(["generation", *rows_by_filter], rows,

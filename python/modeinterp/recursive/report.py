@@ -11,7 +11,7 @@ from ..analysis._common import new_figure, save
 from ..reports import Report, markdown_table, write_report
 from ..sampling.store import load_samples
 
-__all__ = ["STYLE", "plot_generation_panel", "plot_mode_mass", "plot_over_generations",
+__all__ = ["STYLE", "finish_panels", "plot_generation_panel", "plot_mode_mass", "plot_over_generations",
            "write_recursive_report"]
 
 # metric key -> axis label; a metric is plotted when generation 0 has it
@@ -52,9 +52,15 @@ def plot_over_generations(lineages: dict, path, *, title=None):
         ax.set_xlabel("generation")
         ax.set_title(METRICS[key], fontsize=9)
         ax.set_xticks(range(max(len(r) for r in lineages.values())))
-    for ax in list(axes.flat)[len(keys):]:
+    return finish_panels(fig, axes, len(keys), path, title)
+
+
+def finish_panels(fig, axes, used: int, path, title=None):
+    """Blank the panels past the ``used`` ones, add the legend (first panel) and the title, save
+    to ``path``. Returns the Path."""
+    for ax in list(axes.flat)[used:]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
+    axes.flat[0].legend(fontsize=7)
     if title:
         fig.suptitle(title)
     return save(fig, path)
