@@ -144,7 +144,9 @@ def ablate(args) -> int:
 
 def _add_recursive(sub, add_run_args) -> None:
     p = sub.add_parser("recursive", help=RECURSIVE, description=RECURSIVE)
-    add_run_args(p, training=True, sampling=True)
+    add_run_args(p, training=True, sampling=True,
+                 config_keys="ReproduceConfig keys and the study's (generations, n_keep, margin, "
+                             "replicates, filters)")
     p.add_argument("--generations", type=COUNT, default=None,
                    help="generations, generation 0 (real data) included (default 5)")
     p.add_argument("--filter", type=types.filters, default=None,

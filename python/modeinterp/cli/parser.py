@@ -39,10 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
                   overwrite: bool = True, model: Optional[str] = None,
-                  shards: Optional[str] = None) -> None:
+                  shards: Optional[str] = None,
+                  config_keys: str = "ReproduceConfig keys") -> None:
     """The flags of the commands that run an experiment config: the dataset and its config, then
     the training and sampling overrides the command uses; ``model``: the help of its --model;
-    ``shards``: the default of its --shard-size (none without)."""
+    ``shards``: the default of its --shard-size (none without); ``config_keys``: what its
+    --config file may hold."""
     from ..experiments.specs import SPECS
 
     p.add_argument("dataset", choices=sorted(SPECS),
@@ -50,7 +52,7 @@ def _add_run_args(p, *, training: bool, sampling: bool, n_samples: bool = True,
     p.add_argument("--quick", action="store_true",
                    help="the dataset's small config (minutes on 2 CPU cores; default: full size)")
     p.add_argument("--config", default=None, metavar="FILE",
-                   help="TOML file of ReproduceConfig keys over the dataset's config (configs/)")
+                   help=f"TOML file of {config_keys} over the dataset's config (configs/)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="run folder (default runs/DATASET, runs/DATASET-quick with --quick)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
