@@ -33,16 +33,16 @@ def window(text: str):
         raise argparse.ArgumentTypeError(str(exc).replace("window ", "", 1)) from None
 
 
-def filters(text: str) -> tuple:
-    """``all`` or a comma-separated list of recursive filters (``variance`` alone also runs
-    ``variance-calibrated``, as before lists existed)."""
+def filters(text: str):
+    """``all``, or a comma-separated list of recursive filters, checked (what ``variance``
+    alone means is :func:`~modeinterp.recursive.recursive_config`'s)."""
     from ..detect.filters import FILTERS
 
     if text == "all":
-        return FILTERS
+        return text
     names = tuple(n.strip() for n in text.split(","))
     bad = [n for n in names if n not in FILTERS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown filter {bad[0] if bad else text!r}: choose "
-                                         f"all, or a comma-separated list of {', '.join(FILTERS)}")
-    return names + (("variance-calibrated",) if names == ("variance",) else ())
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown filter {bad[0]!r}: choose all, or a "
+                                         f"comma-separated list of {', '.join(FILTERS)}")
+    return names

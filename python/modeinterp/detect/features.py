@@ -15,8 +15,8 @@ import numpy as np
 
 from ..validation import ArgumentTypeError, as_array
 
-__all__ = ["IMAGE_FEATURES", "feature_matrix", "image_features", "live_features",
-           "result_features", "sampler_feature_names"]
+__all__ = ["IMAGE_FEATURES", "feature_matrix", "feature_sets", "image_features",
+           "live_features", "result_features", "sampler_feature_names"]
 
 IMAGE_FEATURES = ("image/foreground", "image/mean", "image/std", "image/undecided")
 _CHUNK = 1024  # samples converted to float64 at a time: bounded memory for large runs
@@ -76,6 +76,14 @@ def live_features(result) -> dict:
     depend on the whole run) and only features finite for every sample."""
     return {k: v for k, v in result_features(result).items()
             if "/rel-" not in k and np.isfinite(v).all()}
+
+
+def feature_sets(features) -> dict:
+    """The detectors' three feature sets over ``features`` {name: …}: ``"trajectory"`` (every
+    score), ``"trajectory + image"`` and ``"image only"`` (:data:`IMAGE_FEATURES`)."""
+    trajectory = [k for k in features if not k.startswith("image/")]
+    return {"trajectory": trajectory, "trajectory + image": trajectory + list(IMAGE_FEATURES),
+            "image only": list(IMAGE_FEATURES)}
 
 
 def sampler_feature_names(sampler) -> list:

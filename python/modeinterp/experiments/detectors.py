@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import detect
 from ..detect import Detector
-from ..detect.features import IMAGE_FEATURES, live_features
+from ..detect.features import feature_sets, live_features
 from ..reports import INTERVAL_NOTE, markdown_table, with_interval
 from .score_pairs import group_removed, hallucination_groups
 
@@ -25,12 +25,6 @@ SUPERVISED = ("logistic", "boosting")
 LABEL_FREE = ("mahalanobis", "gmm")
 # Fewer hallucinations or good samples than this: nothing to fit on each half (and 5 folds).
 MIN_PER_CLASS = 10
-
-
-def _feature_sets(features: dict) -> dict:
-    trajectory = [k for k in features if not k.startswith("image/")]
-    return {"trajectory": trajectory, "trajectory + image": trajectory + list(IMAGE_FEATURES),
-            "image only": list(IMAGE_FEATURES)}
 
 
 def _row(name, det, features, labels, groups, held) -> dict:
@@ -57,7 +51,7 @@ def detector_section(result, labels, reasons, data, seed: int, references=None,
     groups = hallucination_groups(labels, reasons, data, result.samples.float().cpu())
     calib, held = detect.calibration_split(labels, 0.5, seed)
     rows = []
-    for set_name, names in _feature_sets(features).items():
+    for set_name, names in feature_sets(features).items():
         for kind in SUPERVISED:
             det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],
                                           names=names, kind=kind, seed=seed)
@@ -83,7 +77,7 @@ def detector_section(result, labels, reasons, data, seed: int, references=None,
             det = Detector.fit_label_free(ref, names=names, kind=kind, seed=seed)
             rows.append({"family": "label-free", "features": "late windows + image", "kind": kind,
                          **_row(f"{kind} · references", det, features, labels, groups, held)})
-    names = _feature_sets(features)["trajectory + image"]
+    names = feature_sets(features)["trajectory + image"]
     spread = _splits(features, names, labels, splits, seed)
     return {"rows": rows, "n_heldout": int(held.size), "splits": spread,
             "n_references": None if references is None else len(references.samples)}

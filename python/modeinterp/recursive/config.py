@@ -126,8 +126,8 @@ def recursive_config(dataset: str, *, quick: bool = False, generations: int | No
         study["filters"] = filters
     base = config_for(dataset, quick=quick, variant=per_generation, **overrides)
     filters = study.pop("filters", "all")
-    if filters == "all":
-        filters = FILTERS
-    elif isinstance(filters, str):
-        filters = (filters,) if filters != "variance" else ("variance", "variance-calibrated")
-    return RecursiveConfig(base=base, filters=tuple(filters), **study)
+    filters = FILTERS if filters == "all" else \
+        ((filters,) if isinstance(filters, str) else tuple(filters))
+    if filters == ("variance",):  # the paper's filter alone: with its calibrated twin
+        filters += ("variance-calibrated",)
+    return RecursiveConfig(base=base, filters=filters, **study)

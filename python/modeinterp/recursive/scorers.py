@@ -18,7 +18,7 @@ import torch
 
 from .. import detect
 from ..detect import Detector
-from ..detect.features import IMAGE_FEATURES, live_features, result_features
+from ..detect.features import feature_sets, live_features, result_features
 from ..experiments.recipe import reference_run
 from ..sampling.window_spec import Window
 from ..train.checkpoint import load_model
@@ -27,13 +27,6 @@ __all__ = ["DETECTOR_FILES", "calibrated_window", "fit_detectors", "filter_score
 
 # Where a run folder keeps the detectors it fitted on generation 0.
 DETECTOR_FILES = {"detector": "detector.json", "detector-supervised": "detector-supervised.json"}
-
-
-def _names(features: dict, images: bool) -> list:
-    """The features a recursive detector reads: the trajectory's scores, plus the image
-    statistics for image data (on a 2-D point they are no image at all)."""
-    trajectory = [k for k in features if not k.startswith("image/")]
-    return trajectory + ([n for n in IMAGE_FEATURES if n in features] if images else [])
 
 
 def calibrated_window(run, gen0):
@@ -61,20 +54,21 @@ def calibrated_window(run, gen0):
 
 
 def _fit(run, rule: str, gen0) -> Detector:
-    images = len(run.data.sample_shape) > 1
+    # the image statistics only for images: on a 2-D point they describe no image at all
+    chosen = "trajectory + image" if len(run.data.sample_shape) > 1 else "trajectory"
     if rule == "detector":
         if run.cfg.detector is not None:
             return Detector.load(run.cfg.detector)
         model = load_model(run.out / "gen-0" / "model.pt", map_location=run.device)
         refs = live_features(reference_run(model, run.base, run.data, run.device, False,
                                            n=min(run.base.n_train, 2048)))
-        return Detector.fit_label_free(refs, names=_names(refs, images), seed=run.base.seed,
+        return Detector.fit_label_free(refs, names=feature_sets(refs)[chosen], seed=run.base.seed,
                                        dataset=run.base.dataset)
     features = live_features(gen0.saved)
     ok = gen0.finite()
     labels = run.data.is_hallucination(gen0.samples[torch.from_numpy(ok)]).numpy()
     return Detector.fit_supervised({k: v[ok] for k, v in features.items()}, labels,
-                                   names=_names(features, images), seed=run.base.seed,
+                                   names=feature_sets(features)[chosen], seed=run.base.seed,
                                    dataset=run.base.dataset)
 
 
