@@ -90,14 +90,14 @@ FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, d
     in.mean = *mean;
     in.m2 = *m2;
   }
-  in.coef = StepCoef{checked_float(a, "a"),   checked_float(b, "b"),
-                     checked_float(c0, "c0"), checked_float(c1, "c1"),
-                     checked_float(c2, "c2"), checked_float(sigma, "sigma"),
-                     checked_float(clip, "clip")};
+  in.scalars.coef = StepCoef{checked_float(a, "a"),   checked_float(b, "b"),
+                             checked_float(c0, "c0"), checked_float(c1, "c1"),
+                             checked_float(c2, "c2"), checked_float(sigma, "sigma"),
+                             checked_float(clip, "clip")};
   // seed/step/offset arrive as int64 and are read as the uint64 bit pattern: the Python
   // wrapper maps [0, 2^64) onto it, so the full counter space stays reachable.
-  in.key = NoiseKey{static_cast<uint64_t>(seed), static_cast<uint64_t>(step)};
-  in.offset = static_cast<uint64_t>(offset);
+  in.scalars.key = NoiseKey{static_cast<uint64_t>(seed), static_cast<uint64_t>(step)};
+  in.scalars.offset = static_cast<uint64_t>(offset);
   if (counter.has_value()) {
     TORCH_CHECK_VALUE(counter->device() == x.device(), "fused_step: counter is on ",
                       counter->device().str(), " but x is on ", x.device().str());
@@ -109,14 +109,14 @@ FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, d
                       shape_string(counter->sizes()));
     const at::Tensor words = counter->contiguous();
     if (words.is_cpu()) {
-      in.key.seed = static_cast<uint64_t>(words.const_data_ptr<int64_t>()[0]);
-      in.offset = static_cast<uint64_t>(words.const_data_ptr<int64_t>()[1]);
+      in.scalars.key.seed = static_cast<uint64_t>(words.const_data_ptr<int64_t>()[0]);
+      in.scalars.offset = static_cast<uint64_t>(words.const_data_ptr<int64_t>()[1]);
     } else {
       in.counter = words;
     }
   }
-  in.welford_n = static_cast<float>(count + 1);
-  in.generate_noise = !noise.has_value() && in.coef.sigma != 0.0f;
+  in.scalars.welford_n = static_cast<float>(count + 1);
+  in.scalars.generate_noise = !noise.has_value() && in.scalars.coef.sigma != 0.0f;
   return in;
 }
 

@@ -6,8 +6,7 @@
 
 #include <optional>
 
-#include "modeinterp/normal.h"
-#include "modeinterp/step.h"
+#include "modeinterp/fused_step.h"
 
 namespace modeinterp {
 
@@ -16,13 +15,9 @@ struct FusedStepInputs {
   at::Tensor noise;     // undefined, or contiguous float32 shaped like x
   at::Tensor mean, m2;  // undefined, or contiguous float32 shaped like x (updated in place)
   // Undefined, or int64 [seed, offset] on a CUDA device, read there by the kernel. On the CPU the
-  // values are read here into key.seed and offset, and counter stays undefined.
+  // values are read here into scalars.key.seed and scalars.offset, and counter stays undefined.
   at::Tensor counter;
-  StepCoef coef;
-  NoiseKey key;
-  uint64_t offset;
-  float welford_n;  // count + 1
-  bool generate_noise;  // no noise tensor and sigma != 0
+  FusedStepScalars scalars;
 };
 
 FusedStepInputs prepare_fused_step(const at::Tensor& x, const at::Tensor& out, double a, double b,

@@ -26,7 +26,7 @@ void fused_step_range(const FusedStepInputs& in, T* x_prev, T* x0_out, int64_t b
   const float* noise = in.noise.defined() ? in.noise.const_data_ptr<float>() : nullptr;
   float* mean = in.mean.defined() ? in.mean.data_ptr<float>() : nullptr;
   float* m2 = in.m2.defined() ? in.m2.data_ptr<float>() : nullptr;
-  const StepCoef c = in.coef;
+  const FusedStepScalars s = in.scalars;  // a copy: the stores to mean/m2 cannot alias it
   Buffers buf;
   for (int64_t t0 = begin; t0 < end; t0 += kTile) {
     const int64_t n = std::min(kTile, end - t0);
@@ -34,18 +34,18 @@ void fused_step_range(const FusedStepInputs& in, T* x_prev, T* x0_out, int64_t b
     load_tile(out + t0, buf.out, n);
     if (noise != nullptr) {
       load_tile(noise + t0, buf.z, n);
-    } else if (in.generate_noise) {
-      fill_noise_tile(in.key, in.offset + static_cast<uint64_t>(t0), buf.z, n);
+    } else if (s.generate_noise) {
+      fill_noise_tile(s.key, s.offset + static_cast<uint64_t>(t0), buf.z, n);
     } else {
       std::fill(buf.z, buf.z + n, 0.0f);
     }
-    for (int64_t i = 0; i < n; ++i) buf.x0[i] = predict_x0(c, buf.x[i], buf.out[i]);
+    for (int64_t i = 0; i < n; ++i) buf.x0[i] = predict_x0(s.coef, buf.x[i], buf.out[i]);
     for (int64_t i = 0; i < n; ++i) {
-      buf.x_prev[i] = step_x_prev(c, buf.x0[i], buf.x[i], buf.out[i], buf.z[i]);
+      buf.x_prev[i] = step_x_prev(s.coef, buf.x0[i], buf.x[i], buf.out[i], buf.z[i]);
     }
     if (mean != nullptr) {
       for (int64_t i = 0; i < n; ++i) {
-        welford_update(mean + t0 + i, m2 + t0 + i, buf.x0[i], in.welford_n);
+        welford_update(mean + t0 + i, m2 + t0 + i, buf.x0[i], s.welford_n);
       }
     }
     store_tile(buf.x_prev, x_prev + t0, n);

@@ -15,10 +15,10 @@ struct alignas(4 * sizeof(T)) Pack4 {
 template <typename T>
 __device__ __forceinline__ void step_element(const FusedStepParams& p, float xi, float oi,
                                              float zi, int64_t i, T* x_prev, T* x0) {
-  const float x0i = predict_x0(p.coef, xi, oi);
-  x_prev[i] = from_float<T>(step_x_prev(p.coef, x0i, xi, oi, zi));
+  const float x0i = predict_x0(p.scalars.coef, xi, oi);
+  x_prev[i] = from_float<T>(step_x_prev(p.scalars.coef, x0i, xi, oi, zi));
   if (x0 != nullptr) x0[i] = from_float<T>(x0i);
-  if (p.mean != nullptr) welford_update(p.mean + i, p.m2 + i, x0i, p.welford_n);
+  if (p.mean != nullptr) welford_update(p.mean + i, p.m2 + i, x0i, p.scalars.welford_n);
 }
 
 template <typename T>
@@ -27,8 +27,8 @@ __global__ void fused_step_kernel(FusedStepParams p, uint64_t quads, bool vector
   const T* out = static_cast<const T*>(p.out);
   T* x_prev = static_cast<T*>(p.x_prev);
   T* x0 = static_cast<T*>(p.x0);
-  NoiseKey key = p.key;
-  uint64_t offset = p.offset;
+  NoiseKey key = p.scalars.key;
+  uint64_t offset = p.scalars.offset;
   if (p.counter != nullptr) {
     key.seed = static_cast<uint64_t>(p.counter[0]);
     offset = static_cast<uint64_t>(p.counter[1]);
@@ -39,7 +39,7 @@ __global__ void fused_step_kernel(FusedStepParams p, uint64_t quads, bool vector
   for (uint64_t q = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; q < quads;
        q += stride) {
     Normal4 z{{0.f, 0.f, 0.f, 0.f}};
-    if (p.generate_noise) z = normal4(key, (offset >> 2) + q);
+    if (p.scalars.generate_noise) z = normal4(key, (offset >> 2) + q);
     const int64_t base = static_cast<int64_t>(4 * q) - lead;  // local index of lane 0
     if (vector_ok && base + 3 < p.numel) {
       // lead == 0 and 16/8-byte aligned pointers: whole-quad loads and stores.
@@ -60,10 +60,10 @@ __global__ void fused_step_kernel(FusedStepParams p, uint64_t quads, bool vector
 #pragma unroll
       for (int l = 0; l < 4; ++l) {
         const float xi = to_float(xv.v[l]), oi = to_float(ov.v[l]);
-        const float x0i = predict_x0(p.coef, xi, oi);
-        xp.v[l] = from_float<T>(step_x_prev(p.coef, x0i, xi, oi, z.z[l]));
+        const float x0i = predict_x0(p.scalars.coef, xi, oi);
+        xp.v[l] = from_float<T>(step_x_prev(p.scalars.coef, x0i, xi, oi, z.z[l]));
         x0v.v[l] = from_float<T>(x0i);
-        if (p.mean != nullptr) welford_update(mp + l, m2p + l, x0i, p.welford_n);
+        if (p.mean != nullptr) welford_update(mp + l, m2p + l, x0i, p.scalars.welford_n);
       }
       reinterpret_cast<Pack4<T>*>(x_prev)[q] = xp;
       if (x0 != nullptr) reinterpret_cast<Pack4<T>*>(x0)[q] = x0v;
@@ -90,10 +90,10 @@ bool aligned(const void* ptr, unsigned bytes) {
 template <typename T>
 cudaError_t launch_typed(const FusedStepParams& p, cudaStream_t stream) {
   // With a counter the offset is known only on the device: cover the largest lead (3).
-  const uint64_t quads = quad_count(p.numel, p.counter != nullptr ? 3 : p.offset);
+  const uint64_t quads = quad_count(p.numel, p.counter != nullptr ? 3 : p.scalars.offset);
   const unsigned pack = 4 * sizeof(T);
-  const bool vector_ok = (p.offset & 3) == 0 && aligned(p.x, pack) && aligned(p.out, pack) &&
-                         aligned(p.x_prev, pack) && aligned(p.x0, pack) &&
+  const bool vector_ok = (p.scalars.offset & 3) == 0 && aligned(p.x, pack) &&
+                         aligned(p.out, pack) && aligned(p.x_prev, pack) && aligned(p.x0, pack) &&
                          aligned(p.noise, 16) && aligned(p.mean, 16) && aligned(p.m2, 16);
   fused_step_kernel<T><<<grid_for(quads), kThreads, 0, stream>>>(p, quads, vector_ok);
   return cudaGetLastError();

@@ -33,12 +33,8 @@ std::tuple<at::Tensor, at::Tensor> fused_step_cuda(
   p.m2 = in.m2.defined() ? in.m2.data_ptr<float>() : nullptr;
   p.numel = in.x.numel();
   p.dtype = element_type(in.x.scalar_type());
-  p.coef = in.coef;
-  p.key = in.key;
-  p.offset = in.offset;
+  p.scalars = in.scalars;
   p.counter = in.counter.defined() ? in.counter.const_data_ptr<int64_t>() : nullptr;
-  p.welford_n = in.welford_n;
-  p.generate_noise = in.generate_noise;
   check_launch(launch_fused_step(p, current_stream(in.x)), "fused_step");
   return {x_prev, x0};
 }

@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
+#include "modeinterp/fused_step.h"
 #include "modeinterp/normal.h"
-#include "modeinterp/step.h"
 
 namespace modeinterp::cuda {
 
@@ -23,13 +23,10 @@ struct FusedStepParams {
   float* m2;
   int64_t numel;
   ElementType dtype;
-  StepCoef coef;
-  NoiseKey key;
-  uint64_t offset;      // global flat index of element 0
-  const int64_t* counter;  // nullptr, or [seed, offset] in device memory, replacing key.seed
-                           // and offset (read by the kernel: graph replays with new values)
-  float welford_n;      // count + 1
-  bool generate_noise;
+  FusedStepScalars scalars;
+  const int64_t* counter;  // nullptr, or [seed, offset] in device memory, replacing
+                           // scalars.key.seed and scalars.offset (read by the kernel: graph
+                           // replays with new values)
 };
 
 // Each returns the launch's error code (cudaSuccess when it was queued).
