@@ -12,13 +12,18 @@ struct alignas(4 * sizeof(T)) Pack4 {
   T v[4];
 };
 
+// The per-element maths of both paths: element i of x_prev and x0 (nullptr: not stored) and, if
+// `welford`, Welford's update of mean[i], m2[i]. The vector path passes its registers (i: the
+// lane), the scalar path global memory (i: the element). A flag, not a null mean: choosing the
+// vector path's &mv.x or nullptr would put its accumulators in local memory (ptxas stack frame).
 template <typename T>
-__device__ __forceinline__ void step_element(const FusedStepParams& p, float xi, float oi,
-                                             float zi, int64_t i, T* x_prev, T* x0) {
-  const float x0i = predict_x0(p.scalars.coef, xi, oi);
-  x_prev[i] = from_float<T>(step_x_prev(p.scalars.coef, x0i, xi, oi, zi));
+__device__ __forceinline__ void step_element(const FusedStepScalars& s, float xi, float oi,
+                                             float zi, int64_t i, T* x_prev, T* x0, bool welford,
+                                             float* mean, float* m2) {
+  const float x0i = predict_x0(s.coef, xi, oi);
+  x_prev[i] = from_float<T>(step_x_prev(s.coef, x0i, xi, oi, zi));
   if (x0 != nullptr) x0[i] = from_float<T>(x0i);
-  if (p.mean != nullptr) welford_update(p.mean + i, p.m2 + i, x0i, p.scalars.welford_n);
+  if (welford) welford_update(mean + i, m2 + i, x0i, s.welford_n);
 }
 
 template <typename T>
@@ -55,15 +60,10 @@ __global__ void fused_step_kernel(FusedStepParams p, uint64_t quads, bool vector
         mv = reinterpret_cast<const float4*>(p.mean)[q];
         m2v = reinterpret_cast<const float4*>(p.m2)[q];
       }
-      float* mp = &mv.x;
-      float* m2p = &m2v.x;
 #pragma unroll
       for (int l = 0; l < 4; ++l) {
-        const float xi = to_float(xv.v[l]), oi = to_float(ov.v[l]);
-        const float x0i = predict_x0(p.scalars.coef, xi, oi);
-        xp.v[l] = from_float<T>(step_x_prev(p.scalars.coef, x0i, xi, oi, z.z[l]));
-        x0v.v[l] = from_float<T>(x0i);
-        if (p.mean != nullptr) welford_update(mp + l, m2p + l, x0i, p.scalars.welford_n);
+        step_element<T>(p.scalars, to_float(xv.v[l]), to_float(ov.v[l]), z.z[l], l, xp.v, x0v.v,
+                        p.mean != nullptr, &mv.x, &m2v.x);
       }
       reinterpret_cast<Pack4<T>*>(x_prev)[q] = xp;
       if (x0 != nullptr) reinterpret_cast<Pack4<T>*>(x0)[q] = x0v;
@@ -78,7 +78,8 @@ __global__ void fused_step_kernel(FusedStepParams p, uint64_t quads, bool vector
       const int64_t i = base + l;
       if (i < 0 || i >= p.numel) continue;
       const float zi = p.noise != nullptr ? p.noise[i] : z.z[l];
-      step_element<T>(p, to_float(x[i]), to_float(out[i]), zi, i, x_prev, x0);
+      step_element<T>(p.scalars, to_float(x[i]), to_float(out[i]), zi, i, x_prev, x0,
+                      p.mean != nullptr, p.mean, p.m2);
     }
   }
 }
