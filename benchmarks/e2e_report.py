@@ -106,7 +106,7 @@ def _table(w, n, host_limit_gb, repeats, out, save, names=None, toy=False) -> No
                 _warm_up(variant, n)
             _record(row, _measure(variant, n, w.device))
             save()
-            print(f"  run {r + 1}/{repeats}, {row['variant']}: {row['runs_s'][-1]:.2f} s",
+            print(f"  run {r + 1} of {repeats}, {row['variant']}: {row['runs_s'][-1]:.2f} s",
                   flush=True)
     measured = {row["variant"]: row for row in rows if "runs_s" in row}
     ref = next((measured[k] for k in (GRAPH, EAGER) if k in measured), None)

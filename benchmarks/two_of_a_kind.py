@@ -158,13 +158,12 @@ def _ranked_figure(samples, reasons, masks, paper, path: Path) -> None:
 
 def report(args) -> int:
     from modeinterp.experiments.score_pairs import pair_scores
-    from modeinterp.pipeline.stages import result_of
 
     metrics, cfg, _, data, saved, samples, reasons = _run(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
     masks = _group_masks(reasons)
     n = len(reasons)
-    pairs = pair_scores(result_of(saved))
+    pairs = pair_scores(saved)
     best, best_calib = _best_pair_on_calibration(pairs, masks["all"], masks["two-of-a-kind"],
                                                  cfg.seed)
     columns = _columns(metrics, best)
@@ -199,15 +198,16 @@ def _localisation(run: Path, data, samples, reasons, pairs) -> dict:
     """Per score map (the window of each pair, pooled like the pair or 4×4): per reason, the
     peak-in-blamed-strip rate with its hit count."""
     from modeinterp.analysis import localisation_rates
-    from modeinterp.sampling.window_spec import Window
+    from modeinterp.sampling import ScoreKey
+    from modeinterp.sampling.aggregations import pool_size
 
     maps = torch.load(run / "score_maps.pt")
     blame = data.blame(samples)
     out = {}
     for pair in pairs:
-        window, aggregation = pair.split("/", 1)
-        k = int(aggregation[4:]) if aggregation.startswith("pool") else 4
-        rates = localisation_rates(maps[Window.parse(window).key], blame, k)
+        window, aggregation = ScoreKey.parse(pair)
+        k = pool_size(aggregation)
+        rates = localisation_rates(maps[window.key], blame, k)
         rows = {r: {**v, "hits": round(v["hit_rate"] * v["n"])} for r, v in rates.items()}
         two = [rows[r] for r in TWO_OF_A_KIND if r in rows]
         if two:  # the union, pooled like localisation_rates' "all"
@@ -302,7 +302,7 @@ def steps(args) -> int:
     n_steps = per_step.shape[1]
     moved = float((again - samples[:n]).abs().max())
     # The last step's score is the paper's (10/mean), up to Welford's n against torch's n − 1.
-    agreement = float(spearmanr(per_step[:, -1], saved.main_scores[:n].numpy()).statistic)
+    agreement = float(spearmanr(per_step[:, -1], saved.scores[:n].numpy()).statistic)
     masks = {g: m[:n] for g, m in _group_masks(reasons).items()}
     marks = sorted(set(range(1, n_steps, max(1, n_steps // 25))) | {n_steps - 1})
     curves = _step_curves(per_step, masks, marks)

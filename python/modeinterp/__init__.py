@@ -9,23 +9,8 @@ it was built against this torch's major.minor (``modeinterp._extension``).
 from __future__ import annotations
 
 from . import ops, reference, schedules
+from ._extension import build_info
 from .schedules import Schedule, StepCoef, StepTable
-
-_BUILD_FIELDS = {"version": "VERSION", "variant": "VARIANT", "torch_version": "TORCH_VERSION",
-                 "cuda": "WITH_CUDA", "cuda_version": "CUDA_VERSION", "cuda_archs": "CUDA_ARCHS",
-                 "compiler": "COMPILER", "build_type": "BUILD_TYPE"}
-
-
-def build_info() -> dict:
-    """How the extension was built: version and wheel variant, the torch it was built against,
-    CUDA kernels on/off with the CUDA version and the code compiled (``sm_90``, ``compute_90``),
-    compiler and build type. Reads the build's record; does not load the extension."""
-    from ._extension import build_config
-
-    cfg = build_config()
-    info = {key: getattr(cfg, attr) for key, attr in _BUILD_FIELDS.items()}
-    info["cuda_archs"] = list(info["cuda_archs"])
-    return info
 
 
 # Subpackages load on first attribute access (``modeinterp.detect.calibrate_window`` works after

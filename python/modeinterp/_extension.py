@@ -13,6 +13,10 @@ import torch
 
 _loaded = False
 
+_BUILD_FIELDS = {"version": "VERSION", "variant": "VARIANT", "torch_version": "TORCH_VERSION",
+                 "cuda": "WITH_CUDA", "cuda_version": "CUDA_VERSION", "cuda_archs": "CUDA_ARCHS",
+                 "compiler": "COMPILER", "build_type": "BUILD_TYPE"}
+
 
 def build_config():
     """The generated ``_build_config`` module, or an ImportError saying how to build."""
@@ -24,6 +28,17 @@ def build_config():
             "build from source with `pip install --no-build-isolation .` (or scripts/setup.sh)."
         ) from exc
     return _build_config
+
+
+def build_info() -> dict:
+    """How the extension was built: version and wheel variant, the torch it was built against,
+    CUDA kernels on/off with the CUDA version and the code compiled (``sm_90``, ``compute_90``),
+    compiler and build type. Reads the build's record; does not load the extension
+    (``modeinterp.build_info``)."""
+    cfg = build_config()
+    info = {key: getattr(cfg, attr) for key, attr in _BUILD_FIELDS.items()}
+    info["cuda_archs"] = list(info["cuda_archs"])
+    return info
 
 
 # A torch extension links against torch's C++ ABI, which changes between minor releases: loading it

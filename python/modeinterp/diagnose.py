@@ -43,8 +43,7 @@ def _cuda_check() -> str:
 
 def diagnose() -> dict:
     """Everything ``modeinterp info`` prints, as a JSON-friendly dict."""
-    from . import build_info
-    from ._extension import load
+    from ._extension import build_info, load
     from ._variant import running_variant
 
     facts: dict = {

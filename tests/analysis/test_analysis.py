@@ -146,7 +146,7 @@ def test_plot_trajectories_from_sampler(ds, tmp_path):
     labels = ds.is_hallucination(res.samples[:16])
     labels[:2] = True  # make sure both colours appear; the plot does not check the oracle
     p = analysis.plot_trajectories(res.trajectory, labels, res.timesteps, tmp_path / "traj.png",
-                                   window=res.window, modes=ds.modes)
+                                   window=res.step_range, modes=ds.modes)
     assert _is_png(p)
 
 

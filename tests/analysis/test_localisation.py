@@ -75,7 +75,7 @@ def fake_result(shapes, seed):
     maps[10][torch.from_numpy(labels), :, 8:12, 2:6] += 0.8
     pairs = {(w, a): s for w, m in maps.items()
              for a, s in aggregate(m, ["mean", "pool4", "max"], x).items()}
-    result = SampleResult(x, Scores([10, 5], pairs), windows=[(90, 100), (95, 100)],
+    result = SampleResult(x, Scores([10, 5], pairs), step_ranges=[(90, 100), (95, 100)],
                           score_maps=maps)
     return result, labels
 

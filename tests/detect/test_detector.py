@@ -242,8 +242,8 @@ def _result():
     s = {10: torch.tensor([1.0, 2.0]), (80, 90): torch.tensor([3.0, 4.0])}
     pairs = {(w, "mean"): v for w, v in s.items()}
     pairs.update({(w, "pool4"): v * 10 for w, v in s.items()})
-    pairs[(10, "early/3")] = torch.tensor([0.5, 0.25])
-    return SampleResult(samples, Scores([10, (80, 90)], pairs), windows=[(90, 100), (80, 90)])
+    pairs[(None, "early/3")] = torch.tensor([0.5, 0.25])
+    return SampleResult(samples, Scores([10, (80, 90)], pairs), step_ranges=[(90, 100), (80, 90)])
 
 
 def test_result_features_names_every_score_and_the_image():

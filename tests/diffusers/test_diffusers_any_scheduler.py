@@ -77,7 +77,7 @@ def test_scored_leaves_sampling_untouched_and_scores_the_x0_trajectory(cls, conf
     assert torch.equal(got, ref)
     assert isinstance(sched, cls) and type(stock) is cls  # the original is left as it was
     assert len(x0s) == STEPS
-    start, stop = sched.window
+    start, stop = sched.step_range
     assert (start, stop) == (STEPS - 4, STEPS)
     expected = np.var(torch.stack(x0s[start:stop]).double().numpy(), axis=0)
     np.testing.assert_allclose(sched.scores.numpy(), expected.reshape(SHAPE[0], -1).mean(1),

@@ -201,4 +201,4 @@ def test_a_window_longer_than_the_run_warns_once_and_scores_every_step(test_seed
         x = torch.randn(2, 3, generator=torch.Generator().manual_seed(test_seed))
         sched.step(x, 0, x)
     assert sum("longer than" in str(w.message) for w in caught) == 1  # init and set_timesteps: once
-    assert sched.window == (0, 1) and torch.equal(sched.scores, torch.zeros(2))
+    assert sched.step_range == (0, 1) and torch.equal(sched.scores, torch.zeros(2))

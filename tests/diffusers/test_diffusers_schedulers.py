@@ -94,7 +94,7 @@ def _compare_run(stock, scored, steps, gen, monkeypatch, step_kwargs=None, times
 
 
 def _check_scores(scored, x0s):
-    start, stop = scored.window
+    start, stop = scored.step_range
     expected = np.var(x0s[start:stop].double().numpy(), axis=0).reshape(SHAPE[0], -1).mean(1)
     np.testing.assert_allclose(scored.scores.numpy(), expected, rtol=1e-4, atol=1e-7)
 
@@ -207,7 +207,7 @@ def test_window_longer_than_the_run_scores_every_step():
     sched = ScoredDDIMScheduler(num_train_timesteps=T)
     with pytest.warns(UserWarning, match="window=10 is longer than the 5 steps"):
         sched.set_timesteps(5)
-    assert sched.window == (0, 5)
+    assert sched.step_range == (0, 5)
 
 
 @pytest.mark.parametrize("cls,option,message", [

@@ -7,6 +7,7 @@ import pytest
 
 from modeinterp.experiments import config_for
 from modeinterp.experiments.mitigation import repair_markdown, repair_section
+from modeinterp.experiments.plan import plan
 from modeinterp.experiments.recipe import dataset_of, sample_run, train_model
 from modeinterp.pipeline import stages
 
@@ -16,8 +17,8 @@ pytestmark = pytest.mark.slow
 def test_repair_section_on_a_toy_run(tmp_path):
     cfg = config_for("gaussian2d", quick=True, train_steps=1500, n_samples=600)
     data = dataset_of(cfg)
-    model = train_model(cfg, tmp_path, "cpu", False, data).model
-    ev = stages.evaluate(data, sample_run(model, cfg, "cpu", False, data))
+    model = train_model(plan(cfg), tmp_path, "cpu", False, data).model
+    ev = stages.evaluate(data, sample_run(model, plan(cfg), "cpu", False, data))
     section = repair_section(model, cfg, data, ev, rounds=2, progress=False)
     steps = section["steps"]
     assert [r["start"] for r in section["rows"]] == sorted({r["start"] for r in section["rows"]})

@@ -26,7 +26,7 @@ def test_plan_orders_windows_and_honours_every_sampling_knob():
     assert np.array_equal(run.table.sigma, stochastic.sigma) and run.table.sigma.any()
     assert run.aggregations == ("mean", "max") and run.live().aggregations == ("mean", "max")
     sampler = run.sampler(lambda x, t: x)
-    assert sampler.window_specs == [5, 2, (40, 45)] and sampler.windows[0] == (45, 50)
+    assert sampler.windows == [5, 2, (40, 45)] and sampler.step_ranges[0] == (45, 50)
     assert run.reference_windows() == [5, 2, (40, 45)]  # all start in the last 20 % of 50
 
 
@@ -65,7 +65,7 @@ def test_the_sample_stage_writes_samples_pt(tmp_path, shard_size):
                            config=cfg.to_dict(), consolidate=shard_size is not None)
     saved = load_samples(tmp_path / "samples.pt")
     assert not (tmp_path / "shards").exists()
-    assert torch.equal(saved.samples, result.samples) and torch.equal(saved.main_scores,
+    assert torch.equal(saved.samples, result.samples) and torch.equal(saved.scores,
                                                                       result.scores)
     assert saved.seed == run.seeds.sampling()
     if shard_size is None:  # consolidated shards keep what their markers recorded

@@ -9,7 +9,7 @@ import torch
 
 from modeinterp.cli import main
 from modeinterp.experiments import config_for, reproduce
-from modeinterp.experiments.recipe import config_sampler
+from modeinterp.experiments.plan import plan
 
 MICRO = dict(n_train=512, train_steps=30, batch_size=256, ema=0.5, n_samples=300, trajectory=8)
 
@@ -71,7 +71,7 @@ def test_prediction_key_trains_and_samples_one_target_and_sample_refuses_another
     assert main(["sample", *common, "--config", str(tmp_path / "v.toml")]) == 0
     cfg = config_for("gaussian1d", toml_path=tmp_path / "v.toml")
     assert cfg.prediction == "v"
-    assert config_sampler(torch.nn.Identity(), cfg).table.prediction == "v"
+    assert plan(cfg).sampler(torch.nn.Identity()).table.prediction == "v"
     refused(["sample", *common], "trained to predict 'v' but sampling is set to prediction='eps'")
     (tmp_path / "beta.toml").write_text('prediction = "v"\nbeta_end = 0.1\n')
     refused(["sample", *common, "--config", tmp_path / "beta.toml"], "another noise schedule")

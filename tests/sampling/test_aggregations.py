@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from modeinterp.sampling.aggregations import (Aggregation, aggregate, aggregation_names,
-                                              resolve_aggregations, run_reference, score_key)
+                                              pool_size, resolve_aggregations, run_reference)
 
 
 def maps_with_a_hot_patch(batch=3, size=8, hot=(2, 5, 1, 4), value=9.0, background=1.0):
@@ -77,7 +77,7 @@ def test_callables_and_names():
     with pytest.raises(ValueError, match="must return a \\(4,\\) tensor"):
         aggregate(maps, [lambda m, s: m.sum()])
     assert "poolK" in aggregation_names() and "rel-component" in aggregation_names()
-    assert score_key(10, "pool4") == "10/pool4" and score_key((80, 90), "mean") == "80-90/mean"
+    assert [pool_size(a) for a in ("pool2", "rel-pool8", "q99", "<lambda>")] == [2, 8, 4, 4]
     for bad, err in (("q101", ValueError), ("pool0", ValueError), ("median", ValueError),
                      (None, TypeError)):
         with pytest.raises(err):

@@ -99,7 +99,7 @@ def _assert_bitwise(loaded, one) -> None:
     """Bit for bit, NaNs included (a 5-step model diverges on part of the samples)."""
     samples, scores = loaded
     assert torch.equal(samples.view(torch.int32), one.samples.view(torch.int32))
-    assert torch.equal(scores.view(torch.int32), one.main_scores.view(torch.int32))
+    assert torch.equal(scores.view(torch.int32), one.scores.view(torch.int32))
 
 
 def test_torchrun_two_processes_match_one(tmp_path):

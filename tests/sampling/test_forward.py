@@ -9,7 +9,7 @@ import torch
 
 from modeinterp import Sampler, Schedule, ops
 from modeinterp.errors import UsageError
-from modeinterp.sampling import reverse_loop
+from modeinterp.sampling import NoiseKey, reverse_loop
 from modeinterp.sampling.forward import Forward
 from modeinterp.sampling.window import WindowScores
 
@@ -38,7 +38,7 @@ def test_fp32_default_is_the_plain_model_call_bit_for_bit():
     x = ops.philox_normal((6, *SHAPE), seed=4, step=steps.num_train_timesteps, offset=0)
     scorer = WindowScores([(5, 10)], [])
     with torch.inference_mode():
-        direct = reverse_loop(model, x, steps, scorer, seed=4, offset=0)
+        direct = reverse_loop(model, x, steps, scorer, noise=NoiseKey(4))
     assert torch.equal(result.samples, direct)
     assert torch.equal(result.scores, scorer.main.scores)
     assert Sampler(model, steps, window=5, precision="fp32", compile=False).forward.plain

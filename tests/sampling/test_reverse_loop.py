@@ -9,7 +9,7 @@ import torch
 
 from modeinterp import Sampler, Schedule, ops
 from modeinterp.models import MLPDenoiser
-from modeinterp.sampling import WindowScores, reverse_loop
+from modeinterp.sampling import NoiseKey, WindowScores, reverse_loop
 from modeinterp.sampling.graphed import GraphCache, _rng_restored_on_failure
 
 TABLE = Schedule.linear(60, 1e-3, 0.2).table()
@@ -29,9 +29,9 @@ def test_reverse_loop_is_what_the_sampler_runs(table):
     result = sampler.sample(n, (2,), seed=seed, first=3, early_exit=[2], progress=False)
     offset = 3 * 2  # global index of the first sample times dims
     x_T = ops.philox_normal((n, 2), seed=seed, step=table.num_train_timesteps, offset=offset)
-    scorer = WindowScores(sampler.windows, [2])
+    scorer = WindowScores(sampler.step_ranges, [2])
     with torch.inference_mode():
-        x = reverse_loop(model, x_T, table, scorer, seed=seed, offset=offset)
+        x = reverse_loop(model, x_T, table, scorer, noise=NoiseKey(seed, offset))
     assert torch.equal(x, result.samples)
     assert torch.equal(scorer.main.scores, result.scores)
     assert torch.equal(scorer.windows[1].scores, result.window_scores[(2, 7)])
@@ -43,7 +43,7 @@ def test_callback_sees_every_step_in_order_with_x0_on_request():
     x_T = torch.randn(8, 2)
     scorer = WindowScores([(50, 60)])
     with torch.inference_mode():
-        reverse_loop(model, x_T, TABLE, scorer, seed=0, offset=0, start=40, want_x0=True,
+        reverse_loop(model, x_T, TABLE, scorer, noise=NoiseKey(), start=40, want_x0=True,
                      callback=lambda info: seen.append((info["i"], info["t"],
                                                         info["x0"].shape)))
     assert [i for i, _, _ in seen] == list(range(40, 60))
@@ -54,7 +54,7 @@ def test_callback_sees_every_step_in_order_with_x0_on_request():
 def test_a_model_of_the_wrong_shape_is_named():
     scorer = WindowScores([(50, 60)])
     with pytest.raises(RuntimeError, match="model returned shape"):
-        reverse_loop(lambda x, t: x[:, :1], torch.zeros(4, 2), TABLE, scorer, seed=0, offset=0)
+        reverse_loop(lambda x, t: x[:, :1], torch.zeros(4, 2), TABLE, scorer, noise=NoiseKey())
 
 
 def test_graph_cache_limit_signature_and_failure():

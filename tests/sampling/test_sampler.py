@@ -31,7 +31,7 @@ def test_shapes_and_dtypes(model, device):
     assert r.samples.shape == (37, 2) and r.samples.dtype == torch.float32
     assert r.scores.shape == (37,) and r.scores.dtype == torch.float32
     assert r.trajectory.shape == (5, 100, 2)
-    assert set(r.early_scores) == {2, 4} and r.window == (90, 100)
+    assert set(r.early_scores) == {2, 4} and r.step_range == (90, 100)
     assert torch.equal(r.timesteps, torch.arange(99, -1, -1))
     assert torch.isfinite(r.samples).all() and (r.scores >= 0).all()
 
@@ -53,7 +53,7 @@ def test_batch_size_invariance(model, batch_size):
 @pytest.mark.parametrize("window", [10, (40, 70)])
 def test_scores_are_the_variance_of_the_x0_trajectory(model, window):
     r = sample(model, n=20, trajectory=20, window=window, early_exit=(1, 3))
-    start, stop = r.window
+    start, stop = r.step_range
     traj = r.trajectory.double().numpy()
     want = np.var(traj[:, start:stop], axis=1, ddof=0).mean(axis=-1)
     np.testing.assert_allclose(r.scores.numpy(), want, rtol=2e-4, atol=1e-10)

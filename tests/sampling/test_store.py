@@ -56,16 +56,17 @@ def test_a_saved_result_loads_field_by_field(tmp_path, result):
     written = save_samples(tmp_path, result, seed=7, config=CONFIG)
     loaded = load_samples(tmp_path)
     assert loaded == written and loaded.schema == SCHEMA
-    assert loaded.windows == WINDOWS and list(loaded.scores) == WINDOWS
+    assert loaded.windows == WINDOWS and list(loaded.window_scores) == WINDOWS
     assert torch.equal(loaded.samples, result.samples)
     for w in WINDOWS:
-        assert torch.equal(loaded.scores[w], result.window_scores[w]), w
-    assert torch.equal(loaded.main_scores, result.scores)
+        assert torch.equal(loaded.window_scores[w], result.window_scores[w]), w
+    assert torch.equal(loaded.scores, result.scores)
     assert loaded.early_scores.keys() == {2, 3}
     assert all(torch.equal(loaded.early_scores[k], result.early_scores[k]) for k in (2, 3))
-    assert sorted(loaded.pair_scores) == sorted(f"{k}/{a}" for k in ("5", "12", "3-9")
-                                                for a in ("max", "pool2"))
-    assert torch.equal(loaded.pair_scores["3-9/pool2"], result.aggregate_scores[((3, 9), "pool2")])
+    assert sorted(k.key for k in loaded.aggregate_scores) == sorted(
+        f"{k}/{a}" for k in ("5", "12", "3-9") for a in ("mean", "max", "pool2"))
+    assert torch.equal(loaded.aggregate_scores[((3, 9), "pool2")],
+                       result.aggregate_scores[((3, 9), "pool2")])
     assert loaded.seed == 7 and loaded.config_digest == config_digest(CONFIG)
     assert len(loaded.config_digest) == 16
     assert config_digest({"steps": 15, "window": [5, 12, [3, 9]], "dataset": "toy"}) \
@@ -81,7 +82,7 @@ def test_a_one_window_result_keeps_its_window_as_given(tmp_path, sampler, window
     result = one.sample(6, SHAPE, seed=1, progress=False)
     save_samples(tmp_path / "one.pt", result, seed=1)
     loaded = load_samples(tmp_path / "one.pt")
-    assert loaded.windows == [window] and torch.equal(loaded.scores[window], result.scores)
+    assert loaded.windows == [window] and torch.equal(loaded.window_scores[window], result.scores)
     assert loaded.seed == 1 and loaded.config_digest is None
     sample_to_shards(one, 6, SHAPE, tmp_path / "sharded", seed=1, shard_size=3, progress=False)
     assert load_samples(tmp_path / "sharded") == load_samples(tmp_path / "one.pt")
@@ -107,8 +108,8 @@ def test_shards_and_one_file_load_to_equal_sample_sets(tmp_path, monkeypatch, sa
     assert [len(p.samples) for p in parts] == [5, 5, 3]
     assert modes.count("c") == 3  # the samples are mapped, not read whole
     assert all(p.windows == WINDOWS and p.seed == 7 for p in parts)
-    assert torch.equal(torch.cat([p.pair_scores["12/max"] for p in parts]),
-                       one.pair_scores["12/max"])
+    assert torch.equal(torch.cat([p.aggregate_scores[(12, "max")] for p in parts]),
+                       one.aggregate_scores[(12, "max")])
     assert [len(p.samples) for p in iter_shards(tmp_path / "one")] == [13]
 
 
@@ -154,7 +155,7 @@ def test_files_of_earlier_versions_load(tmp_path, result):
     # modeinterp sample: one window, not recorded
     torch.save({"samples": s, "scores": result.scores, "early_scores": e}, tmp_path / "a.pt")
     a = load_samples(tmp_path / "a.pt")
-    assert a.schema == LEGACY_SCHEMA and a.windows == [10] and torch.equal(a.main_scores,
+    assert a.schema == LEGACY_SCHEMA and a.windows == [10] and torch.equal(a.scores,
                                                                            result.scores)
     assert load_samples(tmp_path / "a.pt", legacy_window="40-60").windows == [(40, 60)]
     # reproduce: every window by key, every pair (means too)
@@ -165,8 +166,9 @@ def test_files_of_earlier_versions_load(tmp_path, result):
                 "pair_scores": {f"{w}/{a}": torch.zeros(13) for w in ("5", "12")
                                 for a in ("mean", "max")}}, tmp_path / "b.pt")
     b = load_samples(tmp_path / "b.pt")
-    assert b.windows == WINDOWS and sorted(b.pair_scores) == ["12/max", "5/max"]
-    assert torch.equal(b.scores[(3, 9)], result.window_scores[(3, 9)]) and b.early_scores.keys() \
+    assert b.windows == WINDOWS and sorted(k.key for k in b.aggregate_scores) == \
+        ["12/max", "12/mean", "3-9/mean", "5/max", "5/mean"]
+    assert torch.equal(b.window_scores[(3, 9)], result.window_scores[(3, 9)]) and b.early_scores.keys() \
         == {2, 3}
     # recursive: scores keyed by window strings, the main one first
     (tmp_path / "rec").mkdir()

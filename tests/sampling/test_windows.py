@@ -33,7 +33,7 @@ def test_every_window_equals_its_single_window_run(model, table, device):
     model = model.to(device)
     multi = run(model, WINDOWS, table, device=device, early_exit=(2, 5))
     assert list(multi.window_scores) == WINDOWS
-    assert multi.windows == [resolve_windows([w], len(table))[1][0] for w in WINDOWS]
+    assert multi.step_ranges == [resolve_windows([w], len(table))[1][0] for w in WINDOWS]
     for w in WINDOWS:
         single = run(model, w, table, device=device)
         assert torch.equal(multi.window_scores[w], single.scores), w
@@ -53,7 +53,7 @@ def test_window_lists_and_pairs(model):
     with pytest.raises(ValueError, match="window"):
         Sampler(model, SCHEDULE.table(), window=[5, 200])
     single = run(model, 10)
-    assert single.window_scores == {10: single.scores} and single.windows == [(90, 100)]
+    assert single.window_scores == {10: single.scores} and single.step_ranges == [(90, 100)]
 
 
 def test_scored_scheduler_windows_equal_single_window_runs():

@@ -26,7 +26,8 @@ PUBLIC = {
     "schedules.Schedule.cosine": None, "schedules.Schedule.table": (
         "method", "prediction", "variance", "eta", "steps", "clip", "use_clipped_model_output"),
     "Schedule": None, "StepTable": None, "StepCoef": None,
-    "Sampler": ("model", "table", "window", "dtype", "graph", "aggregations", "detector"),
+    "Sampler": ("model", "table", "window", "dtype", "graph", "aggregations", "detector",
+                "run_scores"),
     "Sampler.sample": ("n", "shape", "seed", "batch_size", "device", "model_kwargs", "callback",
                        "first", "score_maps", "x_start", "start"),
     "Sampler.sample_clean": ("n", "shape", "detector"),
@@ -36,7 +37,7 @@ PUBLIC = {
     "detect.Detector.check_sampler": ("sampler",),
     "SampleResult": None, "load_samples": None,
     "sampling.WindowScore": None, "sampling.aggregate": ("maps", "aggregations", "samples", "reference"),
-    "sampling.score_key": None,
+    "sampling.ScoreKey": None, "sampling.ScoreKey.parse": None, "sampling.ScoreViews": None,
     "analysis.localisation_rates": ("maps", "blame", "k"),
     "models.UNetDenoiser": ("sample_size", "channels"), "models.UNetDenoiser.preset": None,
     "models.MLPDenoiser": None,

@@ -105,7 +105,7 @@ def plot_trajectories(trajectory, labels, timesteps, path, *, window=10, n_each:
     prod(shape) in {1, 2}. labels: (m,) bool, True = hallucination. timesteps: the S model
     timesteps, descending (``SampleResult.timesteps``), or None for S−1 … 0. window: the scored
     steps, as the sampler takes it (last K steps, or a (start, stop) pair such as
-    ``SampleResult.window``), shaded; None for no shading.
+    ``SampleResult.step_range``), shaded; None for no shading.
     1-D: x̂0 against t (left: all steps; right: the last steps around the window, shaded).
     2-D: paths in the plane, the window part drawn thick, the final x̂0 marked.
     """

@@ -71,6 +71,7 @@ def reproduce(args) -> int:
 
 
 def train(args) -> int:
+    from ..experiments.plan import plan
     from ..experiments.recipe import train_model
     from ..pipeline import distributed
     from ..pipeline.run_folder import claim
@@ -81,7 +82,7 @@ def train(args) -> int:
         try:
             claim(out, "train", request.train_request(cfg), overwrite=args.overwrite,
                   guarded=("model.pt",), write=rank == 0)
-            trained = train_model(cfg, out, device, not args.no_progress)
+            trained = train_model(plan(cfg), out, device, not args.no_progress)
         finally:
             distributed.finish()
     if rank == 0:

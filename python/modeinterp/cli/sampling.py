@@ -112,12 +112,13 @@ def sample(args) -> int:
 
 
 def _sample_all(args, cfg, out, model, process):
+    from ..experiments.plan import plan
     from ..experiments.recipe import sample_run
     from ..train.checkpoint import load_model
 
     rank, world, device = process
     shard_size = args.shard_size or (10 * cfg.sample_batch if world > 1 else None)
-    result = sample_run(load_model(model, map_location=device), cfg, device,
+    result = sample_run(load_model(model, map_location=device), plan(cfg), device,
                         not args.no_progress, out=out, shard_size=shard_size)
     return result, out / ("shards" if shard_size else "samples.pt")
 
@@ -184,12 +185,13 @@ def detect(args) -> int:
 
 def _report_detection(args, cfg, samples, model) -> int:
     from ..experiments.detectors import detector_report
-    from ..experiments.recipe import config_sampler, dataset_of
+    from ..experiments.plan import plan
+    from ..experiments.recipe import dataset_of
     from ..pipeline import stages
 
-    sampler = None if model is None else config_sampler(model, cfg)  # step ranges: early exit
+    sampler = None if model is None else plan(cfg).sampler(model)  # step ranges: early exit
     data = dataset_of(cfg)
-    ev = stages.evaluate(data, stages.result_of(samples, sampler))
+    ev = stages.evaluate(data, samples)
     summary = ev.summary
     if not summary.labelled:
         print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite); {args.dataset} has no "
@@ -199,8 +201,9 @@ def _report_detection(args, cfg, samples, model) -> int:
     print(f"{summary.n} finite samples ({ev.n_non_finite} non-finite): "
           f"{summary.n_hallucinated} hallucinated ({summary.rate:.2%}){reasons}")
     print(ev.report if ev.report else "detection needs both hallucinated and in-support samples")
+    run_steps = None if sampler is None else (len(sampler.table), sampler.step_range[0])
     print("\n".join(detector_report(cfg, data, ev, model, device=args.device,
-                                    progress=not args.no_progress)))
+                                    progress=not args.no_progress, run_steps=run_steps)))
     return 0
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from ..artifacts import load_json, save_json
 from ..validation import (ArgumentTypeError, check_choice, check_fraction, check_int,
                           check_labels, check_path)
-from .features import early_steps, feature_matrix, result_features, sampler_feature_names
+from .features import (IMAGE_FEATURES, early_steps, feature_matrix, relative, result_features,
+                       sampler_feature_names, score_keys)
 from .metrics import _thr_retained
 from .models import fit_model, out_of_fold, raw_score
 
@@ -50,7 +51,7 @@ _MODEL_KEYS = {"logistic": ("coef", "intercept"), "mahalanobis": ("location", "p
 def _fit_transform(x: np.ndarray, names: list) -> dict:
     """Which columns are logged (nonnegative scores; never image statistics), and the mean and
     std of the transformed fit data (a constant column keeps scale 1)."""
-    log = np.array([not n.startswith("image/") and bool((x[:, j] >= 0).all())
+    log = np.array([n not in IMAGE_FEATURES and bool((x[:, j] >= 0).all())
                     for j, n in enumerate(names)])
     t = _logged(x, log, _TINY)
     scale = t.std(axis=0)
@@ -229,9 +230,9 @@ class Detector:
         detector reads, or one whose features depend on the whole run (``rel-`` aggregations:
         a sample's flag would change with the samples drawn beside it)."""
         self.check_compatible(names_available=sampler_feature_names(sampler))
-        relative = [n for n in self.names if "/rel-" in n]
-        if relative:
-            raise ValueError(f"the detector reads {relative}, which are relative to the whole "
+        whole_run = relative(self.names)
+        if whole_run:
+            raise ValueError(f"the detector reads {whole_run}, which are relative to the whole "
                              "run: a sample's flag would depend on the other samples; fit one "
                              "without rel- aggregations to flag while sampling")
 
@@ -239,6 +240,11 @@ class Detector:
     def early_steps(self) -> list:
         """The early-exit step counts the detector reads (the sampler computes them)."""
         return early_steps(self.names)
+
+    @property
+    def score_keys(self) -> list:
+        """The :class:`~modeinterp.sampling.ScoreKey` of every score the detector reads."""
+        return score_keys(self.names)
 
     # -------------------------------------------------------------------------- files
     def to_dict(self) -> dict:

@@ -2,9 +2,10 @@
 (window, aggregation) pair, each early score) and a few statistics of the final sample itself, as
 one flat ``{name: (n,) float64}`` mapping, so that a detector can be fitted and applied by name.
 
-Names: ``score_key(window, aggregation)`` for scores (``"10/mean"``, ``"80-90/pool4"``),
-``"early/{k}"`` for the main window's score after its first k steps, ``"image/{stat}"`` for
-:func:`image_features`. Scores are variances (nonnegative); image statistics are not.
+Names: a score's key as text (:attr:`~modeinterp.sampling.ScoreKey.key`: ``"10/mean"``,
+``"80-90/pool4"``, ``"early/3"`` for the main window's score after its first 3 steps, a run
+score's name), and ``"image/{stat}"`` for :func:`image_features`. Scores are variances
+(nonnegative); image statistics are not.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import numpy as np
 
 from ..validation import ArgumentTypeError, as_array
 
-__all__ = ["IMAGE_FEATURES", "feature_matrix", "feature_sets", "image_features",
-           "live_features", "result_features", "sampler_feature_names"]
+__all__ = ["IMAGE_FEATURES", "early_steps", "feature_matrix", "feature_sets", "image_features",
+           "live_features", "relative", "result_features", "sampler_feature_names", "score_keys"]
 
 IMAGE_FEATURES = ("image/foreground", "image/mean", "image/std", "image/undecided")
 _CHUNK = 1024  # samples converted to float64 at a time: bounded memory for large runs
@@ -44,15 +45,17 @@ def _vector(x) -> np.ndarray:
 
 
 def _score_features(result) -> dict:
-    """Every (window, aggregation) score of a SampleResult or a saved SampleSet (both hold one
-    :class:`~modeinterp.sampling.Scores`): every window's mean (the main one first), then the
-    other aggregations — the column order the detectors were fitted in."""
-    from ..sampling.aggregations import score_key  # lazy: detect stays importable on its own
+    """Every score of a SampleResult or a saved SampleSet (both hold one
+    :class:`~modeinterp.sampling.Scores`) but the detector's: every window's mean (the main one
+    first), then the other aggregations, then the per-run scores (early ones first) — the
+    column order the detectors were fitted in."""
+    from ..sampling.score_key import DETECTOR  # lazy: detect stays importable on its own
 
-    pairs = result.all_scores.pairs
-    means = [k for k in pairs if k[1] == "mean"]
-    return {score_key(*k): _vector(pairs[k]) for k in means + [k for k in pairs
-                                                               if k[1] != "mean"]}
+    keys = list(result.all_scores)
+    ordered = [k for k in keys if k.window is not None and k.name == "mean"] + \
+        [k for k in keys if k.window is not None and k.name != "mean"] + \
+        [k for k in keys if k.window is None and k != DETECTOR]
+    return {k.key: _vector(result.all_scores[k]) for k in ordered}
 
 
 def result_features(result) -> dict:
@@ -65,8 +68,6 @@ def result_features(result) -> dict:
             raise ArgumentTypeError(f"result must be a SampleResult or SampleSet, got "
                                     f"{type(result).__name__} without .{attr}")
     out = _score_features(result)
-    out.update({name: _vector(v) for (_, name), v in result.all_scores.items()
-                if name.startswith("early/")})  # stored under their feature names
     out.update(image_features(result.samples))
     return out
 
@@ -75,13 +76,13 @@ def live_features(result) -> dict:
     """:func:`result_features` a detector can read while sampling: no ``rel-`` pairs (they
     depend on the whole run) and only features finite for every sample."""
     return {k: v for k, v in result_features(result).items()
-            if "/rel-" not in k and np.isfinite(v).all()}
+            if not relative([k]) and np.isfinite(v).all()}
 
 
 def feature_sets(features) -> dict:
     """The detectors' three feature sets over ``features`` {name: …}: ``"trajectory"`` (every
     score), ``"trajectory + image"`` and ``"image only"`` (:data:`IMAGE_FEATURES`)."""
-    trajectory = [k for k in features if not k.startswith("image/")]
+    trajectory = [k for k in features if k not in IMAGE_FEATURES]
     return {"trajectory": trajectory, "trajectory + image": trajectory + list(IMAGE_FEATURES),
             "image only": list(IMAGE_FEATURES)}
 
@@ -89,17 +90,32 @@ def feature_sets(features) -> dict:
 def sampler_feature_names(sampler) -> list:
     """The features a sampling pass of ``sampler`` (a :class:`~modeinterp.Sampler`) produces:
     every (window, aggregation) pair, the main window's early scores after 1 … K−1 of its K
-    steps (when asked for), and the image statistics."""
-    from ..sampling.aggregations import score_key
+    steps (when asked for), its run scores, and the image statistics."""
+    from ..sampling.score_key import ScoreKey, early_key
 
-    names = [score_key(w, a.name) for w in sampler.window_specs for a in sampler.aggregations]
-    start, stop = sampler.window
-    return names + [f"early/{k}" for k in range(1, stop - start)] + list(IMAGE_FEATURES)
+    start, stop = sampler.step_range
+    keys = [ScoreKey(w, a.name) for w in sampler.windows for a in sampler.aggregations] + \
+        [early_key(k) for k in range(1, stop - start)] + list(sampler.run_scores)
+    return [k.key for k in keys] + list(IMAGE_FEATURES)
+
+
+def score_keys(names) -> list:
+    """The :class:`~modeinterp.sampling.ScoreKey` of every score among feature ``names`` (the
+    image statistics are not scores)."""
+    from ..sampling.score_key import ScoreKey
+
+    return [ScoreKey.parse(n) for n in names if n not in IMAGE_FEATURES]
 
 
 def early_steps(names) -> list:
     """The early-exit step counts k that features ``names`` read (``"early/k"``)."""
-    return sorted(int(n.split("/", 1)[1]) for n in names if n.startswith("early/"))
+    return sorted(k.early for k in score_keys(names) if k.early is not None)
+
+
+def relative(names) -> list:
+    """The features among ``names`` that are ``rel-`` aggregations (relative to the whole run)."""
+    return [k.key for k in score_keys(names) if k.window is not None
+            and k.name.startswith("rel-")]
 
 
 def feature_matrix(features: Mapping, names, *, finite: bool = True) -> np.ndarray:

@@ -21,8 +21,8 @@ except ImportError as exc:  # pragma: no cover - exercised in an environment wit
                       "pip install 'modeinterp[diffusers]'") from exc
 
 from .any_scheduler import scored
-from .pipeline import PipelineScores, ScoredPipeline, score_pipeline
+from .pipeline import OUTPUT_FIELDS, ScoredPipeline, score_pipeline
 from .schedulers import ScoredDDIMScheduler, ScoredDDPMScheduler, StockStepWarning
 
 __all__ = ["ScoredDDPMScheduler", "ScoredDDIMScheduler", "StockStepWarning", "scored",
-           "score_pipeline", "ScoredPipeline", "PipelineScores"]
+           "score_pipeline", "ScoredPipeline", "OUTPUT_FIELDS"]

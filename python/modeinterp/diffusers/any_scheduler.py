@@ -31,7 +31,7 @@ _CLASSES: dict = {}
 def scored(scheduler, *, window=10, early_exit=(), x0_fn: Optional[Callable] = None):
     """A scored copy of a diffusers ``scheduler`` (its class, config and state; the original is
     left as it was): ``step`` as stock, plus ``scores``, ``window_scores``, ``early_scores``,
-    ``score_maps``, ``aggregate_scores(names)`` and ``detect(detector, samples)`` after each run
+    ``score_maps`` and ``score_result(samples, aggregations, detector)`` after each run
     (``set_timesteps`` starts one). ``window`` / ``early_exit`` as for the Sampler."""
     if isinstance(scheduler, ScoresView):
         raise ValueError(f"{type(scheduler).__name__} already scores its steps")

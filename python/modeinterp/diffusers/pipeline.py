@@ -12,28 +12,13 @@ classifier-free guidance (DiT) scores the doubled batch: both halves are returne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
-
-import torch
-
 from .any_scheduler import scored
 
-__all__ = ["PipelineScores", "ScoredPipeline", "score_pipeline"]
+__all__ = ["OUTPUT_FIELDS", "ScoredPipeline", "score_pipeline"]
 
-
-@dataclass
-class PipelineScores:
-    """What a scored pipeline call adds: ``scores`` (B,) of the first window, ``window_scores``
-    of every window, ``detector_scores`` / ``flags`` (B,) with a detector, ``score_maps`` with
-    ``score_maps=True``, ``aggregate_scores`` for the pipeline's ``aggregations``."""
-
-    scores: torch.Tensor
-    window_scores: dict = field(default_factory=dict)
-    detector_scores: Optional[torch.Tensor] = None
-    flags: Optional[torch.Tensor] = None
-    score_maps: Optional[dict] = None
-    aggregate_scores: dict = field(default_factory=dict)
+# What a scored pipeline's dict-like output gains: the views of the run's SampleResult.
+OUTPUT_FIELDS = ("all_scores", "windows", "scores", "window_scores", "aggregate_scores",
+                 "early_scores", "detector_scores", "flags", "score_maps")
 
 
 class ScoredPipeline:
@@ -56,8 +41,9 @@ class ScoredPipeline:
         return getattr(self.pipe, name)
 
     def __call__(self, *args, **kwargs):
-        """The pipeline's call; a dict-like output gains the :class:`PipelineScores` fields as
-        attributes, a tuple output (``return_dict=False``) gains one more element: them."""
+        """The pipeline's call; a dict-like output gains the views of the run's
+        :class:`~modeinterp.SampleResult` as attributes (:data:`OUTPUT_FIELDS`), a tuple output
+        (``return_dict=False``) gains one more element: the SampleResult itself."""
         stock, last = self.pipe.scheduler, {}
         step = self.scheduler.step
 
@@ -73,22 +59,14 @@ class ScoredPipeline:
         finally:
             self.pipe.scheduler = stock
             del self.scheduler.step
-        scores = self._scores(last["x"])
+        result = self.scheduler.score_result(last["x"], ("mean", *self.aggregations), self.detector)
+        if self.want_maps:
+            result.score_maps = self.scheduler.score_maps
         if isinstance(output, tuple):
-            return (*output, scores)
-        for name, value in vars(scores).items():
-            setattr(output, name, value)
+            return (*output, result)
+        for name in OUTPUT_FIELDS:
+            setattr(output, name, getattr(result, name))
         return output
-
-    def _scores(self, final: torch.Tensor) -> PipelineScores:
-        sched = self.scheduler
-        found = PipelineScores(sched.scores, sched.window_scores,
-                               score_maps=sched.score_maps if self.want_maps else None)
-        if self.aggregations:
-            found.aggregate_scores = sched.aggregate_scores(self.aggregations, samples=final)
-        if self.detector is not None:
-            found.detector_scores, found.flags = sched.detect(self.detector, final)
-        return found
 
 
 def score_pipeline(pipe, *, window=10, early_exit=(), detector=None, aggregations=(),

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from .. import ops, validation
-from ..sampling import SampleResult, Scores, WindowScores
-from ..sampling.window import parse_windows
-from ..sampling.scores import early_name
+from ..sampling import SampleResult, ScoreViews, Scores, WindowScores
 from ..sampling.aggregations import aggregate, resolve_aggregations
+from ..sampling.score_key import early_key
+from ..sampling.window import parse_windows
 from ..sampling.window_spec import Window
 
 
@@ -60,8 +60,7 @@ class RunScoring:
         self.notes, fitted = {}, []
         for k, spec in enumerate(self.specs):
             fitted.append(self._fit(k, spec, steps) if steps else (0, 1))
-        self.windows = fitted
-        self.window = fitted[0]
+        self.ranges = fitted
         length = fitted[0][1] - fitted[0][0]
         early = sorted({k for k in self.early_exit if k <= length})
         if steps and len(early) < len(self.early_exit):
@@ -137,7 +136,7 @@ class RunScoring:
         """Window k's WindowScore, once it can give scores (else why not)."""
         if k in self.notes:
             raise RuntimeError(f"{self.owner}: {self.notes[k]}")
-        start, stop = self.windows[k]
+        start, stop = self.ranges[k]
         span = self.timesteps[start:stop]
         broken = [t for t in self.irregular if len(span) and span.min() <= t <= span.max()]
         if broken:
@@ -148,62 +147,59 @@ class RunScoring:
                 "order)")
         return self.state.windows[k]
 
-    def result(self, samples: torch.Tensor, aggregations=("mean",)) -> SampleResult:
-        """The run as a :class:`~modeinterp.SampleResult` (what a detector reads)."""
+    def all_scores(self) -> Scores:
+        """The run's scores, each window's read when asked for (an error naming the window
+        when it cannot give them): every window's mean and the early scores."""
+        values = {(spec, "mean"): (lambda k=k: self.checked(k).scores)
+                  for k, spec in enumerate(self.specs)}
+        values.update({early_key(k): s for k, s in self.state.main.early_scores.items()})
+        return Scores(self.specs, values)
+
+    def result(self, samples: torch.Tensor, aggregations=("mean",), detector=None) -> SampleResult:
+        """The run as a :class:`~modeinterp.SampleResult`: every window's ``aggregations`` of
+        its score map (``samples``: the run's final x, which ``component`` and the detector's
+        image features read) and, with a fitted ``detector``, its scores and flags (the
+        aggregations it reads are added)."""
+        if detector is not None and not callable(getattr(detector, "score", None)):
+            raise TypeError(f"detector must be a modeinterp.detect.Detector, got "
+                            f"{type(detector).__name__}")
         names = [a.name for a in resolve_aggregations(aggregations)]
+        if detector is not None:
+            names += [k.name for k in detector.score_keys if k.window is not None]
+        names = list(dict.fromkeys(["mean", *names]))
         values = {(spec, name): s for k, spec in enumerate(self.specs)
                   for name, s in self._aggregate(k, names, samples).items()}
-        values.update({(self.specs[0], early_name(k)): s
-                       for k, s in self.checked(0).early_scores.items()})
-        return SampleResult(samples, Scores(self.specs, values), windows=list(self.windows))
+        values.update({early_key(k): s for k, s in self.checked(0).early_scores.items()})
+        result = SampleResult(samples, Scores(self.specs, values), step_ranges=list(self.ranges))
+        return result if detector is None else result.flagged_by(detector)
 
     def _aggregate(self, k: int, names, samples) -> dict:
         w = self.checked(k)
         return aggregate(w.map, names, samples, m2=w.m2, count=w.count)
 
-    def detect(self, detector, samples: torch.Tensor) -> tuple:
-        """``(detector_scores, flags)`` of the run's samples under a fitted detector."""
-        if not callable(getattr(detector, "score", None)):
-            raise TypeError(f"detector must be a modeinterp.detect.Detector, got "
-                            f"{type(detector).__name__}")
-        pairs = sorted({n.split("/", 1)[1] for n in detector.names
-                        if "/" in n and not n.startswith(("early/", "image/"))} | {"mean"})
-        flagged = self.result(samples, pairs).flagged_by(detector)
-        return flagged.detector_scores, flagged.flags
 
-
-class ScoresView:
-    """The read side every scored scheduler shares; ``self._scoring`` is its RunScoring."""
+class ScoresView(ScoreViews):
+    """The read side every scored scheduler shares (``self._scoring`` is its RunScoring): the
+    views every holder of scores has (:class:`~modeinterp.sampling.ScoreViews`: ``windows``,
+    ``scores``, ``window_scores``, ``early_scores``, …; of the last run, each window's raising
+    until its last step has run), the run's step ranges and score maps, and :meth:`score_result`."""
 
     _scoring: RunScoring
 
     @property
-    def window(self) -> tuple:
+    def all_scores(self) -> Scores:
+        """The last run's scores: every window's mean and the early scores."""
+        return self._scoring.all_scores()
+
+    @property
+    def step_range(self) -> tuple:
         """(start, stop) step indices of the first window in this run."""
-        return self._scoring.window
+        return self._scoring.ranges[0]
 
     @property
-    def windows(self) -> list:
+    def step_ranges(self) -> list:
         """(start, stop) of every window in this run."""
-        return list(self._scoring.windows)
-
-    @property
-    def scores(self) -> torch.Tensor:
-        """(B,) float32 hallucination score of the last run: variance of x̂0 over the window
-        (mean over non-batch dims). Raises until the window's last step has run."""
-        return self._scoring.checked(0).scores
-
-    @property
-    def early_scores(self) -> dict:
-        """{k: (B,)} the score after the first k steps of the window, for each ``early_exit`` k."""
-        return dict(self._scoring.state.main.early_scores)
-
-    @property
-    def window_scores(self) -> dict:
-        """{window as given: (B,)} for every window (``window=[10, 5, (20, 40)]``); the first is
-        ``scores``."""
-        return {spec: self._scoring.checked(k).scores
-                for k, spec in enumerate(self._scoring.specs)}
+        return list(self._scoring.ranges)
 
     @property
     def score_maps(self) -> dict:
@@ -211,15 +207,12 @@ class ScoresView:
         window (the Welford state the scores are read from: no extra cost)."""
         return {spec: self._scoring.checked(k).map for k, spec in enumerate(self._scoring.specs)}
 
-    def aggregate_scores(self, aggregations=("mean", "pool4"), samples=None) -> dict:
-        """{(window, aggregation): (B,)} — the score maps reduced as ``Sampler(aggregations=)``
-        does (:mod:`modeinterp.sampling.aggregations`); ``rel-`` ones are normalised over this
-        batch, ``component`` needs the final ``samples``."""
-        return {(spec, name): s for k, spec in enumerate(self._scoring.specs)
-                for name, s in self._scoring._aggregate(k, aggregations, samples).items()}
-
-    def detect(self, detector, samples: torch.Tensor) -> tuple:
-        """``(detector_scores, flags)``: a fitted :class:`modeinterp.detect.Detector` applied to
-        this run's features (its windows, aggregations of the score maps, early scores — ask for
-        them with ``early_exit`` — and the final ``samples``' statistics)."""
-        return self._scoring.detect(detector, samples)
+    def score_result(self, samples: torch.Tensor, aggregations=("mean",), detector=None) -> SampleResult:
+        """The last run as a :class:`~modeinterp.SampleResult`: every window's score map reduced
+        by ``aggregations`` as ``Sampler(aggregations=)`` does
+        (:mod:`modeinterp.sampling.aggregations`; ``rel-`` ones normalised over this batch,
+        ``component`` reads the final ``samples``) in ``aggregate_scores``, and with a fitted
+        :class:`modeinterp.detect.Detector` its ``detector_scores`` and ``flags`` (from the
+        run's windows, aggregations, early scores — ask for them with ``early_exit`` — and the
+        final ``samples``' statistics)."""
+        return self._scoring.result(samples, aggregations, detector)

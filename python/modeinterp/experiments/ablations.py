@@ -16,6 +16,7 @@ from ..data.protocol import oracle_of
 from ..pipeline import stages
 from ..reports import markdown_table
 from .config import ReproduceConfig
+from .plan import plan
 from .recipe import dataset_of, sample_run, train_model
 from .sampler_sweep import SAMPLERS, run_sampler_sweep, sampler_config, sweep_markdown
 
@@ -78,7 +79,7 @@ def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str
     if sweep == "sampler":
         for value in values:
             sampler_config(cfg, value)  # refuse a bad spelling before training
-        model = train_model(cfg, out / "model", device, progress).model
+        model = train_model(plan(cfg), out / "model", device, progress).model
         rows = run_sampler_sweep(cfg, model, out, values, device=device, progress=progress)
         artifacts.save_json({"sweep": sweep, "config": cfg.to_dict(), "rows": rows},
                             out / "ablation.json")
@@ -87,21 +88,21 @@ def run_ablation(sweep: str, cfg: ReproduceConfig, out, values=None, device: str
                                ylabel="hallucination rate", title=f"{cfg.dataset}: sampler")
         return rows
     if sweep == "steps":  # one model, every sampler
-        model = train_model(cfg, out / "model", device, progress).model
+        model = train_model(plan(cfg), out / "model", device, progress).model
         for steps in values:
             for method in (("ddpm",) if steps is None else ("ddim", "ddpm")):
                 run = dataclasses.replace(cfg, steps=steps, method=method)
                 if steps is not None and method == "ddpm" and steps == cfg.T:
                     continue
-                result = sample_run(model, run, device, progress)
+                result = sample_run(model, plan(run), device, progress)
                 rows.append(_row(dataset_of(run), result, steps=steps or cfg.T, method=method))
     else:
         for value in values:
             run = _variant(cfg, sweep, value, budget)
             folder = out / f"{key}={value}-{run.train_steps}steps"
             folder.mkdir(parents=True, exist_ok=True)
-            model = train_model(run, folder, device, progress).model
-            result = sample_run(model, run, device, progress)
+            model = train_model(plan(run), folder, device, progress).model
+            result = sample_run(model, plan(run), device, progress)
             rows.append(_row(dataset_of(run), result, **{key: value},
                              train_steps=run.train_steps))
     _write(sweep, key, rows, cfg, out, budget if sweep == "train-size" else None)

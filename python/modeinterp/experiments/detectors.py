@@ -15,8 +15,9 @@ import numpy as np
 
 from .. import detect
 from ..detect import Detector
-from ..detect.features import feature_sets, live_features
+from ..detect.features import early_steps, feature_sets, live_features, score_keys
 from ..reports import INTERVAL_NOTE, markdown_table, with_interval
+from .plan import Seeds, plan
 from .score_pairs import group_removed, hallucination_groups
 
 __all__ = ["detector_markdown", "detector_report", "detector_section", "fit_run_detector"]
@@ -39,16 +40,19 @@ def _row(name, det, features, labels, groups, held) -> dict:
                                                              det.threshold)}}
 
 
-def detector_section(result, labels, reasons, data, seed: int, references=None,
-                     splits: int = 20) -> dict:
-    """Held-out rows for every detector (see the module doc); ``reasons``: ``data.classify`` of
-    the samples; ``references``: the SampleResult of :meth:`Sampler.denoise_references`
-    (label-free rows), or None. ``{}`` when a class has fewer than ``MIN_PER_CLASS`` samples."""
+def detector_section(result, labels, reasons, data, seeds: Seeds, references=None,
+                     splits: int = 20, run_steps=None) -> dict:
+    """Held-out rows for every detector (see the module doc); ``result``: a SampleResult or a
+    stored SampleSet; ``reasons``: ``data.classify`` of the samples; ``references``: the
+    SampleResult of :meth:`Sampler.denoise_references` (label-free rows), or None;
+    ``run_steps``: (S, the main window's first step) of the run, for the early-exit row (none
+    without). ``{}`` when a class has fewer than ``MIN_PER_CLASS`` samples."""
     labels = np.asarray(labels, dtype=bool)
     if min(labels.sum(), (~labels).sum()) < MIN_PER_CLASS:
         return {}
     features = live_features(result)
     groups = hallucination_groups(labels, reasons, data, result.samples.float().cpu())
+    seed = seeds.detectors
     calib, held = detect.calibration_split(labels, 0.5, seed)
     rows = []
     for set_name, names in feature_sets(features).items():
@@ -57,15 +61,15 @@ def detector_section(result, labels, reasons, data, seed: int, references=None,
                                           names=names, kind=kind, seed=seed)
             rows.append({"family": "supervised", "features": set_name, "kind": kind,
                          **_row(f"{kind} · {set_name}", det, features, labels, groups, held)})
-    early = [k for k in features if k.startswith("early/")]
-    if early and result.timesteps is not None:  # decided after k window steps: a flagged
+    early = [k.key for k in score_keys(features) if k.early is not None]
+    if early and run_steps is not None:  # decided after k window steps: a flagged
         # trajectory skips the rest of its steps
         det = Detector.fit_supervised({k: features[k][calib] for k in early}, labels[calib],
                                       names=early, seed=seed)
         s = det.score(features)
         row = _row("logistic · early", det, features, labels, groups, held)
-        steps, k = len(result.timesteps), max(int(n.split("/")[1]) for n in early)
-        skipped = steps - (result.window[0] + k)  # steps a trajectory flagged at k never runs
+        (steps, start), k = run_steps, max(early_steps(early))
+        skipped = steps - (start + k)  # steps a trajectory flagged at k never runs
         flagged = float((s[held] > row["operating"]["threshold"]).mean())
         rows.append({"family": "early exit", "features": f"early scores (≤ {k} window steps)",
                      "kind": "logistic", "compute_saved": 100.0 * flagged * skipped / steps,
@@ -78,19 +82,19 @@ def detector_section(result, labels, reasons, data, seed: int, references=None,
             rows.append({"family": "label-free", "features": "late windows + image", "kind": kind,
                          **_row(f"{kind} · references", det, features, labels, groups, held)})
     names = feature_sets(features)["trajectory + image"]
-    spread = _splits(features, names, labels, splits, seed)
+    spread = _splits(features, names, labels, splits, seeds)
     return {"rows": rows, "n_heldout": int(held.size), "splits": spread,
             "n_references": None if references is None else len(references.samples)}
 
 
-def _splits(features, names, labels, splits: int, seed: int) -> dict:
+def _splits(features, names, labels, splits: int, seeds: Seeds) -> dict:
     """The logistic detector on trajectory + image, refitted on ``splits`` random calibration
     halves: held-out removed at the calibrated threshold (≥ 96 % kept on the calibration half)."""
     removed, kept = [], []
     for k in range(splits):
-        calib, held = detect.calibration_split(labels, 0.5, seed + 1 + k)
+        calib, held = detect.calibration_split(labels, 0.5, seeds.split(k))
         det = Detector.fit_supervised({n: features[n][calib] for n in names}, labels[calib],
-                                      names=names, seed=seed)
+                                      names=names, seed=seeds.detectors)
         out, ok = detect.rates(det.score({n: features[n][held] for n in names}), labels[held],
                                det.threshold)
         removed.append(out)
@@ -121,30 +125,33 @@ def fit_run_detector(cfg, out, *, label_free: bool = False, kind=None, device="c
     digest = model_digest(model_path)
     if label_free:
         model = load_model(model_path, map_location=device)
-        features = live_features(reference_run(model, cfg, data, device, progress))
+        features = live_features(reference_run(model, plan(cfg), data, device, progress))
         det = Detector.fit_label_free(features, kind=kind or "mahalanobis", seed=cfg.seed,
                                       config_digest=digest, dataset=cfg.dataset)
         return det, len(next(iter(features.values())))
     if getattr(data, "oracle", "none") == "none":
         raise ValueError(f"{cfg.dataset} has no oracle to label samples with: fit with "
                          "--label-free")
-    ev = stages.evaluate(data, stages.result_of(load_samples(out)))
+    ev = stages.evaluate(data, load_samples(out))
     features = live_features(ev.result)
     det = Detector.fit_supervised(features, ev.labels, kind=kind or "logistic", seed=cfg.seed,
                                   config_digest=digest, dataset=cfg.dataset)
     return det, len(ev.labels)
 
 
-def detector_report(cfg, data, ev, model=None, *, device="cpu", progress: bool = True) -> list:
+def detector_report(cfg, data, ev, model=None, *, device="cpu", progress: bool = True,
+                    run_steps=None) -> list:
     """``detect``'s detector table for a stored run of ``data`` evaluated as ``ev``: every
-    supervised detector, and the label-free ones when the run's ``model`` is given."""
+    supervised detector, and the label-free ones when the run's ``model`` is given
+    (``run_steps``: as for :func:`detector_section`)."""
     from .recipe import reference_run
 
     if ev.labels is None or min(ev.labels.sum(), (~ev.labels).sum()) < MIN_PER_CLASS:
         return []
-    references = None if model is None else reference_run(model, cfg, data, device, progress)
-    return detector_markdown(detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
-                                              references))
+    run = plan(cfg)
+    references = None if model is None else reference_run(model, run, data, device, progress)
+    return detector_markdown(detector_section(ev.result, ev.labels, ev.reasons, data, run.seeds,
+                                              references, run_steps=run_steps))
 
 
 _PCT = "{:.1f} %"
@@ -178,4 +185,5 @@ def detector_markdown(section: dict) -> list:
             "Supervised: fitted on the calibration half with the oracle's labels.", "", *table,
             "", f"Logistic on trajectory + image over {spread['splits']} random splits: held-out "
             f"removed {spread['removed']['mean']:.1f} % (min {spread['removed']['min']:.1f}, max "
-            f"{spread['removed']['max']:.1f}) at kept {spread['kept']['mean']:.1f} %.", ""]
+            f"{spread['removed']['max']:.1f}) at kept {spread['kept']['mean']:.1f} %.", "",
+            *note]

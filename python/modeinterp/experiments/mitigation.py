@@ -23,9 +23,6 @@ from .plan import plan
 
 __all__ = ["repair_markdown", "repair_section"]
 
-REPAIR_SEED = 1_000_003  # fresh noise: no sampling run uses this seed
-
-
 def repair_section(model, cfg, data, ev, *, rounds: int = 2, starts=None, device="cpu",
                    progress: bool = True) -> dict:
     """Held-out repair numbers for the run ``ev`` (an :class:`Evaluation` with labels) of
@@ -35,28 +32,29 @@ def repair_section(model, cfg, data, ev, *, rounds: int = 2, starts=None, device
     if min(labels.sum(), (~labels).sum()) < MIN_PER_CLASS:
         return {}
     live = plan(cfg).live()
+    seeds = live.seeds
     sampler = live.sampler(model, windows=live.reference_windows())
     steps = len(sampler.table)
-    late = min(w[0] for w in sampler.windows)
+    late = min(w[0] for w in sampler.step_ranges)
     starts = sorted(set(starts or (late, steps // 2)))
     features = live_features(ev.result)
     names = [k for k in sampler_feature_names(sampler) if k in features]
-    calib, held = calibration_split(labels, 0.5, cfg.seed)
+    calib, held = calibration_split(labels, 0.5, seeds.detectors)
     det = Detector.fit_supervised({k: features[k][calib] for k in names}, labels[calib],
-                                  names=names, seed=cfg.seed)
+                                  names=names, seed=seeds.detectors)
     sampler = sampler.with_detector(det)
     run = ev.result.select(torch.as_tensor(held)).flagged_by(det)
     before = labels[held]
     rows = []
     for start in starts:
         t0 = time.perf_counter()
-        fix = sampler.repair_flagged(run, start=start, seed=REPAIR_SEED, rounds=rounds,
+        fix = sampler.repair_flagged(run, start=start, seed=seeds.repair, rounds=rounds,
                                      batch_size=cfg.sample_batch, device=device,
                                      progress=progress)
         after = data.is_hallucination(fix.result.samples.float().cpu()).numpy()
         bad = torch.as_tensor(np.flatnonzero(before))
         rerun = sampler.resample_tail(run.samples[bad.to(run.samples.device)], start,
-                                      seed=REPAIR_SEED, batch_size=cfg.sample_batch,
+                                      seed=seeds.repair, batch_size=cfg.sample_batch,
                                       device=device, progress=progress)
         still = data.is_hallucination(rerun.samples.float().cpu()).numpy()
         rows.append({

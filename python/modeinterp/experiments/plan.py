@@ -47,6 +47,21 @@ class Seeds:
         """The forward noise of the label-free references."""
         return self.base + 2
 
+    @property
+    def detectors(self) -> int:
+        """A detector's fit (its folds) and the calibration / held-out split of a run."""
+        return self.base
+
+    def split(self, k: int) -> int:
+        """The k-th of the random calibration / held-out splits a spread is measured over."""
+        return self.base + 1 + k
+
+    @property
+    def repair(self) -> int:
+        """The fresh noise of repaired tails: a fixed seed no sampling run of a base seed below
+        10⁶ draws (the same for every base: repairs of one model compare across configs)."""
+        return 1_000_003
+
     def selection(self, generation: int) -> int:
         """A recursive filter's random choice of the training set of ``generation``."""
         return self.base * 1000 + generation
@@ -69,7 +84,8 @@ def main_window(cfg: ReproduceConfig, steps: int) -> Window:
 @dataclass(frozen=True)
 class RunPlan:
     """A config as the objects its stages need: ``table`` (method, steps, η, clip, prediction),
-    ``windows`` (main first), ``aggregations`` and ``seeds``."""
+    ``windows`` (main first), ``aggregations``, ``seeds`` and ``training`` (the settings of
+    :func:`~modeinterp.pipeline.stages.train`)."""
 
     cfg: ReproduceConfig
     table: StepTable
@@ -80,6 +96,18 @@ class RunPlan:
     @property
     def main_window(self) -> Window:
         return self.windows[0]
+
+    @property
+    def training(self) -> dict:
+        """The keyword arguments of :func:`~modeinterp.pipeline.stages.train` the config fixes:
+        the noise schedule, the optimiser, the objective, precision and checkpoints."""
+        cfg = self.cfg
+        return dict(schedule=cfg.schedule(), lr=cfg.lr, lr_schedule=cfg.lr_schedule,
+                    lr_decay_steps=cfg.lr_decay_steps, focus_below=cfg.focus_below,
+                    focus_prob=cfg.focus_prob, batch_size=cfg.batch_size, steps=cfg.train_steps,
+                    ema=cfg.ema, grad_clip=cfg.grad_clip, prediction=cfg.prediction,
+                    precision=cfg.train_precision, compile=cfg.train_compile,
+                    checkpoint_every=max(1, min(500, cfg.train_steps)))
 
     @property
     def early_exit(self) -> tuple:

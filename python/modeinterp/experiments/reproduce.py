@@ -17,6 +17,7 @@ from ..train.checkpoint import load_model, model_digest
 from .config import ReproduceConfig
 from .evaluation import detection_by_reason, early_exit_rows, label_free_filter, window_choice
 from .detectors import MIN_PER_CLASS, detector_section
+from .plan import plan
 from .recipe import dataset_of, reference_run, sample_run, train_model
 from .report import write_reports
 from .score_pairs import pair_section
@@ -34,14 +35,14 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     kill, shard by shard; as under torchrun)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = dataset_of(cfg)
+    run, data = plan(cfg), dataset_of(cfg)
     t0 = time.perf_counter()
     if model is None:
-        trained = train_model(cfg, out, device, progress, data)  # DDP under torchrun
+        trained = train_model(run, out, device, progress, data)  # DDP under torchrun
     else:
         trained = stages.Trained(load_model(model, map_location=device), np.zeros(0), Path(model))
     t1 = time.perf_counter()
-    result = sample_run(trained.model, cfg, device, progress, data, out=out,
+    result = sample_run(trained.model, run, device, progress, data, out=out,
                         shard_size=shard_size, shard_maps=True)  # localisation reads them
     timings = {"train_s": t1 - t0, "sample_s": time.perf_counter() - t1}
     if result is None:
@@ -53,11 +54,13 @@ def reproduce(cfg: ReproduceConfig, out, device: str = "cpu", progress: bool = T
     aggregated = len(ev.result.all_scores.aggregations) > 1
     if aggregated and ev.reasons is not None and metrics["calibrated"]:
         metrics["score_pairs"] = pair_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
-                                              ev.result.window[1] - ev.result.window[0], out)
+                                              ev.result.step_range[1] - ev.result.step_range[0],
+                                              out)
     if ev.labels is not None and min(ev.labels.sum(), (~ev.labels).sum()) >= MIN_PER_CLASS:
-        references = reference_run(trained.model, cfg, data, device, progress)
-        metrics["detectors"] = detector_section(ev.result, ev.labels, ev.reasons, data, cfg.seed,
-                                                references)
+        references = reference_run(trained.model, run, data, device, progress)
+        metrics["detectors"] = detector_section(
+            ev.result, ev.labels, ev.reasons, data, run.seeds, references,
+            run_steps=(len(ev.result.timesteps), ev.result.step_range[0]))
     _save_score_maps(result, out)  # as samples.pt: every sample drawn
     figs = _figures(cfg, data, trained.model, ev, metrics, out)
     artifacts.save_json(metrics, out / "metrics.json", default=float)
@@ -73,7 +76,7 @@ def _metrics(cfg: ReproduceConfig, ev: stages.Evaluation, data, trained: stages.
         "config": cfg.to_dict(), "device": device,
         # What ran: the method and the window scored (a short run scores all of its steps).
         "sampling": {"method": cfg.sampling_method, "steps": cfg.steps or cfg.T,
-                     "window": result.window[1] - result.window[0]},
+                     "window": result.step_range[1] - result.step_range[0]},
         "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "timings": timings, "samples_per_s": cfg.n_samples / timings["sample_s"],
         "final_train_loss": trained.final_loss,

@@ -19,6 +19,7 @@ from .config import ReproduceConfig
 from .recipe import dataset_of, sample_run
 from .detectors import detector_section
 from .mitigation import repair_markdown, repair_section
+from .plan import plan
 from .score_pairs import pair_section
 
 SAMPLERS = ("ddpm", "ddpm:250", "ddim:100:0", "ddim:100:0.5", "ddim:100:1")
@@ -55,7 +56,7 @@ def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float
            "wall_s": seconds}
     if ev.labels is None or ev.labels.all() or not ev.labels.any():
         return row
-    window = result.window[1] - result.window[0]
+    window = result.step_range[1] - result.step_range[0]
     section = pair_section(ev.result, ev.labels, ev.reasons, data, run.seed, window, out)
     best = max(section["heldout"], key=lambda r: (r["removed_at_96"], r["auroc"]))
     paper = next(r for r in section["heldout"]
@@ -68,7 +69,8 @@ def sampler_row(sampler: str, run: ReproduceConfig, data, result, seconds: float
         "calibrated_removed": section["operating"]["calibrated"]["removed"],
         "calibrated_kept": section["operating"]["calibrated"]["kept"],
         "splits_removed": section["calibrated_splits"]["heldout_removed_at_96"]["mean"]})
-    detectors = detector_section(ev.result, ev.labels, ev.reasons, data, run.seed)
+    detectors = detector_section(ev.result, ev.labels, ev.reasons, data, plan(run).seeds,
+                                 run_steps=(len(result.timesteps), result.step_range[0]))
     if not detectors:
         return row
     fitted = max((r for r in detectors["rows"] if r["family"] == "supervised"),
@@ -110,7 +112,8 @@ def sweep_markdown(rows: list, cfg: ReproduceConfig) -> list:
         missing="—")
     repairs = [line for r in rows if r.get("repair")
                for line in (f"## Repair: {r['sampler']}", "", *repair_markdown(r["repair"]))]
-    return [f"# Sampler sweep ({cfg.dataset}, {cfg.n_samples} samples each, seed {cfg.seed + 1})",
+    return [f"# Sampler sweep ({cfg.dataset}, {cfg.n_samples} samples each, seed "
+            f"{plan(cfg).seeds.sampling()})",
             "", "Removed: held-out hallucinations removed at ≥ 96 % of held-out good samples "
             "kept; wall s: this invocation's sampling and scoring (a resumed sampler shows only "
             "the rest).", "", *table, "", *repairs]
@@ -127,7 +130,7 @@ def run_sampler_sweep(cfg: ReproduceConfig, model, out, samplers=SAMPLERS, *, de
         folder = Path(out) / f"sampler={sampler}"
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        result = sample_run(model, run, device, progress, data, out=folder,
+        result = sample_run(model, plan(run), device, progress, data, out=folder,
                             shard_size=shard_size or run.sample_batch)
         if result is not None:
             rows.append(sampler_row(sampler, run, data, result, time.perf_counter() - t0,

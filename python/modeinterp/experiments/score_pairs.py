@@ -15,8 +15,8 @@ import numpy as np
 from .. import analysis, detect
 from ..data.protocol import has
 from ..reports import INTERVAL_NOTE, markdown_table, with_interval
-from ..sampling.aggregations import score_key
-from ..sampling.window_spec import Window
+from ..sampling.aggregations import pool_size
+from ..sampling.score_key import ScoreKey
 
 __all__ = ["hallucination_groups", "pair_markdown", "pair_scores", "pair_section"]
 
@@ -26,7 +26,7 @@ TWO_OF_A_KIND = ("two-squares", "two-triangles", "two-pentagons")
 def pair_scores(result) -> dict:
     """``{"10/pool4": (n,) numpy}`` of every (window, aggregation) pair of a SampleResult (every
     window's mean at least)."""
-    return {score_key(w, a): s.cpu().numpy() for (w, a), s in result.aggregate_scores.items()}
+    return {k.key: s.cpu().numpy() for k, s in result.aggregate_scores.items()}
 
 
 def hallucination_groups(labels, reasons, data, samples) -> dict:
@@ -50,11 +50,6 @@ def _operating_point(s, labels, groups, calib, held) -> dict:
             "groups": detect.heldout_by_reason(s, labels, groups, held, thr)}
 
 
-def _pool_size(aggregation: str) -> int:
-    name = aggregation.removeprefix("rel-")
-    return int(name[4:]) if name.startswith("pool") else 4
-
-
 def pair_section(result, labels, reasons, data, seed: int, paper_window, out=None) -> dict:
     """The metrics.json section (see the module doc); ``reasons``: ``data.classify`` of the
     samples; figures into ``out`` when given."""
@@ -63,7 +58,7 @@ def pair_section(result, labels, reasons, data, seed: int, paper_window, out=Non
     groups = hallucination_groups(labels, reasons, data, samples)
     calib, held = detect.calibration_split(labels, 0.5, seed)
     chosen = detect.calibrate_window(pairs, labels, seed=seed)
-    paper = score_key(paper_window, "mean")
+    paper = ScoreKey(paper_window, "mean").key
     section = {
         "pairs": list(pairs), "n_heldout": int(held.size), "n_calibration": int(calib.size),
         "heldout": [{"pair": k, **detect.heldout_metrics(s, labels, groups, held)}
@@ -73,11 +68,10 @@ def pair_section(result, labels, reasons, data, seed: int, paper_window, out=Non
         "operating": {name: {"pair": key, **_operating_point(pairs[key], labels, groups, calib,
                                                               held)}
                       for name, key in (("calibrated", chosen.window), ("paper_mean", paper))}}
-    window_name, aggregation = chosen.window.split("/", 1)
-    window = Window.parse(window_name)  # equal to the result's key for it
-    maps = result.score_maps.get(window)
+    best = ScoreKey.parse(chosen.window)
+    maps = result.score_maps.get(best.window)
     if maps is not None and has(data, "blame"):
-        k = _pool_size(aggregation)
+        k = pool_size(best.name)
         section["localisation"] = {
             "pair": chosen.window, "pool": k,
             "rates": analysis.localisation_rates(maps.cpu(), data.blame(samples), k)}
@@ -85,7 +79,7 @@ def pair_section(result, labels, reasons, data, seed: int, paper_window, out=Non
         scores = pairs[chosen.window]
         section["figures"] = {"score_maps": str(analysis.plot_score_map_overlays(
             samples, maps.cpu(), scores, out / "score_maps.png", labels=labels, reasons=reasons,
-            peaks=analysis.map_peaks(maps.cpu(), _pool_size(aggregation)),
+            peaks=analysis.map_peaks(maps.cpu(), pool_size(best.name)),
             title=f"score {chosen.window} (calibrated): highest and lowest, x̂0 variance as heat"))}
         section["figures"]["pair_sweep"] = str(analysis.plot_pair_sweep(
             section["heldout"], out / "pair_sweep.png", chosen=chosen.window, paper=paper))

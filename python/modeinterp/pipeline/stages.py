@@ -15,7 +15,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from ..train import Trainer
 from ..train.checkpoint import load_model
 from . import distributed
 
-__all__ = ["Evaluation", "Trained", "evaluate", "result_of", "sample", "sample_clean", "train"]
+__all__ = ["Evaluation", "Trained", "evaluate", "sample", "sample_clean", "train"]
 
 
 @dataclass
@@ -96,14 +96,15 @@ def sample(sampler: Sampler, n: int, shape, *, seed: int, batch_size: int, devic
     if rank != 0:
         return None
     write_shard_index(out, n, shape, shard_size, seed=seed, processes=world,
-                      windows=[w.key for w in sampler.window_specs])
+                      windows=[w.key for w in sampler.windows])
     saved = load_samples(out)
     maps = load_shard_maps(out) if score_maps else {}
     if consolidate:
         save_samples(Path(out) / "samples.pt", saved)
         shutil.rmtree(Path(out) / "shards")
-    result = result_of(saved, sampler)
-    result.score_maps = maps
+    result = SampleResult(saved.samples, saved.all_scores,
+                          timesteps=torch.tensor(sampler.table.timesteps.copy()),
+                          step_ranges=list(sampler.step_ranges), score_maps=maps)
     if trajectory:
         m = min(trajectory, n)
         result.trajectory = sampler.sample(m, shape, trajectory=m, progress=False,
@@ -151,16 +152,6 @@ def _on_cpu(result: SampleResult) -> SampleResult:
                                           for f in dataclasses.fields(result)})
 
 
-def result_of(saved: SampleSet, sampler: Optional[Sampler] = None) -> SampleResult:
-    """A stored run as a :class:`SampleResult` (the same scores; with the sampler, its step
-    ranges and timesteps too), so stored and fresh runs go through the same evaluation."""
-    result = SampleResult(saved.samples, saved.all_scores)
-    if sampler is not None:
-        result.timesteps = torch.tensor(sampler.table.timesteps.copy())
-        result.windows = list(sampler.windows)
-    return result
-
-
 @dataclass
 class Evaluation:
     """What the oracle says about a run. ``result``: the run without its non-finite samples
@@ -170,7 +161,7 @@ class Evaluation:
     support), None without an oracle; ``summary``: the typed oracle summary; ``report``:
     detection numbers of the run's main score when both classes occur, else None."""
 
-    result: SampleResult
+    result: Union[SampleResult, SampleSet]
     labels: Optional[np.ndarray]
     reasons: Optional[list]
     summary: OracleSummary
@@ -182,9 +173,10 @@ class Evaluation:
         return self.labels is not None and bool(self.labels.any()) and not self.labels.all()
 
 
-def evaluate(data, result: SampleResult) -> Evaluation:
-    """Label the finite samples of ``result`` with ``data``'s oracle (declared in
-    ``data.oracle``: exact, proxy or none) and measure the main score against the labels."""
+def evaluate(data, result: Union[SampleResult, SampleSet]) -> Evaluation:
+    """Label the finite samples of ``result`` (a fresh run or a stored one: the same views) with
+    ``data``'s oracle (declared in ``data.oracle``: exact, proxy or none) and measure the main
+    score against the labels."""
     finite = (torch.isfinite(result.samples.float().flatten(1)).all(dim=1)
               & torch.isfinite(result.scores)).cpu()
     for pair in result.aggregate_scores.values():

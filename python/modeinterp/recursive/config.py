@@ -86,9 +86,10 @@ def check_detector_file(path: str, dataset: str, run_plan) -> None:
     produce: before any work, not at generation 1."""
     from ..detect import Detector
     from ..detect.features import IMAGE_FEATURES
-    from ..sampling.aggregations import score_key
+    from ..sampling.score_key import ScoreKey
 
-    produced = [score_key(w, a) for w in run_plan.windows for a in run_plan.live().aggregations]
+    produced = [ScoreKey(w, a).key for w in run_plan.windows
+                for a in run_plan.live().aggregations]
     try:
         if not Path(path).is_file():
             raise ValueError("no such file (modeinterp detect --fit FILE writes one)")

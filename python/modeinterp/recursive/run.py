@@ -60,11 +60,6 @@ class Generation:
     def samples(self) -> torch.Tensor:
         return self.saved.samples
 
-    @property
-    def scores(self) -> dict:
-        """{Window.key: (n,) float64} of every window's mean."""
-        return {w.key: s.double().numpy() for w, s in self.saved.scores.items()}
-
     def finite(self) -> np.ndarray:
         """(n,) bool: the samples whose every value is finite."""
         return torch.isfinite(self.samples.flatten(1)).all(dim=1).numpy()
@@ -92,10 +87,9 @@ class _Run:
         distributed.barrier()  # every process sees the files of the stages before
         if paths["metrics"].exists() and paths["samples"].exists():
             return self._load(name, paths)
-        seed = self.plan.seeds.weights(g)
         t0 = time.perf_counter()
-        trained = fit(self.base, self.data, train_set, paths["model"], self.device,
-                      self.progress, seed=seed)
+        trained = fit(self.plan, self.data, train_set, paths["model"], self.device,
+                      self.progress, generation=g)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         saved = self._samples(trained.model, g, folder)
@@ -106,7 +100,8 @@ class _Run:
                        **(extra or {}))
         if self.main:
             artifacts.save_json(metrics, paths["metrics"], default=float)
-        self.manifest.record(name, generation=g, seed=seed, train_s=round(train_s, 2),
+        self.manifest.record(name, generation=g, seed=self.plan.seeds.weights(g),
+                             train_s=round(train_s, 2),
                              sample_s=round(sample_s, 2), n_drawn=int(len(saved.samples)),
                              done=time.strftime("%Y-%m-%d %H:%M:%S"))
         # As a rerun would read it back (JSON values), without reading the files again.
@@ -131,7 +126,7 @@ class _Run:
     def _auroc(self, saved: SampleSet):
         """AUROC of the paper's window on this generation's samples (None: one class only)."""
         samples = saved.samples
-        scores = saved.scores[self.paper].double().numpy()
+        scores = saved.window_scores[self.paper].double().numpy()
         ok = torch.isfinite(samples.flatten(1)).all(dim=1).numpy() & np.isfinite(scores)
         if not ok.any():
             return None

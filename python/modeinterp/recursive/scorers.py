@@ -38,11 +38,12 @@ def calibrated_window(run, gen0):
     if run.data.oracle != "exact":
         window, reason = None, "the dataset's labels are a proxy (no exact oracle)"
     else:
+        means = {w.key: s.double().numpy() for w, s in gen0.saved.window_scores.items()}
         ok = gen0.finite()
-        for s in gen0.scores.values():
+        for s in means.values():
             ok &= np.isfinite(s)
         labels = run.data.is_hallucination(gen0.samples[torch.from_numpy(ok)]).numpy()
-        keys = {k: s[ok] for k, s in gen0.scores.items()}
+        keys = {k: s[ok] for k, s in means.items()}
         try:
             cal = detect.calibrate_window(keys, labels, seed=run.base.seed)
             window, reason = Window.parse(cal.window), None
@@ -60,7 +61,7 @@ def _fit(run, rule: str, gen0) -> Detector:
         if run.cfg.detector is not None:
             return Detector.load(run.cfg.detector)
         model = load_model(run.out / "gen-0" / "model.pt", map_location=run.device)
-        refs = live_features(reference_run(model, run.base, run.data, run.device, False,
+        refs = live_features(reference_run(model, run.plan, run.data, run.device, False,
                                            n=min(run.base.n_train, 2048)))
         return Detector.fit_label_free(refs, names=feature_sets(refs)[chosen], seed=run.base.seed,
                                        dataset=run.base.dataset)
@@ -96,4 +97,5 @@ def filter_scores(rule: str, gen, *, paper, calibrated, detectors) -> np.ndarray
     ``none`` / ``random``, which only need the count and which samples are finite)."""
     if rule in DETECTOR_FILES:
         return detectors[rule].score(result_features(gen.saved))
-    return gen.scores[(calibrated if rule == "variance-calibrated" else paper).key]
+    window = calibrated if rule == "variance-calibrated" else paper
+    return gen.saved.window_scores[window].double().numpy()

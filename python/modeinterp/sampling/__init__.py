@@ -6,15 +6,17 @@ the reverse loop itself (:mod:`.reverse_loop`), the score window and its Welford
 samples streamed to disk in shards (:mod:`.shards`) and the one samples schema
 every run saves and loads (:mod:`.store`)."""
 
-from .aggregations import aggregate, aggregation_names, score_key, score_map
+from .aggregations import aggregate, aggregation_names, score_map
+from .noise_key import NoiseKey
 from .reverse_loop import reverse_loop, shared_timestep
 from .sampler import SampleResult, Sampler
-from .scores import Scores
+from .score_key import DETECTOR, ScoreKey, early_key
+from .scores import ScoreViews, Scores
 from .store import SampleSet, iter_shards, load_samples, save_samples
 from .window import (WindowScore, WindowScores, resolve_early_exit, resolve_window,
                      resolve_windows)
 
-__all__ = ["SampleResult", "SampleSet", "Sampler", "Scores", "WindowScore", "WindowScores", "aggregate",
-           "aggregation_names", "iter_shards", "load_samples", "resolve_early_exit",
-           "resolve_window", "resolve_windows", "reverse_loop", "save_samples", "score_key", "score_map",
-           "shared_timestep"]
+__all__ = ["DETECTOR", "NoiseKey", "SampleResult", "SampleSet", "Sampler", "ScoreKey", "ScoreViews",
+           "Scores", "WindowScore", "WindowScores", "aggregate", "aggregation_names", "early_key",
+           "iter_shards", "load_samples", "resolve_early_exit", "resolve_window",
+           "resolve_windows", "reverse_loop", "save_samples", "score_map", "shared_timestep"]

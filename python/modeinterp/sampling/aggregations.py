@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import ops, validation
-from .window_spec import Window
 
-__all__ = ["Aggregation", "aggregate", "aggregation_names", "pooled_map", "resolve_aggregations",
-           "run_reference", "score_key", "score_map"]
+__all__ = ["Aggregation", "aggregate", "aggregation_names", "pool_size", "pooled_map",
+           "resolve_aggregations",
+           "run_reference", "score_map"]
 
 _REL = "rel-"
 _PATTERNS = {"mean": r"mean", "max": r"max", "poolK": r"pool([1-9][0-9]*)",
@@ -58,10 +58,14 @@ def score_map(m2: torch.Tensor, count: int) -> torch.Tensor:
     return m2 / validation.check_int("count", count, 1, note="x̂0 values in m2")
 
 
-def score_key(window, aggregation: str) -> str:
-    """A (window, aggregation) pair as one string, ``"10/pool4"`` or ``"80-90/rel-mean"``: the
-    keys of saved and calibrated pair scores."""
-    return f"{Window.parse(window).key}/{aggregation}"
+def pool_size(name: str, default: int = 4) -> int:
+    """K of a ``poolK`` (or ``rel-poolK``) aggregation, else ``default``: the patch size at
+    which a pair's score map is read (localisation, peaks)."""
+    try:
+        agg = Aggregation(name)
+    except ValueError:  # a callable's name
+        return default
+    return int(agg.param) if agg.family == "poolK" else default
 
 
 class Aggregation:

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import validation
+from .result import SampleResult
 from .scores import Scores
 
 
@@ -24,7 +25,7 @@ class CleanResult:
     order; indices: their global indices in the seed's stream; drawn: samples drawn in all;
     complete: N were kept within the budget."""
 
-    result: "SampleResult"  # noqa: F821 — sampling.sampler's; clean.py does not import it
+    result: SampleResult
     indices: torch.Tensor
     drawn: int
     complete: bool
@@ -44,7 +45,7 @@ def concat_results(parts: list):
     flags = None if first.flags is None else torch.cat([p.flags for p in parts])
     return type(first)(torch.cat([p.samples for p in parts]),
                        Scores.cat([p.all_scores for p in parts]), None, first.timesteps,
-                       list(first.windows), maps, flags)
+                       list(first.step_ranges), maps, flags)
 
 
 def sample_clean(sampler, n: int, shape, *, seed: int = 0, budget: Optional[int] = None,
@@ -97,7 +98,7 @@ class RepairResult:
     bool, what the detector flags after the repairs; model_calls: denoiser evaluations the
     repairs spent, one per sample per reverse step (the run itself spent n · S)."""
 
-    result: "SampleResult"  # noqa: F821
+    result: SampleResult
     repaired: torch.Tensor
     flags: torch.Tensor
     model_calls: int

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import torch
 
-from .. import ops
+from .noise_key import NoiseKey
 from .window import WindowScores
 
 __all__ = ["GraphCache", "GraphedLoop", "model_signature"]
@@ -49,9 +49,9 @@ def _rng_restored_on_failure(device: torch.device):
 
 
 class GraphedLoop:
-    """The reverse loop ``run(x_T, windows, counter) -> x_0`` (:func:`.reverse_loop.reverse_loop`
-    with the noise counter read from device memory) over a batch of ``size`` samples of ``shape``,
-    captured on the current CUDA device.
+    """The reverse loop ``run(x_T, windows, noise) -> x_0`` (:func:`.reverse_loop.reverse_loop`
+    with a :class:`NoiseKey` whose counter lives in device memory) over a batch of ``size``
+    samples of ``shape``, captured on the current CUDA device.
 
     :meth:`replay` returns static tensors (the final samples, each window's scores, the early
     scores) that the next replay overwrites: copy them out first. ``states`` holds each window's
@@ -74,15 +74,15 @@ class GraphedLoop:
         with _rng_restored_on_failure(device):
             with torch.cuda.graph(self.graph):
                 windows = make_windows()
-                self.x = run(self.x_T, windows, self.counter)
+                self.x = run(self.x_T, windows, NoiseKey(counter=self.counter))
                 self.scores = [w.scores for w in windows.windows]
                 self.states = [(w.m2, w.count) for w in windows.windows]  # for score maps
                 self.early_scores = dict(windows.main.early_scores)
 
-    def replay(self, x_T: torch.Tensor, seed: int, offset: int):
-        """Run the captured loop from ``x_T`` with the noise stream of (seed, offset)."""
+    def replay(self, x_T: torch.Tensor, noise: NoiseKey):
+        """Run the captured loop from ``x_T`` with the noise stream ``noise`` (seed, offset)."""
         self.x_T.copy_(x_T)
-        self.counter.copy_(torch.tensor(ops.counter_words(seed, offset), dtype=torch.int64))
+        noise.fill(self.counter)
         self.graph.replay()
         return self.x, self.scores, self.early_scores
 

@@ -10,6 +10,7 @@ from typing import Callable, Mapping, Optional
 
 import torch
 
+from .noise_key import NoiseKey
 from .window import WindowScores
 from ..schedules import StepTable
 
@@ -23,14 +24,13 @@ def shared_timestep(t: int, size: int, device) -> torch.Tensor:
 
 
 def reverse_loop(model: Callable, x: torch.Tensor, table: StepTable, scorer: WindowScores, *,
-                 seed: int, offset: int, start: int = 0, counter: Optional[torch.Tensor] = None,
-                 extra_args: Optional[Mapping] = None,
+                 noise: NoiseKey, start: int = 0, extra_args: Optional[Mapping] = None,
                  callback: Optional[Callable[[dict], None]] = None,
                  want_x0: bool = False) -> torch.Tensor:
     """Reverse steps ``start .. S-1`` of ``table`` from ``x`` (x_T, or step ``start``'s x_t): x_0.
 
-    The noise of step i is Philox keyed by (``seed``, its timestep, ``offset`` + flat index), or
-    read from ``counter`` (``ops.fused_step``) inside a CUDA graph. ``scorer`` folds each step's
+    The noise of step i is Philox keyed by (``noise.seed``, its timestep, ``noise.offset`` + flat
+    index), its seed and offset read from ``noise.counter`` inside a CUDA graph. ``scorer`` folds each step's
     x̂0 into its windows. ``extra_args`` go to every model call; ``callback({"i", "t", "x", "x0"})``
     runs after each step (x0 is None unless ``want_x0``). The model's output is cast to x's dtype.
     """
@@ -42,8 +42,8 @@ def reverse_loop(model: Callable, x: torch.Tensor, table: StepTable, scorer: Win
         if out.shape != x.shape:
             raise RuntimeError(f"model returned shape {tuple(out.shape)} for x_t of shape "
                                f"{tuple(x.shape)}: it must predict a tensor shaped like x_t")
-        result = scorer.fused_step(i, x, out.to(x.dtype), table.coef(i), seed=seed, step=t,
-                                   offset=offset, return_x0=want_x0, counter=counter)
+        result = scorer.fused_step(i, x, out.to(x.dtype), table.coef(i), step=t,
+                                   return_x0=want_x0, **noise.fused_args())
         x, x0 = result if want_x0 else (result, None)
         if callback is not None:
             callback({"i": i, "t": t, "x": x, "x0": x0})

@@ -10,7 +10,6 @@ import dataclasses
 import math
 import numbers
 import warnings
-from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
 
 import torch
@@ -21,75 +20,16 @@ from .aggregations import resolve_aggregations
 from .forward import Forward
 from .graphed import GraphCache, GraphedLoop, model_signature
 from .map_scores import RunMapScores
+from .noise_key import NoiseKey
 from .non_finite import warn_non_finite
 from .reverse_loop import reverse_loop, shared_timestep
-from .scores import DETECTOR, Scores, early_name
+from .result import SampleResult, check_run_scores
+from .score_key import early_key
+from .scores import Scores
 from .window import WindowScores, resolve_early_exit, resolve_window, resolve_windows
 from ..schedules import StepTable
 
 __all__ = ["SampleResult", "Sampler", "resolve_window"]
-
-
-@dataclass
-class SampleResult:
-    """What :meth:`Sampler.sample` returns.
-
-    samples: (n, *shape) final x_0, in the sampler's dtype, on the sampling device.
-    all_scores: every per-sample score of the run, one :class:`~modeinterp.sampling.Scores`
-        mapping ``{(window, name): (n,) float32}`` — each window's ``"mean"`` (the paper's score)
-        and aggregations, the main window's ``"early/k"`` scores, the detector's score.
-    trajectory: (m, S, *shape) float32 x̂0 of the first m samples at every reverse step (on request).
-    timesteps: the S model timesteps, descending. windows: every window's (start, stop) step
-        range, in order (``window``: the main one's).
-    score_maps: {window: (n, *shape) float32} per-element variance of x̂0 over each window
-        (``sample(score_maps=True)``); the mean over non-batch dims of a map is its score.
-    flags: (n,) bool from the sampler's ``detector`` (None without one).
-
-    Views of ``all_scores``: ``scores`` (the main window's mean), ``early_scores`` {k: (n,)},
-    ``window_scores`` {window: (n,)} (every window's mean), ``aggregate_scores``
-    {(window, aggregation): (n,)}, ``detector_scores`` and ``window_specs`` (the windows).
-    """
-
-    samples: torch.Tensor
-    all_scores: Scores
-    trajectory: Optional[torch.Tensor] = None
-    timesteps: Optional[torch.Tensor] = None
-    windows: list = field(default_factory=list)
-    score_maps: dict = field(default_factory=dict)
-    flags: Optional[torch.Tensor] = None
-
-    scores = property(lambda self: self.all_scores.main)
-    early_scores = property(lambda self: self.all_scores.early)
-    window_scores = property(lambda self: self.all_scores.by_window())
-    aggregate_scores = property(lambda self: self.all_scores.pairs)
-    detector_scores = property(lambda self: self.all_scores.detector)
-    window_specs = property(lambda self: self.all_scores.windows)
-
-    @property
-    def window(self) -> tuple:
-        """The main window's (start, stop) step range."""
-        return self.windows[0] if self.windows else (0, 0)
-
-    def flagged_by(self, detector) -> "SampleResult":
-        """This result with ``detector``'s score of each sample (``detector_scores``) and its
-        ``flags`` (score above its threshold)."""
-        scores = torch.as_tensor(detector.score(self))
-        return dataclasses.replace(self, all_scores=self.all_scores.with_values(
-            {DETECTOR: scores}), flags=scores > detector.threshold)
-
-    def select(self, keep: torch.Tensor) -> "SampleResult":
-        """The result restricted to the samples ``keep`` (a bool mask or indices); the
-        trajectory, which holds only the first m samples, keeps those of its rows selected."""
-        traj = self.trajectory
-        if traj is not None:
-            mask = keep if keep.dtype == torch.bool else \
-                torch.zeros(len(self.samples), dtype=torch.bool).index_fill_(0, keep.cpu(), True)
-            traj = traj[mask[: traj.shape[0]].to(traj.device)]
-        pick = keep.to(self.samples.device)
-        return SampleResult(self.samples[pick], self.all_scores.map(lambda v: v[keep.to(v.device)]),
-                            traj, self.timesteps, list(self.windows),
-                            {w: v[pick] for w, v in self.score_maps.items()},
-                            None if self.flags is None else self.flags[keep.cpu()])
 
 
 class _Call:
@@ -97,20 +37,20 @@ class _Call:
     progress bar — what used to be per-call state on the sampler itself."""
 
     def __init__(self, sampler: "Sampler", n: int, shape: tuple, device: torch.device, early,
-                 trajectory: int, score_maps: bool, *, seed: int, first: int, start: int,
+                 trajectory: int, score_maps: bool, *, noise: NoiseKey, start: int,
                  model_kwargs: dict, callback, progress: bool):
         self.shape, self.device, self.dims, self.trajectory = shape, device, math.prod(shape), \
             trajectory
-        self.seed, self.first, self.start = seed, first, start
+        self.noise, self.start = noise, start  # noise: the stream of the call's first sample
         self.model_kwargs, self.callback = model_kwargs, callback
         self.samples = torch.empty((n, *shape), dtype=sampler.dtype, device=device)
         self.window_scores = {spec: torch.empty(n, dtype=torch.float32, device=device)
-                              for spec in sampler.window_specs}
+                              for spec in sampler.windows}
         self.early_scores = {k: torch.empty(n, dtype=torch.float32, device=device) for k in early}
         steps = len(sampler.table)
         self.traj = (torch.empty((trajectory, steps, *shape), device=device)
                      if trajectory else None)
-        self.map_scores = RunMapScores(sampler.window_specs, sampler.aggregations, n, shape,
+        self.map_scores = RunMapScores(sampler.windows, sampler.aggregations, n, shape,
                                        device, score_maps)
         self.bar = tqdm(total=n * (steps - start), unit="sample-step", disable=not progress,
                         desc=f"{sampler.table.method} x{steps}")
@@ -157,12 +97,16 @@ class Sampler:
     precision: the denoiser's forward in ``"fp32"`` (default) or under ``"bf16"`` autocast;
         compile: ``torch.compile`` it (once per batch shape). The fused step, x̂0 and the score
         accumulators stay float32 either way; see :mod:`modeinterp.sampling.forward`.
+    run_scores: ``{name: f(result) -> (n,)}``, scores of the whole run computed from its
+        :class:`SampleResult` (samples, every window's scores, early scores), kept under the key
+        ``(None, name)`` in ``all_scores`` (``run_scores`` view), in samples.pt and as detector
+        feature ``name``; computed before the detector reads the features.
     """
 
     def __init__(self, model: Callable, table: StepTable, window=10, *,
                  dtype: torch.dtype = torch.float32, graph: Optional[bool] = None,
                  aggregations: Sequence = ("mean",), detector=None, precision: str = "fp32",
-                 compile: bool = False):
+                 compile: bool = False, run_scores: Optional[Mapping] = None):
         self.forward = Forward(model, precision, compile)  # checks model, precision, compile
         if not isinstance(table, StepTable):
             raise TypeError(f"table must be a StepTable (Schedule.table(...)), got "
@@ -173,9 +117,10 @@ class Sampler:
             raise TypeError(f"graph must be None, True or False, got {graph!r}")
         self.model, self.table, self.dtype, self.graph = model, table, dtype, graph
         self._graphs = GraphCache()
-        self.window_specs, self.windows = resolve_windows(window, len(table))
-        self.window = self.windows[0]
+        self.windows, self.step_ranges = resolve_windows(window, len(table))
+        self.step_range = self.step_ranges[0]
         self.aggregations = resolve_aggregations(aggregations)
+        self.run_scores = check_run_scores(run_scores)
         self.detector = detector
         if detector is not None:
             if not callable(getattr(detector, "check_sampler", None)):
@@ -206,7 +151,8 @@ class Sampler:
         start = self._check_start(x_start, start, n, shape)
         self._check_call(first, model_kwargs, callback, score_maps)
         call = _Call(self, n, shape, torch.device(device), early, trajectory, score_maps,
-                     seed=seed, first=int(first), start=start, model_kwargs=dict(model_kwargs or {}),
+                     noise=NoiseKey.rows(seed, first, shape), start=start,
+                     model_kwargs=dict(model_kwargs or {}),
                      callback=callback, progress=progress)
         with torch.inference_mode():
             for b0 in range(0, n, batch_size):
@@ -216,11 +162,22 @@ class Sampler:
             pairs, maps = call.map_scores.finish(call.samples, call.window_scores)
         call.bar.close()
         values = dict(pairs)  # every (window, aggregation), means included
-        values.update({(self.window_specs[0], early_name(k)): v
-                       for k, v in call.early_scores.items()})
-        result = SampleResult(call.samples, Scores(self.window_specs, values), call.traj,
-                              torch.tensor(self.table.timesteps.copy()), list(self.windows), maps)
-        return self._with_flags(result)
+        values.update({early_key(k): v for k, v in call.early_scores.items()})
+        result = SampleResult(call.samples, Scores(self.windows, values), call.traj,
+                              torch.tensor(self.table.timesteps.copy()), list(self.step_ranges),
+                              maps)
+        return self._with_flags(self._with_run_scores(result))
+
+    def _with_run_scores(self, result: SampleResult) -> SampleResult:
+        values = {}
+        for key, fn in self.run_scores.items():
+            value = torch.as_tensor(fn(result), device=result.samples.device)
+            if value.shape != (len(result.samples),):
+                raise ValueError(f"run_scores[{key.name!r}] must return one score per sample, "
+                                 f"shape ({len(result.samples)},), got {tuple(value.shape)}")
+            values[key] = value.float()
+        return dataclasses.replace(result, all_scores=result.all_scores.with_values(values)) \
+            if values else result
 
     def _with_flags(self, result: SampleResult) -> SampleResult:
         """``result`` with the detector's scores and flags (as is without a detector); a
@@ -260,7 +217,7 @@ class Sampler:
         """Score in-support references: ``images`` (e.g. training images) run through
         :meth:`resample_tail` from the first step of the earliest window. Their scores describe
         good samples of this model: what a label-free detector is fitted on."""
-        return self.resample_tail(images, min(w[0] for w in self.windows), seed=seed,
+        return self.resample_tail(images, min(w[0] for w in self.step_ranges), seed=seed,
                                   batch_size=batch_size, device=device, progress=progress,
                                   score_maps=score_maps)
 
@@ -291,22 +248,22 @@ class Sampler:
     def _run_batch(self, call: "_Call", b0: int, b1: int, x_T: Optional[torch.Tensor]):
         """Samples [b0, b1) of ``call``: their x_0 (a replay's x is overwritten by the next
         replay: the caller copies it out first); their scores land in ``call``'s tensors."""
-        size, offset = b1 - b0, (call.first + b0) * call.dims
+        size, noise = b1 - b0, call.noise.skip(b0 * call.dims)
         if x_T is None:
-            x_T = ops.philox_normal((size, *call.shape), seed=call.seed,
-                                    step=self.table.num_train_timesteps, offset=offset,
+            x_T = ops.philox_normal((size, *call.shape), seed=noise.seed,
+                                    step=self.table.num_train_timesteps, offset=noise.offset,
                                     device=call.device).to(self.dtype)
         keep = max(0, min(call.trajectory, b1) - b0)  # trajectory rows in this batch
         graphed = None if call.start else self._graphed(call, size, keep > 0)
         if graphed is not None:
-            x, scores, early = graphed.replay(x_T, call.seed, offset)
+            x, scores, early = graphed.replay(x_T, noise)
             states = graphed.states
             if not call.bar.disable:  # a replay only enqueues: let the bar show finished work
                 torch.cuda.current_stream(call.device).synchronize()
             call.bar.update(size * (len(self.table) - call.start))
         else:
-            windows = WindowScores(self.windows, list(call.early_scores))
-            x = reverse_loop(self.forward, x_T, self.table, windows, seed=call.seed, offset=offset,
+            windows = WindowScores(self.step_ranges, list(call.early_scores))
+            x = reverse_loop(self.forward, x_T, self.table, windows, noise=noise,
                              start=call.start, extra_args=call.model_kwargs,
                              callback=call.on_step(b0, b1, keep),
                              want_x0=keep > 0 or call.callback is not None)
@@ -316,7 +273,7 @@ class Sampler:
             call.map_scores.add_batch(b0, states, x)
         for k, value in early.items():
             call.early_scores[k][b0:b1] = value
-        for spec, value in zip(self.window_specs, scores):
+        for spec, value in zip(self.windows, scores):
             call.window_scores[spec][b0:b1] = value
         return x
 
@@ -332,9 +289,9 @@ class Sampler:
         early = list(call.early_scores)
         kwargs = call.model_kwargs
 
-        def run(x_T, windows, counter):
-            return reverse_loop(self.forward, x_T, self.table, windows, seed=0, offset=0,
-                                counter=counter, extra_args=kwargs)
+        def run(x_T, windows, noise):
+            return reverse_loop(self.forward, x_T, self.table, windows, noise=noise,
+                                extra_args=kwargs)
 
         def warm_up(x):
             out = self.forward(x, shared_timestep(int(self.table.timesteps[0]), x.shape[0],
@@ -343,7 +300,7 @@ class Sampler:
 
         return self._graphs.get(
             (size, call.shape, call.device, tuple(early)), model_signature(self.model, kwargs),
-            lambda: GraphedLoop(run, lambda: WindowScores(self.windows, early), size, call.shape,
+            lambda: GraphedLoop(run, lambda: WindowScores(self.step_ranges, early), size, call.shape,
                                 self.dtype, call.device, warm_up))
 
     @staticmethod
@@ -366,7 +323,7 @@ class Sampler:
             if tuple(x_start.shape) != (n, *shape):
                 raise ValueError(f"x_start must have shape {(n, *shape)}, got "
                                  f"{tuple(x_start.shape)}")
-            early = [w for w in self.windows if w[0] < start]
+            early = [w for w in self.step_ranges if w[0] < start]
             if early:
                 raise ValueError(f"windows {early} begin before start={start}: their scores "
                                  "would cover fewer steps")
@@ -381,4 +338,4 @@ class Sampler:
         validation.check_int("batch_size", batch_size, 1)
         if not 0 <= trajectory <= n:
             raise ValueError(f"trajectory must be in [0, n={n}], got {trajectory}")
-        return int(n), shape, int(batch_size), resolve_early_exit(early_exit, self.window)
+        return int(n), shape, int(batch_size), resolve_early_exit(early_exit, self.step_range)

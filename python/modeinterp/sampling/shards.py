@@ -73,7 +73,7 @@ def sample_to_shards(sampler, n: int, shape, out, *, seed: int, shard_size: int,
     mine = [s for i, s in enumerate(plan_shards(n, shard_size)) if i % world == rank]
     todo = [s for s in mine if not (folder / f"{_name(*s)}.json").exists()]
     bar = tqdm(total=sum(b - a for a, b in todo), unit="sample", disable=not progress,
-               desc=f"rank {rank}/{world}" if world > 1 else "sampling", unit_scale=True)
+               desc=f"rank {rank} of {world}" if world > 1 else "sampling", unit_scale=True)
     for start, stop in todo:
         t0 = time.perf_counter()
         result = sampler.sample(stop - start, shape, seed=seed, first=start,

@@ -12,8 +12,9 @@ from any layout; :func:`iter_shards` walks a sharded run one memory-mapped shard
     windows        ["10", "40-60", …] every window, in sampling order (Window.key); [0] the main one
     scores         {"10": (n,) float32, …} keyed like windows, in the same order
     early_scores   {k: (n,) float32} early-exit scores of the main window
-    pair_scores    {"10/pool4": (n,) float32} every non-mean (window, aggregation) pair (score_key)
+    pair_scores    {"10/pool4": (n,) float32} every non-mean (window, aggregation) pair (ScoreKey.key)
     seed           int or None;  config_digest  str or None (:func:`config_digest`)
+    run_scores     {name: (n,) float32} the run's own scores (Sampler(run_scores=)), when it has any
 
 :func:`load_samples` also reads the files written before schema 2 (no ``schema`` key: ``modeinterp
 sample``'s {samples, scores, early_scores}, ``reproduce``'s {…, window_scores, pair_scores},
@@ -35,8 +36,8 @@ import numpy as np
 import torch
 
 from ..artifacts import load_json, save_json, save_npy, save_pt
-from .aggregations import score_key
-from .scores import DETECTOR, Scores, early_name
+from .score_key import DETECTOR, ScoreKey, early_key
+from .scores import ScoreViews, Scores
 from .window_spec import Window
 
 __all__ = ["LEGACY_SCHEMA", "SCHEMA", "SampleSet", "config_digest", "iter_shards", "load_samples",
@@ -71,19 +72,18 @@ def _same_dict(a: dict, b: dict) -> bool:
 
 
 @dataclass(eq=False)
-class SampleSet:
+class SampleSet(ScoreViews):
     """Samples and their scores, the same in memory whatever wrote them.
 
     samples: (n, *shape) float32 CPU tensor. all_scores: every score, the
     :class:`~modeinterp.sampling.Scores` a fresh :class:`~modeinterp.sampling.SampleResult`
-    holds (float32, CPU). seed, config_digest: of the run, when it recorded them. schema: the
-    schema it was read as (:data:`SCHEMA`, or :data:`LEGACY_SCHEMA` for files written before it).
-    Views, as samples.pt lays them out: ``windows`` (``windows[0]`` the main one), ``scores``
-    {window: (n,)}, ``early_scores`` {k: (n,)}, ``pair_scores`` {"10/pool4": (n,)} (every
-    non-mean pair), ``main_scores``.
+    holds (float32, CPU; the detector's stays behind: flags.pt holds it), read through the same
+    views (:class:`~modeinterp.sampling.ScoreViews`: ``windows``, ``scores``, ``window_scores``,
+    …). seed, config_digest: of the run, when it recorded them. schema: the schema it was read as
+    (:data:`SCHEMA`, or :data:`LEGACY_SCHEMA` for files written before it).
 
-    Unpacks into ``samples, main_scores`` (``samples, scores = load_samples(out)``); ``==``
-    compares every field (NaN equal to NaN).
+    Unpacks into ``samples, scores`` (``samples, scores = load_samples(out)``: the main window's
+    scores); ``==`` compares every field (NaN equal to NaN).
     """
 
     samples: torch.Tensor
@@ -94,20 +94,19 @@ class SampleSet:
 
     @classmethod
     def stored(cls, samples, scores: dict, windows: list, early_scores=None, pair_scores=None,
-               **facts) -> "SampleSet":
+               run_scores=None, **facts) -> "SampleSet":
         """A SampleSet from the pieces samples.pt and shards hold: ``scores`` {window: (n,)}
-        keyed like ``windows``, ``early_scores`` {k: (n,)}, ``pair_scores`` {"10/pool4": (n,)}."""
+        keyed like ``windows``, ``early_scores`` {k: (n,)}, ``pair_scores`` {"10/pool4": (n,)},
+        ``run_scores`` {name: (n,)}."""
         windows = [Window.parse(w) for w in windows]
         means = {Window.parse(w): s for w, s in scores.items()}
         if not windows or set(means) != set(windows) or len(means) != len(windows):
             raise ValueError(f"scores must hold exactly the windows {windows}, got "
                              f"{list(means)}")
-        values = {(w, "mean"): _f32(means[w]) for w in windows}
-        for key, s in (pair_scores or {}).items():
-            window, _, name = str(key).partition("/")
-            values[(Window.parse(window), name)] = _f32(s)
-        values.update({(windows[0], early_name(k)): _f32(s)
-                       for k, s in (early_scores or {}).items()})
+        values = {ScoreKey(w, "mean"): _f32(means[w]) for w in windows}
+        values.update({ScoreKey.parse(key): _f32(s) for key, s in (pair_scores or {}).items()})
+        values.update({early_key(k): _f32(s) for k, s in (early_scores or {}).items()})
+        values.update({ScoreKey(None, name): _f32(s) for name, s in (run_scores or {}).items()})
         return cls(samples, Scores(windows, values), **facts)
 
     @classmethod
@@ -121,19 +120,15 @@ class SampleSet:
                    getattr(result, "config_digest", None) if config is None
                    else config_digest(config))
 
-    windows = property(lambda self: self.all_scores.windows)
-    scores = property(lambda self: self.all_scores.by_window())
-    early_scores = property(lambda self: self.all_scores.early)
-    main_scores = property(lambda self: self.all_scores.main)
-
-    @property
-    def pair_scores(self) -> dict:
-        return {score_key(w, a): s for (w, a), s in self.all_scores.pairs.items() if a != "mean"}
+    def select(self, keep: torch.Tensor) -> "SampleSet":
+        """The set restricted to the samples ``keep`` (a bool mask or indices)."""
+        return dataclasses.replace(self, samples=self.samples[keep],
+                                   all_scores=self.all_scores.map(lambda v: v[keep]))
 
     def __iter__(self):
         """``samples, scores = sample_set``: the samples and the main window's scores."""
         yield self.samples
-        yield self.main_scores
+        yield self.scores
 
     def __eq__(self, other):
         if not isinstance(other, SampleSet):
@@ -146,12 +141,20 @@ class SampleSet:
     __hash__ = None
 
     def to_dict(self) -> dict:
-        """The schema-2 dict ``samples.pt`` holds (plain tensors and values)."""
+        """The schema-2 dict ``samples.pt`` holds (plain tensors and values; ``run_scores`` only
+        when the run has any)."""
+        run = self.run_scores
         return {"schema": SCHEMA, "samples": self.samples,
                 "windows": [w.key for w in self.windows],
-                "scores": {w.key: s for w, s in self.scores.items()},
-                "early_scores": dict(self.early_scores), "pair_scores": dict(self.pair_scores),
-                "seed": self.seed, "config_digest": self.config_digest}
+                "scores": {w.key: s for w, s in self.window_scores.items()},
+                "early_scores": dict(self.early_scores), "pair_scores": _pair_scores(self),
+                "seed": self.seed, "config_digest": self.config_digest,
+                **({"run_scores": run} if run else {})}
+
+
+def _pair_scores(sset) -> dict:
+    """{"10/pool4": (n,)}: every (window, aggregation) pair but the means, as stored."""
+    return {k.key: s for k, s in sset.aggregate_scores.items() if k.name != "mean"}
 
 
 def save_samples(path, result, *, seed: Optional[int] = None, config=None) -> SampleSet:
@@ -172,7 +175,7 @@ def _legacy(saved: dict, legacy_window) -> SampleSet:
     else:  # reproduce (window_scores when several windows) or sample (one window, unrecorded)
         windows = dict(saved.get("window_scores") or {}) or {legacy_window: scores}
     pairs = {k: v for k, v in (saved.get("pair_scores") or {}).items()
-             if k.rpartition("/")[2] != "mean"}
+             if ScoreKey.parse(k).name != "mean"}
     return SampleSet.stored(_f32(saved["samples"]), windows, list(windows),
                             saved.get("early_scores"), pairs, schema=LEGACY_SCHEMA)
 
@@ -192,7 +195,8 @@ def _read_file(path: Path, legacy_window) -> SampleSet:
     if saved.get("schema") is None:
         return _legacy(saved, legacy_window)
     return SampleSet.stored(saved["samples"], saved["scores"], saved["windows"],
-                            saved["early_scores"], saved["pair_scores"], seed=saved["seed"],
+                            saved["early_scores"], saved["pair_scores"],
+                            saved.get("run_scores"), seed=saved["seed"],
                             config_digest=saved["config_digest"])
 
 
@@ -214,12 +218,13 @@ def load_samples(out, *, legacy_window=LEGACY_WINDOW) -> SampleSet:
 
 # -- shards/: one marker json per complete shard, one .npy per array --------------------------
 
-def _layout(windows, early, pairs) -> list:
+def _layout(windows, early, pairs, run=()) -> list:
     """[(field, key, file suffix)] of one shard's arrays (shards/<start>-<stop><suffix>)."""
     rows = [("samples", None, ".samples.npy"), ("scores", windows[0], ".scores.npy")]
     rows += [("scores", w, f".window-{Window.parse(w).key}.npy") for w in windows[1:]]
     rows += [("early_scores", k, f".early-{k}.npy") for k in early]
-    rows += [("pair_scores", p, f".pair-{p.replace('/', '.', 1)}.npy") for p in pairs]
+    rows += [("pair_scores", p, f".pair-{ScoreKey.parse(p).file_stem}.npy") for p in pairs]
+    rows += [("run_scores", name, f".run-{name}.npy") for name in run]
     return rows
 
 
@@ -234,15 +239,19 @@ def write_shard(base: Path, sset: SampleSet, maps: Optional[dict] = None, **fact
     (read back by :func:`load_shard_maps`). The marker holds the windows (``main_window``;
     ``windows``: the others), early-exit steps, pairs, the windows of the maps, seed, config
     digest, schema and ``facts``. Returns the marker."""
-    for name, key, suffix in _layout(sset.windows, sset.early_scores, sset.pair_scores):
-        array = sset.samples if key is None else getattr(sset, name)[key]
+    fields = {"scores": sset.window_scores, "early_scores": sset.early_scores,
+              "pair_scores": _pair_scores(sset), "run_scores": sset.run_scores}
+    for name, key, suffix in _layout(sset.windows, fields["early_scores"],
+                                     fields["pair_scores"], fields["run_scores"]):
+        array = sset.samples if key is None else fields[name][key]
         save_npy(array.numpy(), f"{base}{suffix}")
     for window, array in (maps or {}).items():
         save_npy(_f32(array).numpy(), f"{base}{_maps_suffix(window)}")
     marker = {**facts, "schema": SCHEMA, "seed": sset.seed, "config_digest": sset.config_digest,
               "main_window": sset.windows[0].key,
               "windows": [w.key for w in sset.windows[1:]],
-              "early": sorted(sset.early_scores), "pairs": list(sset.pair_scores),
+              "early": sorted(fields["early_scores"]), "pairs": list(fields["pair_scores"]),
+              **({"run": list(fields["run_scores"])} if fields["run_scores"] else {}),
               **({"maps": [Window.parse(w).key for w in maps]} if maps else {})}
     save_json(marker, f"{base}.json", indent=None)
     return marker
@@ -294,9 +303,9 @@ def iter_shards(out, *, legacy_window=LEGACY_WINDOW) -> Iterator[SampleSet]:
     windows = [_main_window(out, meta, legacy_window)] + \
         [Window.parse(w) for w in meta.get("windows", [])]
     early = [int(k) for k in meta.get("early", [])]
-    layout = _layout(windows, early, meta.get("pairs", []))
+    layout = _layout(windows, early, meta.get("pairs", []), meta.get("run", []))
     for marker in markers:
-        fields = {"scores": {}, "early_scores": {}, "pair_scores": {}}
+        fields = {"scores": {}, "early_scores": {}, "pair_scores": {}, "run_scores": {}}
         for name, key, suffix in layout:
             path = marker.with_suffix(suffix)
             if key is None:

@@ -64,7 +64,7 @@ def figures(cfg, data, model, ev, out: Path) -> dict:
         figs["score_histograms"] = analysis.plot_score_histograms(
             scores, labels, out / "score_histograms.png", threshold=report.threshold,
             density=True)
-        start, stop = result.window
+        start, stop = result.step_range
         curves = {f"full window ({stop - start} steps)": (scores, labels)}
         curves.update({f"first {k} steps": (s.cpu().numpy(), labels)
                        for k, s in sorted(result.early_scores.items())})
@@ -75,7 +75,7 @@ def figures(cfg, data, model, ev, out: Path) -> dict:
         figs["trajectories"] = analysis.plot_trajectories(
             result.trajectory[:, -last:].cpu().numpy(), labels[:m],
             result.timesteps[-last:].numpy(), out / "trajectories.png",
-            window=min(result.window[1] - result.window[0], last))
+            window=min(result.step_range[1] - result.step_range[0], last))
     if data.dim == 1:
         analysis.learned_vs_true_score(model, data, cfg.schedule(), ts=cfg.score_ts,
                                        prediction=cfg.prediction,

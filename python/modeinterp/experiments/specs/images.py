@@ -47,7 +47,7 @@ def figures(cfg, data, model, ev, out: Path) -> dict:
     if result.trajectory is not None and len(result.trajectory):
         m = len(result.trajectory)
         figs["trajectories"] = analysis.plot_image_trajectories(
-            result.trajectory.cpu(), out / "trajectories.png", window=result.window,
+            result.trajectory.cpu(), out / "trajectories.png", window=result.step_range,
             labels=None if labels is None else labels[:m],
             reasons=None if reasons is None else reasons[:m], scores=scores[:m])
     if labels is None:
