@@ -57,7 +57,7 @@ def test_sampling_the_export_equals_sampling_the_checkpoint(trained, tmp_path):
                      *SAMPLE]) == 0
     a, b = load_samples(tmp_path / "file"), load_samples(tmp_path / "folder")
     assert torch.equal(a.samples, b.samples)
-    assert all(torch.equal(a.scores[k], b.scores[k]) for k in a.scores)
+    assert all(torch.equal(a.window_scores[k], b.window_scores[k]) for k in a.window_scores)
 
 
 def _foreign_unet(folder, prediction_type=None, sample_size=8):
@@ -81,7 +81,7 @@ def test_a_foreign_unet_folder_samples_with_scores(tmp_path, capsys):
                  str(tmp_path / "s"), *SAMPLE]) == 0
     got = load_samples(tmp_path / "s")
     assert got.samples.shape == (8, 1, 8, 8)
-    for scores in got.scores.values():
+    for scores in got.window_scores.values():
         assert scores.shape == (8,) and torch.isfinite(scores).all() and (scores > 0).all()
     assert main(["reproduce", "digits", "--model", str(tmp_path / "unet"), "--out",
                  str(tmp_path / "r"), *SAMPLE]) == 0

@@ -67,7 +67,7 @@ def test_two_ranks_and_a_resume_equal_one_run(tmp_path, sampler):
     shards = list(iter_shards(tmp_path))
     assert [len(s.samples) for s in shards] == [30, 30, 30, 10]
     assert torch.equal(torch.cat([s.samples for s in shards]), one.samples)
-    assert torch.equal(torch.cat([s.scores[(20, 30)] for s in shards]),
+    assert torch.equal(torch.cat([s.window_scores[(20, 30)] for s in shards]),
                        one.window_scores[(20, 30)])
 
 
