@@ -195,8 +195,9 @@ def report(args) -> int:
 
 
 def _localisation(run: Path, data, samples, reasons, pairs) -> dict:
-    """Per score map (the window of each pair, pooled like the pair or 4×4): per reason, the
-    peak-in-blamed-strip rate with its hit count."""
+    """Per pair (its window's score map, pooled like the pair or 4×4): per reason, the
+    peak-in-blamed-strip rate with its hit count. Two pairs of one window and pool read the
+    same map the same way: both rows are shown, with the same numbers."""
     from modeinterp.analysis import localisation_rates
     from modeinterp.sampling import ScoreKey
     from modeinterp.sampling.aggregations import pool_size
@@ -216,7 +217,7 @@ def _localisation(run: Path, data, samples, reasons, pairs) -> dict:
                 "n": n, "hits": sum(r["hits"] for r in two),
                 "hit_rate": sum(r["hits"] for r in two) / n,
                 **{c: sum(r[c] * r["n"] for r in two) / n for c in ("uniform", "shuffled")}}
-        out[f"{window} (peak of {k}×{k} pools)"] = rows
+        out[f"{pair}: {window} map, peak of {k}×{k} pools"] = rows
     return out
 
 

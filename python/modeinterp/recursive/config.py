@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..experiments.config import ReproduceConfig, config_for
-from ..experiments.plan import Seeds, plan
+from ..experiments.plan import plan
 from ..detect.filters import FILTERS
 from ..validation import check_int, check_path, check_real
 
@@ -57,7 +57,7 @@ class RecursiveConfig:
 
     def replicate(self, index: int) -> "RecursiveConfig":
         """Replicate ``index``: this study alone, with its own base seed."""
-        seed = Seeds(self.base.seed).replicate(index)
+        seed = plan(self.base).seeds.replicate(index)
         return dataclasses.replace(self, base=dataclasses.replace(self.base, seed=seed),
                                    replicates=1)
 
