@@ -216,7 +216,7 @@ def write_recursive_report(summary: dict, run, out: Path) -> dict:
         cells = []
         for g in range(len(lineages[rule])):
             name = "gen-0" if g == 0 else f"{rule}/gen-{g}"
-            x = load_samples(out / name / "samples.pt").samples[:2000]
+            x = load_samples(out / name).samples[:2000]
             cells.append((g, x.numpy(), lineages[rule][g]["rate"]))
         panel[rule] = cells
     modes = getattr(run.data, "modes", None)
