@@ -81,7 +81,10 @@ def check_run_scores(run_scores) -> dict:
     validation.check_type("run_scores", run_scores, Mapping, "a mapping {name: f(result)}")
     out = {}
     for name, fn in run_scores.items():
-        key = ScoreKey(None, name)
+        try:
+            key = ScoreKey(None, name)
+        except ValueError as exc:
+            raise ValueError(f"run_scores: {exc}") from None
         if key == DETECTOR or key.early is not None:
             raise ValueError(f"run_scores: {name!r} is the name of a score the sampler computes")
         if not callable(fn):
