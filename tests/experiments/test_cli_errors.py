@@ -184,7 +184,7 @@ def test_bf16_is_another_sample_run_and_compiling_is_not(run, tmp_path, refused)
     assert main([*argv, "--precision", "bf16"]) == 0
     bf16 = load_samples(folder / "samples.pt")
     assert bf16.samples.dtype == torch.float32 and torch.isfinite(bf16.samples).all()
-    refused(argv, "holds another sample run: config.precision: recorded 'bf16', missing now")
+    refused(argv, "holds another sample run: config.precision: recorded 'bf16', now the default")
     # compile is how the run is computed, like the device: the same run, resumed (its bf16
     # rounding differs from eager's, so the samples move within bf16's own noise)
     record = (folder / "run.json").read_text()

@@ -51,15 +51,16 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
 def config_diff(saved: Any, current: Any, prefix: str = "", *,
                 saved_as: str = "checkpoint") -> list[str]:
     """Human-readable differences between two nested config dicts (empty if equal);
-    ``saved_as`` names where ``saved`` comes from in the messages."""
+    ``saved_as`` names where ``saved`` comes from in the messages. Configs record a key only
+    when it is not its default, so a key on one side only is the default on the other."""
     if isinstance(saved, Mapping) and isinstance(current, Mapping):
         out: list[str] = []
         for key in sorted(set(saved) | set(current), key=str):
             name = f"{prefix}.{key}" if prefix else str(key)
             if key not in saved:
-                out.append(f"{name}: missing in {saved_as}, now {current[key]!r}")
+                out.append(f"{name}: the default in {saved_as}, now {current[key]!r}")
             elif key not in current:
-                out.append(f"{name}: {saved_as} {saved[key]!r}, missing now")
+                out.append(f"{name}: {saved_as} {saved[key]!r}, now the default")
             else:
                 out.extend(config_diff(saved[key], current[key], name, saved_as=saved_as))
         return out
