@@ -1,5 +1,5 @@
 """How often a reproduction walks back and forth between the experiment layer's modules: run
-``reproduce`` on a tiny config under ``sys.setprofile`` and count function calls (property
+``reproduce`` under ``sys.settrace`` (Python calls only, no per-line tracing) and count function calls (property
 getters and generated dataclass methods are reads, not calls) by call site — file and line, so
 loops do not inflate the numbers:
 
@@ -70,8 +70,8 @@ def walk(dataset: str, tiny: bool = False) -> dict:
     climbs, descents = set(), set()
     getters, ranks = _getters(modeinterp), _ranks()
 
-    def profile(frame, event, arg):
-        if event != "call" or frame.f_back is None or frame.f_code in getters:
+    def trace(frame, event, arg):  # called on "call" events only; None: no line tracing
+        if frame.f_back is None or frame.f_code in getters:
             return
         callee = _module(frame.f_code.co_filename, root)
         caller = _module(frame.f_back.f_code.co_filename, root)
@@ -90,11 +90,11 @@ def walk(dataset: str, tiny: bool = False) -> dict:
     if tiny:
         cfg = dataclasses.replace(cfg, train_steps=20, n_samples=256, sample_batch=256)
     with tempfile.TemporaryDirectory() as out:
-        sys.setprofile(profile)
+        sys.settrace(trace)
         try:
             reproduce(cfg, out, progress=False)
         finally:
-            sys.setprofile(None)
+            sys.settrace(None)
     return {"dataset": dataset, "tiny": tiny, "climbs": len(climbs), "descents": len(descents),
             "entries": {m: len(sites) for m, sites in entries.items()},
             "climb_sites": sorted(f"{f}:{n} -> {c}" for f, n, c in climbs),
