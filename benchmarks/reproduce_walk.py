@@ -7,7 +7,8 @@ loops do not inflate the numbers:
   ``pipeline/stages.py``, the distinct places outside the module that call into it;
 * climbs: the distinct places where a module calls a function of a higher layer
   (tests/structure/test_layers.py's LAYERS: a callback, the denoiser included);
-* descents: the distinct places in the ``reproduce`` function itself that call another module.
+* descents: the distinct places in the ``reproduce`` function itself that call another module;
+* plans: how many times a config was turned into a plan (``plan(cfg)`` calls) and from where.
 
     python benchmarks/reproduce_walk.py [--dataset gaussian2d] [--tiny]
 
@@ -41,8 +42,7 @@ def _ranks() -> dict:
 
 
 def _rank(module: str, ranks: dict):
-    top = module.split("/")[0].removesuffix(".py")
-    return ranks.get(top)
+    return ranks.get(Path(module).parts[0].removesuffix(".py"))
 
 
 def _module(path: str, root: str):
@@ -67,7 +67,7 @@ def walk(dataset: str, tiny: bool = False) -> dict:
 
     root = str(Path(modeinterp.__file__).parent)
     entries = {m: set() for m in WATCHED}
-    climbs, descents = set(), set()
+    climbs, descents, plans = set(), set(), []
     getters, ranks = _getters(modeinterp), _ranks()
 
     def trace(frame, event, arg):  # called on "call" events only; None: no line tracing
@@ -80,6 +80,8 @@ def walk(dataset: str, tiny: bool = False) -> dict:
         site = (caller, frame.f_back.f_lineno)
         if callee in entries:
             entries[callee].add(site)
+        if callee == WATCHED[0] and frame.f_code.co_name == "plan":
+            plans.append(f"{caller}:{frame.f_back.f_lineno}")
         if caller == TOP and frame.f_back.f_code.co_name == "reproduce":
             descents.add(site)
         low, high = _rank(caller, ranks), _rank(callee, ranks)
@@ -96,6 +98,7 @@ def walk(dataset: str, tiny: bool = False) -> dict:
         finally:
             sys.settrace(None)
     return {"dataset": dataset, "tiny": tiny, "climbs": len(climbs), "descents": len(descents),
+            "plans": len(plans), "plan_sites": sorted(set(plans)),
             "entries": {m: len(sites) for m, sites in entries.items()},
             "climb_sites": sorted(f"{f}:{n} -> {c}" for f, n, c in climbs),
             "entry_sites": {m: sorted(f"{f}:{n}" for f, n in sites)
