@@ -1,7 +1,7 @@
 """How often a reproduction walks back and forth between the experiment layer's modules: run
-``reproduce`` under ``sys.settrace`` (Python calls only, no per-line tracing) and count function calls (property
-getters and generated dataclass methods are reads, not calls) by call site — file and line, so
-loops do not inflate the numbers:
+``reproduce`` under ``sys.settrace`` (Python calls only, no per-line tracing) and count function
+calls (property getters and generated dataclass methods are reads, not calls) by call site — file
+and line, so loops do not inflate the numbers:
 
 * entries: for each of ``experiments/plan.py``, ``experiments/recipe.py`` and
   ``pipeline/stages.py``, the distinct places outside the module that call into it;

@@ -207,7 +207,8 @@ class ScoresView(ScoreViews):
         window (the Welford state the scores are read from: no extra cost)."""
         return {spec: self._scoring.checked(k).map for k, spec in enumerate(self._scoring.specs)}
 
-    def score_result(self, samples: torch.Tensor, aggregations=("mean",), detector=None) -> SampleResult:
+    def score_result(self, samples: torch.Tensor, aggregations=("mean",),
+                     detector=None) -> SampleResult:
         """The last run as a :class:`~modeinterp.SampleResult`: every window's score map reduced
         by ``aggregations`` as ``Sampler(aggregations=)`` does
         (:mod:`modeinterp.sampling.aggregations`; ``rel-`` ones normalised over this batch,

@@ -19,8 +19,8 @@ def early_exit_rows(result, labels) -> list:
     if labels is not None and labels.any() and not labels.all():
         for k, s in sorted(result.early_scores.items()):
             rows.append(_auroc_row(k, s.cpu().numpy(), labels))
-        rows.append(_auroc_row(result.step_range[1] - result.step_range[0], result.scores.cpu().numpy(),
-                               labels))
+        start, stop = result.step_range
+        rows.append(_auroc_row(stop - start, result.scores.cpu().numpy(), labels))
     return rows
 
 
