@@ -75,8 +75,9 @@ def result_features(result) -> dict:
 def live_features(result) -> dict:
     """:func:`result_features` a detector can read while sampling: no ``rel-`` pairs (they
     depend on the whole run) and only features finite for every sample."""
-    return {k: v for k, v in result_features(result).items()
-            if not relative([k]) and np.isfinite(v).all()}
+    features = result_features(result)
+    whole_run = set(relative(features))
+    return {k: v for k, v in features.items() if k not in whole_run and np.isfinite(v).all()}
 
 
 def feature_sets(features) -> dict:
